@@ -1,0 +1,209 @@
+// Hand-written validation for the Guestly sandbox, so that the first failing field is
+// named exactly (Guesty-style `field: message`).
+
+export const RESERVATION_STATUSES = [
+  "confirmed",
+  "reserved",
+  "awaiting_payment",
+  "inquiry",
+  "canceled",
+  "closed",
+  "declined",
+  "expired",
+] as const;
+export type ReservationStatus = typeof RESERVATION_STATUSES[number];
+
+export interface GuestInput {
+  firstName: string;
+  lastName: string;
+  email: string;
+  phones?: string[];
+  [key: string]: unknown;
+}
+
+export interface CreateReservationInput {
+  listingId: string;
+  checkInDateLocalized: string;
+  checkOutDateLocalized: string;
+  status: ReservationStatus;
+  guestsCount: number;
+  source: string | null;
+  guest: GuestInput;
+  money: { fareAccommodation: number; currency: string } | null;
+  customFields: { fieldId: string; value: string }[];
+  notes: { other?: string } | string | null;
+}
+
+export interface StatusUpdateInput {
+  status: ReservationStatus;
+  canceledBy?: string;
+  cancellationReason?: string;
+}
+
+export class ValidationError extends Error {
+  constructor(readonly field: string, readonly detail: string) {
+    super(`${field}: ${detail}`);
+  }
+}
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const PHONE_RE = /^\+[1-9]\d{6,14}$/;
+const CURRENCY_RE = /^[A-Z]{3}$/;
+
+function fail(field: string, detail: string): never {
+  throw new ValidationError(field, detail);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function nonEmptyString(v: unknown, field: string): string {
+  if (v === undefined || v === null) fail(field, "is required");
+  if (typeof v !== "string") fail(field, "must be a string");
+  if (v.trim() === "") fail(field, "must not be empty");
+  return v;
+}
+
+/** Returns epoch-day number for a real YYYY-MM-DD calendar date, or fails. */
+function realDate(v: unknown, field: string): number {
+  if (v === undefined || v === null) fail(field, "is required");
+  if (typeof v !== "string") fail(field, "must be a string in YYYY-MM-DD format");
+  const m = DATE_RE.exec(v);
+  if (!m) fail(field, "must be a date in YYYY-MM-DD format");
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const t = Date.UTC(y, mo - 1, d);
+  const dt = new Date(t);
+  if (
+    mo < 1 || mo > 12 || dt.getUTCFullYear() !== y || dt.getUTCMonth() !== mo - 1 ||
+    dt.getUTCDate() !== d
+  ) {
+    fail(field, "is not a real calendar date");
+  }
+  return t / 86_400_000;
+}
+
+function status(v: unknown, field: string): ReservationStatus {
+  if (v === undefined || v === null) fail(field, "is required");
+  if (typeof v !== "string" || !(RESERVATION_STATUSES as readonly string[]).includes(v)) {
+    fail(field, `must be one of ${RESERVATION_STATUSES.join(", ")}`);
+  }
+  return v as ReservationStatus;
+}
+
+export function validateCreate(
+  body: unknown,
+  knownListings: ReadonlySet<string>,
+): CreateReservationInput {
+  if (!isObject(body)) fail("body", "must be a JSON object");
+
+  const listingId = nonEmptyString(body.listingId, "listingId");
+  if (!knownListings.has(listingId)) fail("listingId", `unknown listing ${listingId}`);
+
+  const checkIn = realDate(body.checkInDateLocalized, "checkInDateLocalized");
+  const checkOut = realDate(body.checkOutDateLocalized, "checkOutDateLocalized");
+  if (checkOut <= checkIn) fail("checkOutDateLocalized", "must be after checkInDateLocalized");
+
+  const st = status(body.status, "status");
+
+  let guestsCount = 1;
+  if (body.guestsCount !== undefined) {
+    const g = body.guestsCount;
+    if (typeof g !== "number" || !Number.isInteger(g) || g < 1) {
+      fail("guestsCount", "must be an integer >= 1");
+    }
+    guestsCount = g;
+  }
+
+  let source: string | null = null;
+  if (body.source !== undefined && body.source !== null) {
+    if (typeof body.source !== "string") fail("source", "must be a string");
+    source = body.source;
+  }
+
+  const guest = body.guest;
+  if (guest === undefined || guest === null) fail("guest", "is required");
+  if (!isObject(guest)) fail("guest", "must be an object");
+  nonEmptyString(guest.firstName, "guest.firstName");
+  nonEmptyString(guest.lastName, "guest.lastName");
+  const email = nonEmptyString(guest.email, "guest.email");
+  if (!EMAIL_RE.test(email)) fail("guest.email", "must be a valid email address");
+  if (guest.phones !== undefined && guest.phones !== null) {
+    if (!Array.isArray(guest.phones)) fail("guest.phones", "must be an array");
+    guest.phones.forEach((p, i) => {
+      if (typeof p !== "string" || !PHONE_RE.test(p)) {
+        fail(`guest.phones[${i}]`, "must be an E.164 phone number (e.g. +14155550100)");
+      }
+    });
+  }
+
+  let money: CreateReservationInput["money"] = null;
+  if (body.money !== undefined && body.money !== null) {
+    const m = body.money;
+    if (!isObject(m)) fail("money", "must be an object");
+    if (typeof m.fareAccommodation !== "number" || !Number.isFinite(m.fareAccommodation)) {
+      fail("money.fareAccommodation", "must be a number");
+    }
+    if (typeof m.currency !== "string" || !CURRENCY_RE.test(m.currency)) {
+      fail("money.currency", "must be a 3-letter uppercase currency code");
+    }
+    money = { ...m, fareAccommodation: m.fareAccommodation, currency: m.currency };
+  }
+
+  let customFields: CreateReservationInput["customFields"] = [];
+  if (body.customFields !== undefined && body.customFields !== null) {
+    const cf = body.customFields;
+    if (!Array.isArray(cf)) fail("customFields", "must be an array");
+    customFields = cf.map((f, i) => {
+      if (!isObject(f)) fail(`customFields[${i}]`, "must be an object");
+      if (typeof f.fieldId !== "string" || f.fieldId === "") {
+        fail(`customFields[${i}].fieldId`, "must be a non-empty string");
+      }
+      if (typeof f.value !== "string") fail(`customFields[${i}].value`, "must be a string");
+      return { fieldId: f.fieldId, value: f.value };
+    });
+  }
+
+  let notes: CreateReservationInput["notes"] = null;
+  if (body.notes !== undefined && body.notes !== null) {
+    const n = body.notes;
+    if (typeof n === "string") notes = n;
+    else if (isObject(n)) {
+      if (n.other !== undefined && typeof n.other !== "string") {
+        fail("notes.other", "must be a string");
+      }
+      notes = { ...n } as { other?: string };
+    } else fail("notes", "must be a string or an object");
+  }
+
+  return {
+    listingId,
+    checkInDateLocalized: body.checkInDateLocalized as string,
+    checkOutDateLocalized: body.checkOutDateLocalized as string,
+    status: st,
+    guestsCount,
+    source,
+    guest: guest as GuestInput,
+    money,
+    customFields,
+    notes,
+  };
+}
+
+export function validateStatusUpdate(body: unknown): StatusUpdateInput {
+  if (!isObject(body)) fail("body", "must be a JSON object");
+  const st = status(body.status, "status");
+  const out: StatusUpdateInput = { status: st };
+  if (body.canceledBy !== undefined && body.canceledBy !== null) {
+    if (typeof body.canceledBy !== "string") fail("canceledBy", "must be a string");
+    out.canceledBy = body.canceledBy;
+  }
+  if (body.cancellationReason !== undefined && body.cancellationReason !== null) {
+    if (typeof body.cancellationReason !== "string") {
+      fail("cancellationReason", "must be a string");
+    }
+    out.cancellationReason = body.cancellationReason;
+  }
+  return out;
+}

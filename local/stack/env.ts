@@ -1,0 +1,52 @@
+// The environment the local stack gives its Edge Functions: what `supabase functions serve`
+// would inject, plus this project's settings pointed at the local sandbox and mail catcher.
+import type { StackConfig } from "./config.ts";
+import { localKeys } from "../keys.ts";
+
+/** Variables a developer may override when starting the stack (e.g. GUESTLY_SYNC_ENABLED=true). */
+const PASS_THROUGH = /^(GUESTLY_|RESEND_|ADMIN_ALERT_|ALERT_FROM_|STRIPE_|RETRY_LINK_|LOG_)/;
+const SANDBOX_ONLY = /^GUESTLY_SANDBOX_/;
+
+export function parseDotEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const eq = line.indexOf("=");
+    if (eq < 1) continue;
+    let value = line.slice(eq + 1).trim();
+    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1);
+    env[line.slice(0, eq).trim()] = value;
+  }
+  return env;
+}
+
+export async function functionsEnv(config: StackConfig): Promise<Record<string, string>> {
+  const keys = await localKeys();
+  const defaults: Record<string, string> = {
+    SUPABASE_URL: config.apiUrl,
+    SUPABASE_DB_URL: config.dbUrl,
+    SUPABASE_ANON_KEY: keys.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    GUESTLY_SYNC_ENABLED: "false",
+    GUESTLY_TEST_MODE: "false",
+    GUESTLY_BASE_URL: `${config.sandboxUrl}/v1`,
+    GUESTLY_TOKEN_URL: `${config.sandboxUrl}/oauth2/token`,
+    GUESTLY_CLIENT_ID: config.guestlyClientId,
+    GUESTLY_CLIENT_SECRET: config.guestlyClientSecret,
+    RESEND_API_KEY: "re_local_mail_catcher",
+    RESEND_BASE_URL: config.mailUrl,
+    ADMIN_ALERT_EMAILS: "admin@rental.example",
+    ALERT_FROM_EMAIL: "Guestly Sync <alerts@rental.example>",
+    STRIPE_WEBHOOK_SECRET: config.stripeWebhookSecret,
+    RETRY_LINK_SECRET: "local-stack-retry-link-secret-not-for-production",
+  };
+  const dotEnv = parseDotEnv(
+    await Deno.readTextFile(`${config.root}/supabase/functions/.env`).catch(() => ""),
+  );
+  const overrides: Record<string, string> = {};
+  for (const [key, value] of Object.entries(Deno.env.toObject())) {
+    if (PASS_THROUGH.test(key) && !SANDBOX_ONLY.test(key)) overrides[key] = value;
+  }
+  return { ...defaults, ...dotEnv, ...overrides };
+}

@@ -1,0 +1,128 @@
+// Brings the whole local stack up or down. Idempotent: `up` reuses whatever already runs.
+import { loadStackConfig, type StackConfig } from "./config.ts";
+import { functionsEnv } from "./env.ts";
+import {
+  bootstrap,
+  ensureInstalled,
+  initCluster,
+  isPostgresUp,
+  migrate,
+  psql,
+  seed,
+  startPostgres,
+  stopPostgres,
+} from "./postgres.ts";
+import { servicePid, startService, stopService } from "./services.ts";
+import { localKeys } from "../keys.ts";
+
+export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
+
+export interface UpOptions {
+  log?: (line: string) => void;
+  seed?: boolean;
+}
+
+export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const config = loadStackConfig();
+  await Deno.mkdir(config.stateDir, { recursive: true });
+  await ensureInstalled(config, log);
+  await initCluster(config, log);
+  await startPostgres(config);
+  await bootstrap(config, log);
+  const migrated = await migrate(config);
+  if (/Applying migration/i.test(migrated)) log(migrated.trim());
+  if (options.seed !== false) await seed(config, log);
+  await configureVault(config);
+
+  const env = await functionsEnv(config);
+  await startService(config, {
+    name: "mail-catcher",
+    script: "local/mail-catcher/main.ts",
+    env: { MAIL_CATCHER_PORT: String(config.mailPort) },
+    readyUrl: `${config.mailUrl}/__catcher/messages`,
+  });
+  await startService(config, {
+    name: "guestly-sandbox",
+    script: "local/guestly-sandbox/main.ts",
+    env: {
+      GUESTLY_SANDBOX_PORT: String(config.sandboxPort),
+      GUESTLY_SANDBOX_RATE_SCALE: Deno.env.get("GUESTLY_SANDBOX_RATE_SCALE") ?? "1",
+      GUESTLY_CLIENT_ID: env.GUESTLY_CLIENT_ID,
+      GUESTLY_CLIENT_SECRET: env.GUESTLY_CLIENT_SECRET,
+    },
+    readyUrl: `${config.sandboxUrl}/__sandbox/faults`,
+  });
+  await startService(config, {
+    name: "pg-net-worker",
+    script: "local/pg_net/worker.ts",
+    env: { PG_NET_DATABASE_URL: config.adminDbUrl },
+  });
+  await startService(config, {
+    name: "gateway",
+    script: "local/stack/run-gateway.ts",
+    env: { ...env, SUPABASE_API_PORT: String(config.apiPort), LOCAL_STACK_DIR: config.stateDir },
+    readyUrl: `${config.apiUrl}/__gateway/status`,
+  });
+  return config;
+}
+
+/** The database finds the functions through Vault, as the Supabase docs recommend. */
+async function configureVault(config: StackConfig) {
+  const { serviceRoleKey } = await localKeys();
+  const secrets: Record<string, string> = {
+    project_url: config.apiUrl,
+    service_role_key: serviceRoleKey,
+  };
+  for (const [name, value] of Object.entries(secrets)) {
+    const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+    await psql(
+      config,
+      `do $$ begin
+         if exists (select 1 from vault.secrets where name = ${literal(name)}) then
+           perform vault.update_secret((select id from vault.secrets where name = ${
+        literal(name)
+      }), ${literal(value)});
+         else
+           perform vault.create_secret(${literal(value)}, ${
+        literal(name)
+      }, 'set by the local stack');
+         end if;
+       end $$`,
+    );
+  }
+}
+
+export async function stackDown(log: (line: string) => void = console.log) {
+  const config = loadStackConfig();
+  for (const name of [...SERVICES].reverse()) await stopService(config, name);
+  await stopPostgres(config);
+  log("local stack stopped");
+}
+
+export async function stackStatus() {
+  const config = loadStackConfig();
+  const status: Record<string, string> = {
+    postgres: (await isPostgresUp(config)) ? `up on ${config.dbPort}` : "down",
+  };
+  for (const name of SERVICES) {
+    const pid = await servicePid(config, name);
+    status[name] = pid ? `up (pid ${pid})` : "down";
+  }
+  return { config, status };
+}
+
+export async function describeStack(config: StackConfig): Promise<string> {
+  const keys = await localKeys();
+  return [
+    `API (functions)     ${config.functionsUrl}/<name>`,
+    `  stripe-webhook    ${config.functionsUrl}/stripe-webhook`,
+    `  guestly-sync      ${config.functionsUrl}/guestly-sync`,
+    `Database            ${config.dbUrl}`,
+    `Guestly sandbox     ${config.sandboxUrl}/__sandbox/   (API ${config.sandboxUrl}/v1)`,
+    `Mail inbox          ${config.mailUrl}/`,
+    `anon key            ${keys.anonKey}`,
+    `service_role key    ${keys.serviceRoleKey}`,
+    `Stripe webhook secret (local) ${config.stripeWebhookSecret}`,
+  ].join("\n");
+}

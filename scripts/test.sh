@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# `npm test`: every suite from a clean clone — static checks, Deno unit and integration tests,
+# pgTAP through pg_prove, supabase db lint — against a private test stack on its own ports,
+# which is torn down at the end. The last line is always "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DENO="$ROOT/node_modules/.bin/deno"
+SUPABASE="$ROOT/node_modules/.bin/supabase"
+
+if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
+  npm install --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund
+fi
+
+# The test stack never touches a developer's running stack.
+export LOCAL_STACK_DIR="$ROOT/.local/test-stack"
+export SUPABASE_API_PORT="${TEST_API_PORT:-55321}"
+export SUPABASE_DB_PORT="${TEST_DB_PORT:-55322}"
+export MAIL_CATCHER_PORT="${TEST_MAIL_PORT:-55324}"
+export GUESTLY_SANDBOX_PORT="${TEST_SANDBOX_PORT:-55330}"
+export GUESTLY_SYNC_ENABLED=true
+export GUESTLY_REQUEST_TIMEOUT_MS=3000
+# The sandbox and our limiter both run at 4× Guesty's limits so the burst tests stay short.
+export GUESTLY_SANDBOX_RATE_SCALE=4
+export GUESTLY_RATE_LIMITS=60,480,20000
+export NO_COLOR=1
+
+passed=0
+failed=0
+failures=()
+LOG_DIR="$ROOT/.local/test-logs"
+mkdir -p "$LOG_DIR"
+
+record() { # name, passed count, failed count
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+  if [ "$3" -gt 0 ]; then failures+=("$1"); fi
+}
+
+check() { # name, command…
+  local name=$1; shift
+  local log="$LOG_DIR/${name//[^a-zA-Z0-9_-]/_}.log"
+  if "$@" >"$log" 2>&1; then
+    echo "ok   $name"; record "$name" 1 0
+  else
+    echo "FAIL $name (see $log)"; tail -n 40 "$log"; record "$name" 0 1
+  fi
+}
+
+deno_suite() { # name, files…
+  local name=$1; shift
+  local log="$LOG_DIR/${name}.log"
+  "$DENO" test -A --no-check=remote "$@" >"$log" 2>&1
+  local code=$?
+  local summary
+  summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$log" | tail -n 1)
+  local p f
+  p=$(echo "$summary" | sed -nE 's/.*\| ([0-9]+) passed.*/\1/p')
+  f=$(echo "$summary" | sed -nE 's/.*\| ([0-9]+) failed.*/\1/p')
+  p=${p:-0}; f=${f:-0}
+  if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "$( [ "$f" -eq 0 ] && echo "ok  " || echo "FAIL") $name: $p passed, $f failed"
+  if [ "$f" -gt 0 ]; then grep -E '^(FAILED|ERRORS|.* => )|error:' -A 12 "$log" | head -n 80; fi
+  record "$name" "$p" "$f"
+}
+
+cleanup() {
+  "$DENO" run -A "$ROOT/local/cli/stack.ts" down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+echo "== static checks"
+check "deno fmt --check" "$DENO" fmt --check
+check "deno lint" "$DENO" lint
+check "deno check" bash -c "\"$DENO\" check \$(git ls-files --cached --others --exclude-standard '*.ts' | grep -v '^node_modules/')"
+
+echo "== unit tests"
+deno_suite "deno-unit" supabase/tests/unit/ local/tests/guestly-sandbox_test.ts local/tests/mail-catcher_test.ts local/tests/gateway_test.ts
+
+echo "== test stack"
+rm -rf "$LOCAL_STACK_DIR"
+if "$DENO" run -A local/cli/stack.ts up >"$LOG_DIR/stack-up.log" 2>&1; then
+  echo "ok   stack up"; record "stack up" 1 0
+
+  echo "== pgTAP"
+  pgtap_log="$LOG_DIR/pgtap.log"
+  pg_prove -v -d "postgresql://postgres:postgres@127.0.0.1:${SUPABASE_DB_PORT}/postgres" \
+    supabase/tests/database/*.test.sql >"$pgtap_log" 2>&1
+  pg_code=$?
+  p=$(grep -cE '^\s*ok [0-9]+' "$pgtap_log")
+  f=$(grep -cE '^\s*not ok [0-9]+' "$pgtap_log")
+  if [ "$pg_code" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "$( [ "$f" -eq 0 ] && echo "ok  " || echo "FAIL") pgTAP: $p passed, $f failed"
+  if [ "$f" -gt 0 ]; then grep -E 'not ok|Failed|#' "$pgtap_log" | head -n 60; fi
+  record "pgTAP" "$p" "$f"
+
+  check "supabase db lint" "$SUPABASE" db lint --db-url "postgresql://postgres:postgres@127.0.0.1:${SUPABASE_DB_PORT}/postgres?sslmode=disable" --schema public,guestly --level warning --fail-on warning
+
+  echo "== integration and end-to-end tests"
+  deno_suite "deno-integration" local/tests/pg_net_worker_test.ts supabase/tests/integration/
+else
+  echo "FAIL stack up (see $LOG_DIR/stack-up.log)"; tail -n 60 "$LOG_DIR/stack-up.log"
+  record "stack up" 0 1
+fi
+
+cleanup
+trap - EXIT
+if [ ${#failures[@]} -gt 0 ]; then echo "failed suites: ${failures[*]}"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,59 @@
+// Settings of the guestly-sync function, read from the environment once and validated.
+import { z } from "zod";
+
+const flag = z.enum(["true", "false", ""]).optional().transform((v) => v === "true");
+const positiveInt = (fallback: number) =>
+  z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) {
+      ctx.addIssue({ code: "custom", message: "must be a positive integer" });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+export const GuestlyEnv = z.object({
+  GUESTLY_SYNC_ENABLED: flag,
+  GUESTLY_TEST_MODE: flag,
+  GUESTLY_BASE_URL: z.string().url().default("https://open-api.guesty.com/v1"),
+  GUESTLY_TOKEN_URL: z.string().url().optional(),
+  GUESTLY_CLIENT_ID: z.string().default(""),
+  GUESTLY_CLIENT_SECRET: z.string().default(""),
+  GUESTLY_BOOKING_REF_FIELD_ID: z.string().min(1).default("website_booking_id"),
+  GUESTLY_MAX_ATTEMPTS: positiveInt(12),
+  GUESTLY_REQUEST_TIMEOUT_MS: positiveInt(10_000),
+  GUESTLY_RATE_LIMITS: z.string().default("15,120,5000").transform((v, ctx) => {
+    const [perSecond, perMinute, perHour] = v.split(",").map((part) => Number(part.trim()));
+    if (![perSecond, perMinute, perHour].every((n) => Number.isInteger(n) && n > 0)) {
+      ctx.addIssue({ code: "custom", message: "must be three positive integers: per s,min,h" });
+      return z.NEVER;
+    }
+    return { perSecond, perMinute, perHour };
+  }),
+  SUPABASE_DB_URL: z.string().min(1, "SUPABASE_DB_URL is required"),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1, "SUPABASE_SERVICE_ROLE_KEY is required"),
+});
+export type GuestlyEnv = z.infer<typeof GuestlyEnv>;
+
+export function parseGuestlyEnv(env: Record<string, string | undefined>): GuestlyEnv {
+  const parsed = GuestlyEnv.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`invalid configuration: ${issue.path.join(".")}: ${issue.message}`);
+  }
+  const config = parsed.data;
+  if (config.GUESTLY_SYNC_ENABLED && !config.GUESTLY_TEST_MODE) {
+    if (!config.GUESTLY_CLIENT_ID || !config.GUESTLY_CLIENT_SECRET) {
+      throw new Error(
+        "invalid configuration: GUESTLY_CLIENT_ID and GUESTLY_CLIENT_SECRET are required when sync is enabled",
+      );
+    }
+  }
+  return config;
+}
+
+/** Guesty serves the token endpoint beside /v1, not under it. */
+export function tokenUrlFor(config: GuestlyEnv): string {
+  return config.GUESTLY_TOKEN_URL ?? `${new URL(config.GUESTLY_BASE_URL).origin}/oauth2/token`;
+}

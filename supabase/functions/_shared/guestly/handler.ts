@@ -1,0 +1,59 @@
+// HTTP edge of guestly-sync: who may call, what the body must be, and how outcomes answer.
+import { SyncRequest } from "./schemas.ts";
+import type { SyncOutcome } from "./sync.ts";
+import { bearerMatches, json, readJsonBody } from "../http.ts";
+import type { Logger } from "../log.ts";
+
+export interface GuestlySyncHandlerDeps {
+  /** The service_role key: what the database (from Vault) and operators present. */
+  serviceRoleKey: string;
+  enabled: boolean;
+  sync: (bookingId: string) => Promise<SyncOutcome>;
+  retry: (bookingId: string) => Promise<SyncOutcome>;
+  log: Logger;
+}
+
+export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
+  return async (request: Request): Promise<Response> => {
+    if (request.method !== "POST") {
+      return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
+    }
+    if (!bearerMatches(request, deps.serviceRoleKey)) {
+      return json(401, { error: "unauthorized: the service_role key is required" });
+    }
+    const body = await readJsonBody(request);
+    if (!body.ok) return body.response;
+    const parsed = SyncRequest.safeParse(body.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue.path.join(".") || "body";
+      return json(400, { error: `${field}: ${issue.message}`, field });
+    }
+    const { bookingId, manual } = parsed.data;
+    if (!deps.enabled) {
+      deps.log.info("guestly.sync.disabled", { booking_id: bookingId });
+      return json(200, { outcome: "skipped", reason: "GUESTLY_SYNC_ENABLED is not true" });
+    }
+    const started = performance.now();
+    try {
+      const result = manual ? await deps.retry(bookingId) : await deps.sync(bookingId);
+      deps.log.info("guestly.sync.done", {
+        booking_id: bookingId,
+        manual: manual ?? false,
+        outcome: result.outcome,
+        duration_ms: Math.round(performance.now() - started),
+      });
+      if (result.outcome === "not_found") {
+        return json(404, { ...result, error: `booking ${bookingId} not found` });
+      }
+      return json(200, result);
+    } catch (error) {
+      // Database unreachable or a bug: the row stays pending/failed and the sweep retries it.
+      deps.log.error("guestly.sync.crashed", {
+        booking_id: bookingId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return json(500, { outcome: "error", error: "sync failed unexpectedly; it will be retried" });
+    }
+  };
+}

@@ -1,0 +1,107 @@
+// Shapes at the boundaries: the booking row as the database hands it to us, and Guestly's
+// reservations-v3 payloads. Validated with zod so a bad row fails loudly, naming the field.
+import { z } from "zod";
+
+export const BOOKING_STATUSES = ["pending_payment", "confirmed", "cancelled", "refunded"] as const;
+export const BookingStatus = z.enum(BOOKING_STATUSES);
+export type BookingStatus = z.infer<typeof BookingStatus>;
+
+export const GUESTLY_STATUSES = [
+  "confirmed",
+  "reserved",
+  "awaiting_payment",
+  "inquiry",
+  "canceled",
+  "closed",
+  "declined",
+  "expired",
+] as const;
+export const GuestlyStatus = z.enum(GUESTLY_STATUSES);
+export type GuestlyStatus = z.infer<typeof GuestlyStatus>;
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}/, "must be a date (YYYY-MM-DD)")
+  .transform((value) => value.slice(0, 10));
+
+export const BookingRow = z.object({
+  id: z.string().uuid(),
+  property_id: z.string().uuid(),
+  guestly_listing_id: z.string().min(1, "the property has no Guestly listing id"),
+  guest_first_name: z.string().min(1),
+  guest_last_name: z.string().min(1),
+  guest_email: z.string().email(),
+  guest_phone: z.string().nullable().optional(),
+  check_in: isoDate,
+  check_out: isoDate,
+  guests_count: z.number().int().positive(),
+  amount_total: z.coerce.number().int().nonnegative(),
+  currency: z.string().regex(/^[a-z]{3}$/),
+  status: BookingStatus,
+  stripe_payment_intent_id: z.string().nullable().optional(),
+  guestly_reservation_id: z.string().nullable(),
+  guestly_sync_status: z.enum(["pending", "synced", "failed"]).nullable(),
+  guestly_sync_attempts: z.number().int().nullable(),
+  guestly_sync_lookup_needed: z.boolean(),
+  guestly_synced_status: BookingStatus.nullable(),
+});
+export type BookingRow = z.infer<typeof BookingRow>;
+
+export const GuestlyGuest = z.object({
+  firstName: z.string().min(1),
+  lastName: z.string().min(1),
+  email: z.string().email(),
+  phones: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/)).optional(),
+});
+
+export const GuestlyCustomField = z.object({ fieldId: z.string().min(1), value: z.string() });
+
+export const GuestlyReservationCreate = z.object({
+  listingId: z.string().min(1),
+  checkInDateLocalized: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  checkOutDateLocalized: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  status: GuestlyStatus,
+  source: z.string(),
+  guestsCount: z.number().int().positive(),
+  guest: GuestlyGuest,
+  money: z.object({ fareAccommodation: z.number().nonnegative(), currency: z.string().length(3) }),
+  customFields: z.array(GuestlyCustomField),
+  notes: z.object({ other: z.string() }),
+});
+export type GuestlyReservationCreate = z.infer<typeof GuestlyReservationCreate>;
+
+export const GuestlyStatusChange = z.object({
+  status: GuestlyStatus,
+  canceledBy: z.string().optional(),
+  cancellationReason: z.string().optional(),
+});
+export type GuestlyStatusChange = z.infer<typeof GuestlyStatusChange>;
+
+/** What we read back from Guestly; unknown extra fields are kept out. */
+export const GuestlyReservation = z.object({
+  reservationId: z.string().optional(),
+  _id: z.string().optional(),
+  confirmationCode: z.string().optional(),
+  status: z.string().optional(),
+  customFields: z.array(GuestlyCustomField).optional(),
+}).transform((r) => ({ ...r, id: r.reservationId ?? r._id ?? "" }))
+  .refine((r) => r.id !== "", { message: "reservationId is missing" });
+export type GuestlyReservation = z.infer<typeof GuestlyReservation>;
+
+export const GuestlySearchResult = z.object({
+  results: z.array(z.unknown()),
+  count: z.number().optional(),
+});
+
+export const GuestlyToken = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.number().positive(),
+  token_type: z.string().optional(),
+});
+
+/** The guestly-sync function's request body. */
+export const SyncRequest = z.object({
+  bookingId: z.string({ required_error: "bookingId is required" }).uuid(
+    "bookingId must be a UUID",
+  ),
+  manual: z.boolean().optional(),
+});
+export type SyncRequest = z.infer<typeof SyncRequest>;

@@ -1,0 +1,45 @@
+// What the sync core needs from the database. The real implementation calls the SQL functions
+// of the `guestly` schema (db.ts); tests pass an in-memory fake.
+import type { BookingStatus } from "./schemas.ts";
+
+export type ClaimResult =
+  | { claimed: true; leaseId: string; booking: unknown }
+  | {
+    claimed: false;
+    reason: "not_found" | "leased" | "not_paid" | "already_synced";
+    reservationId?: string;
+  };
+
+export interface AttemptRecord {
+  bookingId: string;
+  leaseId: string;
+  operation: "create" | "update_status" | "lookup";
+  startedAt: Date;
+  durationMs: number;
+  httpStatus: number | null;
+  outcome: "success" | "retryable" | "permanent" | "unknown";
+  error: string | null;
+}
+
+export interface SyncStore {
+  claim(bookingId: string): Promise<ClaimResult>;
+  /** Returns the booking's attempt count after this attempt. */
+  recordAttempt(attempt: AttemptRecord): Promise<number>;
+  recordSuccess(
+    bookingId: string,
+    leaseId: string,
+    reservationId: string | null,
+    syncedStatus: BookingStatus,
+  ): Promise<{ recorded: boolean; moreWork: boolean }>;
+  recordFailure(
+    bookingId: string,
+    leaseId: string,
+    error: string,
+    permanent: boolean,
+    maxAttempts: number,
+  ): Promise<{ recorded: boolean; final: boolean; nextAttemptAt: string | null }>;
+  release(bookingId: string, leaseId: string, retryAt?: Date): Promise<void>;
+  beginManualRetry(
+    bookingId: string,
+  ): Promise<{ ok: boolean; reason?: "not_found" | "not_paid" | "already_synced" }>;
+}

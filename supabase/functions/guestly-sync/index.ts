@@ -1,0 +1,54 @@
+// guestly-sync: called by the database (trigger and cron, through pg_net) and by operators.
+// Reads its configuration and wires the sync core to Postgres and Guestly.
+import { parseGuestlyEnv, tokenUrlFor } from "../_shared/guestly/config.ts";
+import { database } from "../_shared/db.ts";
+import {
+  postgresRateLimiter,
+  postgresSyncStore,
+  postgresTokenStore,
+} from "../_shared/guestly/db.ts";
+import { GuestlyClient } from "../_shared/guestly/client.ts";
+import { retryFailedSync, syncBookingToGuestly, type SyncDeps } from "../_shared/guestly/sync.ts";
+import { createGuestlySyncHandler } from "../_shared/guestly/handler.ts";
+import { jsonLogger } from "../_shared/log.ts";
+
+const config = parseGuestlyEnv(Deno.env.toObject());
+const log = jsonLogger(undefined, { fn: "guestly-sync" });
+const sql = database(config.SUPABASE_DB_URL);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const deps: SyncDeps = {
+  store: postgresSyncStore(sql),
+  guestly: new GuestlyClient(
+    {
+      baseUrl: config.GUESTLY_BASE_URL.replace(/\/$/, ""),
+      tokenUrl: tokenUrlFor(config),
+      clientId: config.GUESTLY_CLIENT_ID,
+      clientSecret: config.GUESTLY_CLIENT_SECRET,
+    },
+    {
+      fetch,
+      tokens: postgresTokenStore(sql),
+      limiter: postgresRateLimiter(sql, config.GUESTLY_RATE_LIMITS, 60_000),
+      now: Date.now,
+      sleep,
+      timeoutMs: config.GUESTLY_REQUEST_TIMEOUT_MS,
+    },
+  ),
+  settings: {
+    enabled: config.GUESTLY_SYNC_ENABLED,
+    testMode: config.GUESTLY_TEST_MODE,
+    maxAttempts: config.GUESTLY_MAX_ATTEMPTS,
+    bookingRefFieldId: config.GUESTLY_BOOKING_REF_FIELD_ID,
+  },
+  log,
+  sleep,
+};
+
+Deno.serve(createGuestlySyncHandler({
+  serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY,
+  enabled: config.GUESTLY_SYNC_ENABLED,
+  sync: (bookingId) => syncBookingToGuestly(bookingId, deps),
+  retry: (bookingId) => retryFailedSync(bookingId, deps),
+  log,
+}));

@@ -1,0 +1,192 @@
+// In-memory stand-ins for the sync core's edges, for unit tests without a server.
+import type {
+  AttemptRecord,
+  ClaimResult,
+  SyncStore,
+} from "../../functions/_shared/guestly/store.ts";
+import {
+  GuestlyClient,
+  type RateLimiter,
+  type TokenStore,
+} from "../../functions/_shared/guestly/client.ts";
+import type { BookingRow } from "../../functions/_shared/guestly/schemas.ts";
+import type { SyncDeps } from "../../functions/_shared/guestly/sync.ts";
+import { memoryLogger } from "../../functions/_shared/log.ts";
+
+export function bookingRow(overrides: Partial<BookingRow> = {}): BookingRow {
+  return {
+    id: "6f1c2b1e-8d4a-4c59-9f0e-3b2a1c0d9e8f",
+    property_id: "0b0e7f3a-0000-4000-8000-000000000001",
+    guestly_listing_id: "64f1a2b3c4d5e6f7a8b9c0d1",
+    guest_first_name: "Zoë",
+    guest_last_name: "O'Brien",
+    guest_email: "zoe@example.com",
+    guest_phone: "+44 7700 900123",
+    check_in: "2027-02-01",
+    check_out: "2027-02-05",
+    guests_count: 2,
+    amount_total: 64050,
+    currency: "eur",
+    status: "confirmed",
+    stripe_payment_intent_id: "pi_123",
+    guestly_reservation_id: null,
+    guestly_sync_status: "pending",
+    guestly_sync_attempts: 0,
+    guestly_sync_lookup_needed: false,
+    guestly_synced_status: null,
+    ...overrides,
+  };
+}
+
+/** Mirrors the SQL functions' rules closely enough to test the core's decisions. */
+export class MemoryStore implements SyncStore {
+  attempts: AttemptRecord[] = [];
+  lease: string | null = null;
+  alerts = 0;
+  released: Array<Date | undefined> = [];
+  constructor(public row: BookingRow | null) {}
+
+  claim(_id: string): Promise<ClaimResult> {
+    const row = this.row;
+    if (!row) return Promise.resolve({ claimed: false, reason: "not_found" });
+    if (this.lease) return Promise.resolve({ claimed: false, reason: "leased" });
+    if (row.status === "pending_payment") {
+      return Promise.resolve({ claimed: false, reason: "not_paid" });
+    }
+    if (row.guestly_sync_status === "synced" && row.guestly_synced_status === row.status) {
+      return Promise.resolve({ claimed: false, reason: "already_synced" });
+    }
+    this.lease = crypto.randomUUID();
+    return Promise.resolve({ claimed: true, leaseId: this.lease, booking: structuredClone(row) });
+  }
+  recordAttempt(a: AttemptRecord) {
+    this.attempts.push(a);
+    this.row!.guestly_sync_attempts = (this.row!.guestly_sync_attempts ?? 0) + 1;
+    if (a.outcome === "unknown") this.row!.guestly_sync_lookup_needed = true;
+    return Promise.resolve(this.row!.guestly_sync_attempts);
+  }
+  recordSuccess(
+    _id: string,
+    leaseId: string,
+    reservationId: string | null,
+    synced: BookingRow["status"],
+  ) {
+    if (leaseId !== this.lease) return Promise.resolve({ recorded: false, moreWork: false });
+    const row = this.row!;
+    const moreWork = row.status !== synced;
+    row.guestly_reservation_id = reservationId ?? row.guestly_reservation_id;
+    row.guestly_synced_status = synced;
+    row.guestly_sync_status = moreWork ? "pending" : "synced";
+    row.guestly_sync_lookup_needed = false;
+    this.lease = null;
+    return Promise.resolve({ recorded: true, moreWork });
+  }
+  recordFailure(_id: string, leaseId: string, _error: string, permanent: boolean, max: number) {
+    if (leaseId !== this.lease) {
+      return Promise.resolve({ recorded: false, final: false, nextAttemptAt: null });
+    }
+    const final = permanent || (this.row!.guestly_sync_attempts ?? 0) >= max;
+    this.row!.guestly_sync_status = "failed";
+    if (final) this.alerts++;
+    this.lease = null;
+    return Promise.resolve({ recorded: true, final, nextAttemptAt: final ? null : "later" });
+  }
+  release(_id: string, leaseId: string, retryAt?: Date) {
+    if (leaseId === this.lease) this.lease = null;
+    this.released.push(retryAt);
+    return Promise.resolve();
+  }
+  beginManualRetry(_id: string) {
+    if (!this.row) return Promise.resolve({ ok: false, reason: "not_found" as const });
+    this.row.guestly_sync_status = "pending";
+    return Promise.resolve({ ok: true });
+  }
+}
+
+export type Responder = (request: Request) => Response | Promise<Response>;
+
+/** A scripted Guestly: token endpoint plus a queue of answers for API calls. */
+export class FakeGuestly {
+  requests: Request[] = [];
+  bodies: unknown[] = [];
+  tokensMinted = 0;
+  constructor(public answers: Responder[] = []) {}
+
+  fetch: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    if (request.url.endsWith("/oauth2/token")) {
+      this.tokensMinted++;
+      return Response.json({ access_token: `tok-${this.tokensMinted}`, expires_in: 86400 });
+    }
+    this.requests.push(request);
+    this.bodies.push(request.method === "GET" ? null : await request.clone().json());
+    const next = this.answers.shift();
+    if (!next) throw new Error(`unexpected Guestly call ${request.method} ${request.url}`);
+    return await next(request);
+  };
+}
+
+export const created = (id = "65aaaaaaaaaaaaaaaaaaaaaa") => () =>
+  Response.json({ reservationId: id, _id: id, confirmationCode: "GY-1", status: "confirmed" }, {
+    status: 201,
+  });
+export const status = (
+  code: number,
+  body: unknown = { error: { message: `answer ${code}` } },
+  headers: HeadersInit = {},
+) =>
+() => Response.json(body, { status: code, headers });
+export const dropped = () => () => Promise.reject(new TypeError("connection reset"));
+
+export class MemoryTokens implements TokenStore {
+  token: string | null = null;
+  cached() {
+    return Promise.resolve(this.token);
+  }
+  async refresh(_c: string, mint: () => Promise<{ token: string; expiresAt: Date }>) {
+    this.token ??= (await mint()).token;
+    return this.token;
+  }
+  forget(_c: string, token: string) {
+    if (this.token === token) this.token = null;
+    return Promise.resolve();
+  }
+}
+
+export function testDeps(
+  store: MemoryStore,
+  guestly: FakeGuestly,
+  overrides: Partial<SyncDeps> = {},
+) {
+  const sleeps: number[] = [];
+  const limiter: RateLimiter = { reserve: () => Promise.resolve(new Date(0)) };
+  const log = memoryLogger();
+  const deps: SyncDeps = {
+    store,
+    guestly: new GuestlyClient(
+      {
+        baseUrl: "https://guestly.test/v1",
+        tokenUrl: "https://guestly.test/oauth2/token",
+        clientId: "c",
+        clientSecret: "s",
+      },
+      {
+        fetch: guestly.fetch,
+        tokens: new MemoryTokens(),
+        limiter,
+        now: Date.now,
+        sleep: () => Promise.resolve(),
+        timeoutMs: 1000,
+      },
+    ),
+    settings: { enabled: true, testMode: false, maxAttempts: 12, bookingRefFieldId: "ref-field" },
+    log,
+    sleep: (ms) => {
+      sleeps.push(ms);
+      return Promise.resolve();
+    },
+    random: () => 0,
+    ...overrides,
+  };
+  return { deps, sleeps, log };
+}

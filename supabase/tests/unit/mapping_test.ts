@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import {
+  mapBookingToGuestlyReservation,
+  mapStatusToGuestly,
+  STATUS_MAP,
+} from "../../functions/_shared/guestly/sync.ts";
+import { GuestlyReservationCreate } from "../../functions/_shared/guestly/schemas.ts";
+import { minorToMajor } from "../../functions/_shared/guestly/mapping.ts";
+import { bookingRow } from "./fakes.ts";
+
+Deno.test("status table: paid → confirmed, cancelled/refunded → canceled, unpaid never sent", () => {
+  assert.equal(mapStatusToGuestly("confirmed"), "confirmed");
+  assert.equal(mapStatusToGuestly("cancelled"), "canceled");
+  assert.equal(mapStatusToGuestly("refunded"), "canceled");
+  assert.equal(mapStatusToGuestly("pending_payment"), null);
+  assert.deepEqual(Object.keys(STATUS_MAP).sort(), [
+    "cancelled",
+    "confirmed",
+    "pending_payment",
+    "refunded",
+  ]);
+});
+
+Deno.test("a booking maps to a valid reservations-v3 payload carrying our booking id", () => {
+  const payload = mapBookingToGuestlyReservation(bookingRow(), "ref-field");
+  assert.equal(GuestlyReservationCreate.safeParse(payload).success, true);
+  assert.equal(payload.listingId, "64f1a2b3c4d5e6f7a8b9c0d1");
+  assert.equal(payload.checkInDateLocalized, "2027-02-01");
+  assert.equal(payload.checkOutDateLocalized, "2027-02-05");
+  assert.equal(payload.status, "confirmed");
+  assert.equal(payload.guestsCount, 2);
+  assert.deepEqual(payload.guest, {
+    firstName: "Zoë",
+    lastName: "O'Brien",
+    email: "zoe@example.com",
+    phones: ["+447700900123"],
+  });
+  assert.deepEqual(payload.money, { fareAccommodation: 640.5, currency: "EUR" });
+  assert.deepEqual(payload.customFields, [{ fieldId: "ref-field", value: bookingRow().id }]);
+});
+
+Deno.test("a guest without a phone sends no phones field", () => {
+  const payload = mapBookingToGuestlyReservation(bookingRow({ guest_phone: null }), "f");
+  assert.equal("phones" in payload.guest, false);
+});
+
+Deno.test("only a confirmed booking can be turned into a new reservation", () => {
+  assert.throws(
+    () => mapBookingToGuestlyReservation(bookingRow({ status: "cancelled" }), "f"),
+    /nothing to create/,
+  );
+});
+
+Deno.test("minor units become major units, except zero-decimal currencies", () => {
+  assert.equal(minorToMajor(12345, "usd"), 123.45);
+  assert.equal(minorToMajor(5000, "jpy"), 5000);
+});
