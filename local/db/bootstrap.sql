@@ -38,7 +38,7 @@ create extension if not exists "uuid-ossp" with schema extensions;
 
 -- Extensions a Supabase project enables from the dashboard. Creating them here as the superuser
 -- makes a migration's `create extension if not exists …` a no-op, as on the platform.
-create extension if not exists pg_cron;
+create extension if not exists pg_cron with schema pg_catalog;
 grant usage on schema cron to postgres with grant option;
 grant all on all tables in schema cron to postgres with grant option;
 grant all on all sequences in schema cron to postgres with grant option;
@@ -51,7 +51,8 @@ grant select on all tables in schema net to postgres, service_role;
 grant delete on net.http_request_queue to postgres;
 grant delete on net._http_response to postgres;
 
-create extension if not exists supabase_vault;
+create schema if not exists vault;
+create extension if not exists supabase_vault with schema vault;
 grant usage on schema vault to postgres, service_role;
 grant select, delete on vault.secrets to postgres, service_role;
 grant select on vault.decrypted_secrets to postgres, service_role;

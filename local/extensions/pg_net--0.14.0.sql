@@ -47,12 +47,12 @@ create function net.wake() returns void
 create function net._urlencode_string(string varchar) returns text
   language sql immutable strict
   as $$
-    select string_agg(
+    select coalesce(string_agg(
       case when ch ~ '[A-Za-z0-9_.~-]' then ch
            else (select string_agg('%' || upper(lpad(to_hex(b), 2, '0')), '')
                    from (select get_byte(convert_to(ch, 'UTF8'), i) as b
                            from generate_series(0, octet_length(convert_to(ch, 'UTF8')) - 1) as i) bytes)
-      end, '' order by ord)
+      end, '' order by ord), '')
     from regexp_split_to_table(string, '') with ordinality as chars(ch, ord)
   $$;
 

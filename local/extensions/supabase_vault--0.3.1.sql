@@ -1,7 +1,6 @@
 -- Same names and columns as supabase/vault 0.3: vault.secrets, vault.create_secret,
 -- vault.update_secret and the view vault.decrypted_secrets. Locally the "encrypted" secret is
 -- the plain text, so do not put real secrets into a local stack.
-create schema if not exists vault;
 
 create table vault.secrets (
   id uuid primary key default gen_random_uuid(),

@@ -20,6 +20,8 @@ export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "ga
 export interface UpOptions {
   log?: (line: string) => void;
   seed?: boolean;
+  /** Restart with the settings the gateway was last started with (not this shell's env). */
+  reuseSavedEnv?: boolean;
 }
 
 export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
@@ -35,7 +37,12 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
   if (options.seed !== false) await seed(config, log);
   await configureVault(config);
 
-  const env = await functionsEnv(config);
+  const saved = options.reuseSavedEnv
+    ? await Deno.readTextFile(`${config.stateDir}/run/gateway.env.json`).then(JSON.parse).catch(
+      () => null,
+    )
+    : null;
+  const env: Record<string, string> = saved ?? await functionsEnv(config);
   await startService(config, {
     name: "mail-catcher",
     script: "local/mail-catcher/main.ts",

@@ -1,0 +1,147 @@
+// Shared helpers for integration tests against the running local stack (`npm run stack -- up`,
+// or the private test stack `npm test` starts). Everything goes through real parts: Postgres,
+// the trigger, pg_net, the functions gateway, the Guestly sandbox and the mail catcher.
+import postgres from "postgres";
+import { loadStackConfig } from "../../../local/stack/config.ts";
+import { localKeys } from "../../../local/keys.ts";
+
+export const stack = loadStackConfig();
+export const keys = await localKeys();
+
+export function connect(admin = false) {
+  return postgres(admin ? stack.adminDbUrl : stack.dbUrl, { max: 4, onnotice: () => {} });
+}
+
+export const PROPERTY = {
+  oceanView: "0b0e7f3a-0000-4000-8000-000000000001",
+  pineCabin: "0b0e7f3a-0000-4000-8000-000000000002",
+};
+
+export interface NewBooking {
+  firstName?: string;
+  lastName?: string;
+  email?: string;
+  phone?: string | null;
+  propertyId?: string;
+  amount?: number;
+  currency?: string;
+  checkIn?: string;
+  checkOut?: string;
+}
+
+/** Inserts a booking waiting for payment; returns its id. */
+export async function insertBooking(sql: postgres.Sql, b: NewBooking = {}): Promise<string> {
+  const [row] = await sql`
+    insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
+      guest_phone, check_in, check_out, guests_count, amount_total, currency)
+    values (${b.propertyId ?? PROPERTY.oceanView}, ${b.firstName ?? "Test"},
+      ${b.lastName ?? "Guest"}, ${
+    b.email ?? `guest-${crypto.randomUUID().slice(0, 8)}@example.com`
+  },
+      ${b.phone === undefined ? "+15555550100" : b.phone}, ${b.checkIn ?? "2027-05-01"},
+      ${b.checkOut ?? "2027-05-04"}, 2, ${b.amount ?? 45000}, ${b.currency ?? "usd"})
+    returning id`;
+  return row.id as string;
+}
+
+export async function setStatus(sql: postgres.Sql, id: string, status: string) {
+  await sql`update public.bookings set status = ${status} where id = ${id}`;
+}
+
+export async function booking(sql: postgres.Sql, id: string) {
+  const [row] = await sql`select * from public.bookings where id = ${id}`;
+  return row;
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 15_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+export const sandbox = {
+  async reset() {
+    await post(`${stack.sandboxUrl}/__sandbox/reset`, {});
+  },
+  async faults(faults: Record<string, unknown>) {
+    await post(`${stack.sandboxUrl}/__sandbox/faults`, faults);
+  },
+  async reservations(): Promise<Array<Record<string, unknown>>> {
+    return await getJson(`${stack.sandboxUrl}/__sandbox/reservations`);
+  },
+  async reservationsFor(bookingId: string) {
+    return (await this.reservations()).filter((r) =>
+      (r.customFields as Array<{ value: string }> | undefined)?.some((f) => f.value === bookingId)
+    );
+  },
+  async tokens(): Promise<{ minted: number; active: number }> {
+    return await getJson(`${stack.sandboxUrl}/__sandbox/tokens`);
+  },
+};
+
+export const mail = {
+  async messages(): Promise<Array<Record<string, unknown>>> {
+    return await getJson(`${stack.mailUrl}/__catcher/messages`);
+  },
+  async clear() {
+    const response = await fetch(`${stack.mailUrl}/__catcher/messages`, { method: "DELETE" });
+    await response.body?.cancel();
+  },
+  async down(down: boolean) {
+    await post(`${stack.mailUrl}/__catcher/down`, { down });
+  },
+};
+
+/** Calls a function through the gateway, as pg_net or an operator would. */
+export async function invokeFunction(
+  name: string,
+  body: unknown,
+  key: string | null = keys.serviceRoleKey,
+  init: RequestInit = {},
+): Promise<{ status: number; body: unknown; text: string }> {
+  const response = await fetch(`${stack.functionsUrl}/${name}`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      ...(key ? { Authorization: `Bearer ${key}` } : {}),
+    },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...init,
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch { /* keep text */ }
+  return { status: response.status, body: parsed, text };
+}
+
+async function post(url: string, body: unknown) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`POST ${url} → ${response.status}: ${text}`);
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url} → ${response.status}`);
+  return await response.json() as T;
+}
