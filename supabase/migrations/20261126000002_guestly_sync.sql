@@ -371,8 +371,9 @@ begin
      where b.id in (
        select id from public.bookings
         where guestly_sync_next_attempt_at <= as_of
-          and (guestly_sync_status = 'pending'
-               or (guestly_sync_status = 'failed' and guestly_sync_attempts < max_attempts))
+          -- Only pending and retryable failed rows carry a next attempt time; a pending row
+          -- (a new status to sync) is swept whatever its attempt count.
+          and (guestly_sync_status = 'pending' or guestly_sync_attempts < max_attempts)
         order by guestly_sync_next_attempt_at
         limit batch_size
         for update skip locked)
@@ -404,7 +405,6 @@ declare
   windows interval[] := array[interval '1 second', interval '1 minute', interval '1 hour'];
   oldest_in_window timestamptz;
   changed boolean := true;
-  i int;
 begin
   perform pg_advisory_xact_lock(hashtext('guestly.request_slots'));
   select greatest(clock_timestamp(), max(slot_at)) into slot from guestly.request_slots;
@@ -413,9 +413,9 @@ begin
     for i in 1..3 loop
       select slot_at into oldest_in_window from guestly.request_slots
        order by slot_at desc offset limits[i] - 1 limit 1;
-      -- 50 ms guard against the clocks of this database and Guestly disagreeing slightly.
-      if oldest_in_window is not null and oldest_in_window + windows[i] + interval '50 ms' > slot then
-        slot := oldest_in_window + windows[i] + interval '50 ms';
+      -- 100 ms guard against the clocks of this database and Guestly disagreeing slightly.
+      if oldest_in_window is not null and oldest_in_window + windows[i] + interval '100 ms' > slot then
+        slot := oldest_in_window + windows[i] + interval '100 ms';
         changed := true;
       end if;
     end loop;

@@ -86,7 +86,7 @@ select ok(
 select is_empty(
   $$ select n.nspname || ' owned by ' || pg_get_userbyid(n.nspowner)
      from pg_namespace n
-     where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'extensions')
+     where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'extensions', 'vault')
        and n.nspname !~ '^pg_(toast_)?temp_'
        and n.nspowner <> 'postgres'::regrole
        and not exists (select 1 from pg_depend d
@@ -97,7 +97,7 @@ select is_empty(
 select is_empty(
   $$ select n.nspname || '.' || c.relname || ' owned by ' || pg_get_userbyid(c.relowner)
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'extensions')
+     where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'extensions', 'vault')
        and n.nspname !~ '^pg_(toast_)?temp_'
        and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
        and c.relowner <> 'postgres'::regrole
@@ -107,7 +107,7 @@ select is_empty(
      union all
      select p.oid::regprocedure::text || ' owned by ' || pg_get_userbyid(p.proowner)
      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-     where n.nspname not in ('pg_catalog', 'information_schema', 'extensions')
+     where n.nspname not in ('pg_catalog', 'information_schema', 'extensions', 'vault')
        and n.nspname !~ '^pg_(toast_)?temp_'
        and p.proowner <> 'postgres'::regrole
        and not exists (select 1 from pg_depend d

@@ -83,7 +83,9 @@ Deno.test("20 concurrent invocations for one booking create one reservation", as
   await sql.begin(async (tx) => {
     // Confirm without the trigger's own request so only our 20 calls race.
     await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
+      "%" + id + "%"
+    }`;
   });
   const answers = await Promise.all(
     Array.from({ length: 20 }, () => invokeFunction("guestly-sync", { bookingId: id })),
@@ -98,7 +100,9 @@ Deno.test("a lost pg_net request is picked up by the cron sweep", async () => {
   await sql.begin(async (tx) => {
     await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
     // As a crash would: the unlogged queue loses the request before the worker sends it.
-    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
+      "%" + id + "%"
+    }`;
   });
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await booking(sql, id)).guestly_sync_status, "pending");
@@ -114,7 +118,9 @@ Deno.test("a failed booking whose retry time has come is synced by the sweep", a
   const id = await insertBooking(sql);
   await sql.begin(async (tx) => {
     await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
+      "%" + id + "%"
+    }`;
     // As left behind by a round that failed while Guestly was down.
     await tx`update public.bookings set guestly_sync_status = 'failed', guestly_sync_attempts = 4,
                guestly_sync_error = 'Guestly HTTP 503: down',
@@ -163,7 +169,9 @@ Deno.test("sync disabled or in test mode: Guestly is never called", async () => 
       const id = await insertBooking(sql);
       await sql.begin(async (tx) => {
         await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-        await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+        await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
+          "%" + id + "%"
+        }`;
       });
       const response = await fetch(`${gateway.url}/functions/v1/guestly-sync`, {
         method: "POST",

@@ -23,7 +23,7 @@ export const GuestlyEnv = z.object({
   GUESTLY_BOOKING_REF_FIELD_ID: z.string().min(1).default("website_booking_id"),
   GUESTLY_MAX_ATTEMPTS: positiveInt(12),
   GUESTLY_REQUEST_TIMEOUT_MS: positiveInt(10_000),
-  GUESTLY_RATE_LIMITS: z.string().default("15,120,5000").transform((v, ctx) => {
+  GUESTLY_RATE_LIMITS: z.string().default("14,115,4900").transform((v, ctx) => {
     const [perSecond, perMinute, perHour] = v.split(",").map((part) => Number(part.trim()));
     if (![perSecond, perMinute, perHour].every((n) => Number.isInteger(n) && n > 0)) {
       ctx.addIssue({ code: "custom", message: "must be three positive integers: per s,min,h" });

@@ -1,0 +1,295 @@
+// The main job's demo: a handful of bookings paid through signed Stripe events posted to the
+// stripe-webhook function, one of them rejected by Guestly (→ an admin email), one cancelled
+// after it synced. Prints progress, then a table. `npm run demo` runs it once against a running
+// stack and exits 0 only if every booking ended where it should.
+import Stripe from "stripe";
+import postgres from "postgres";
+import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
+
+interface DemoGuest {
+  first: string;
+  last: string;
+  email: string;
+  property: string;
+  nights: number;
+  amount: number;
+  currency: string;
+  /** What should happen to this booking in the demo. */
+  plan: "sync" | "rejected" | "cancel_after_sync";
+}
+
+const PROPERTIES = {
+  ocean: "0b0e7f3a-0000-4000-8000-000000000001",
+  pine: "0b0e7f3a-0000-4000-8000-000000000002",
+  oldTown: "0b0e7f3a-0000-4000-8000-000000000003",
+};
+
+function demoGuests(run: string): DemoGuest[] {
+  return [
+    {
+      first: "Amélie",
+      last: "Dubois",
+      email: `amelie.${run}@example.com`,
+      property: PROPERTIES.ocean,
+      nights: 4,
+      amount: 64000,
+      currency: "eur",
+      plan: "sync",
+    },
+    {
+      first: "Kenji",
+      last: "Watanabe",
+      email: `kenji.${run}@example.com`,
+      property: PROPERTIES.pine,
+      nights: 2,
+      amount: 31000,
+      currency: "usd",
+      plan: "sync",
+    },
+    {
+      first: "Siobhán",
+      last: "O'Neill",
+      email: `siobhan.${run}@example.com`,
+      property: PROPERTIES.oldTown,
+      nights: 3,
+      amount: 42000,
+      currency: "eur",
+      plan: "sync",
+    },
+    {
+      first: "Rejected",
+      last: "By-Guestly",
+      email: `rejected.${run}@example.com`,
+      property: PROPERTIES.pine,
+      nights: 5,
+      amount: 77500,
+      currency: "usd",
+      plan: "rejected",
+    },
+    {
+      first: "Lena",
+      last: "Fischer",
+      email: `lena.${run}@example.com`,
+      property: PROPERTIES.ocean,
+      nights: 7,
+      amount: 98000,
+      currency: "eur",
+      plan: "cancel_after_sync",
+    },
+  ];
+}
+
+interface BookingState {
+  id: string;
+  guest: string;
+  status: string;
+  guestly_sync_status: string;
+  guestly_sync_attempts: number;
+  guestly_reservation_id: string | null;
+  guestly_sync_error: string | null;
+  guestly_sync_gave_up_at: Date | null;
+}
+
+export interface DemoResult {
+  ok: boolean;
+  rows: BookingState[];
+  problems: string[];
+}
+
+export async function runDemo(
+  config: StackConfig = loadStackConfig(),
+  print: (line: string) => void = console.log,
+): Promise<DemoResult> {
+  const sql = postgres(config.dbUrl, { max: 2, onnotice: () => {} });
+  const stripe = new Stripe("sk_test_demo_not_used");
+  const run = crypto.randomUUID().slice(0, 6);
+  const guests = demoGuests(run);
+  const problems: string[] = [];
+  try {
+    const rejected = guests.filter((g) => g.plan === "rejected").map((g) => g.email);
+    await postJson(`${config.sandboxUrl}/__sandbox/faults`, { rejectGuestEmails: rejected });
+
+    print(`\n▶ demo run ${run}: ${guests.length} bookings, paid through signed Stripe events`);
+    const ids: string[] = [];
+    for (const [index, g] of guests.entries()) {
+      const checkIn = new Date(Date.UTC(2027, 3, 1 + index * 10));
+      const checkOut = new Date(checkIn.getTime() + g.nights * 86_400_000);
+      const [row] = await sql`
+        insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
+          guest_phone, check_in, check_out, guests_count, amount_total, currency)
+        values (${g.property}, ${g.first}, ${g.last}, ${g.email}, '+15555550123',
+          ${checkIn.toISOString().slice(0, 10)}, ${checkOut.toISOString().slice(0, 10)}, 2,
+          ${g.amount}, ${g.currency})
+        returning id`;
+      ids.push(row.id);
+    }
+
+    for (const [index, g] of guests.entries()) {
+      const status = await postStripeEvent(stripe, config, {
+        type: "payment_intent.succeeded",
+        object: {
+          id: `pi_demo_${run}_${index}`,
+          object: "payment_intent",
+          amount: g.amount,
+          amount_received: g.amount,
+          currency: g.currency,
+          status: "succeeded",
+          metadata: { booking_id: ids[index] },
+        },
+      });
+      print(`  paid   ${ids[index].slice(0, 8)}  ${g.first} ${g.last}  → webhook ${status}`);
+      if (status !== 200) problems.push(`webhook answered ${status} for ${g.first}`);
+    }
+
+    const cancelIndex = guests.findIndex((g) => g.plan === "cancel_after_sync");
+    await watch(sql, ids, print, (rows) => rows[cancelIndex]?.guestly_sync_status === "synced");
+    print(`  cancel ${ids[cancelIndex].slice(0, 8)}  ${guests[cancelIndex].first} (after sync)`);
+    await sql`update public.bookings set status = 'cancelled' where id = ${ids[cancelIndex]}`;
+
+    const settled = (rows: BookingState[]) =>
+      rows.every((r, i) =>
+        guests[i].plan === "rejected"
+          ? r.guestly_sync_gave_up_at !== null
+          : r.guestly_sync_status === "synced" &&
+            (guests[i].plan !== "cancel_after_sync" || r.status === "cancelled")
+      );
+    const rows = await watch(sql, ids, print, settled);
+
+    const inbox = await waitForMail(config, ids[guests.findIndex((g) => g.plan === "rejected")]);
+    const reservations = await getJson(`${config.sandboxUrl}/__sandbox/reservations`) as Array<
+      { reservationId: string; status: string }
+    >;
+    for (const [i, g] of guests.entries()) {
+      const r = rows[i];
+      const inGuestly = reservations.filter((x) => x.reservationId === r.guestly_reservation_id);
+      if (g.plan === "sync" && !(r.guestly_sync_status === "synced" && inGuestly.length === 1)) {
+        problems.push(`${g.first}: expected synced with one reservation`);
+      }
+      if (g.plan === "rejected" && !(r.guestly_sync_status === "failed" && inbox)) {
+        problems.push(`${g.first}: expected a final failure and an admin email`);
+      }
+      if (g.plan === "cancel_after_sync" && inGuestly[0]?.status !== "canceled") {
+        problems.push(`${g.first}: expected the Guestly reservation to be canceled`);
+      }
+    }
+
+    print("\n" + table(rows));
+    print(inbox ? `\n✉ admin email: "${inbox}"` : "\n✉ no admin email arrived");
+    print(
+      problems.length === 0
+        ? "\n✔ every booking ended where it should"
+        : `\n✘ ${problems.join("\n✘ ")}`,
+    );
+    return { ok: problems.length === 0, rows, problems };
+  } finally {
+    await postJson(`${config.sandboxUrl}/__sandbox/faults`, { rejectGuestEmails: [] }).catch(
+      () => {},
+    );
+    await sql.end();
+  }
+}
+
+async function postStripeEvent(
+  stripe: Stripe,
+  config: StackConfig,
+  event: { type: string; object: Record<string, unknown> },
+): Promise<number> {
+  const payload = JSON.stringify({
+    id: `evt_demo_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`,
+    object: "event",
+    api_version: "2024-06-20",
+    created: Math.floor(Date.now() / 1000),
+    livemode: false,
+    type: event.type,
+    data: { object: event.object },
+  });
+  const signature = await stripe.webhooks.generateTestHeaderStringAsync({
+    payload,
+    secret: Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? config.stripeWebhookSecret,
+    cryptoProvider: Stripe.createSubtleCryptoProvider(),
+  });
+  const response = await fetch(`${config.functionsUrl}/stripe-webhook`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Stripe-Signature": signature },
+    body: payload,
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+async function watch(
+  sql: postgres.Sql,
+  ids: string[],
+  print: (line: string) => void,
+  done: (rows: BookingState[]) => boolean,
+  timeoutMs = 90_000,
+): Promise<BookingState[]> {
+  const seen = new Map<string, string>();
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const rows = await sql<BookingState[]>`
+      select id, guest_first_name || ' ' || guest_last_name as guest, status, guestly_sync_status,
+             guestly_sync_attempts, guestly_reservation_id, guestly_sync_error, guestly_sync_gave_up_at
+        from public.bookings where id = any(${ids}::uuid[])
+       order by array_position(${ids}::uuid[], id)`;
+    for (const r of rows) {
+      const line = `${r.status}/${r.guestly_sync_status}/${r.guestly_sync_attempts}`;
+      if (seen.get(r.id) !== line) {
+        seen.set(r.id, line);
+        print(
+          `  ·      ${r.id.slice(0, 8)}  ${r.guest.padEnd(20)} ${
+            r.status.padEnd(10)
+          } sync ${r.guestly_sync_status} (attempts ${r.guestly_sync_attempts})`,
+        );
+      }
+    }
+    if (done(rows)) return rows;
+    if (Date.now() > deadline) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+async function waitForMail(config: StackConfig, bookingId: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const messages = await getJson(`${config.mailUrl}/__catcher/messages`).catch(() => []) as Array<
+      { subject: string; text?: string }
+    >;
+    const match = messages.find((m) => `${m.subject}\n${m.text ?? ""}`.includes(bookingId));
+    if (match) return match.subject;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  return null;
+}
+
+function table(rows: BookingState[]): string {
+  const header = ["booking", "guest", "status", "sync", "attempts", "guestly reservation"];
+  const body = rows.map((r) => [
+    r.id.slice(0, 8),
+    r.guest,
+    r.status,
+    r.guestly_sync_status,
+    String(r.guestly_sync_attempts),
+    r.guestly_reservation_id ??
+      (r.guestly_sync_error ? `— ${r.guestly_sync_error.slice(0, 48)}` : "—"),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => [...row[i]].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => c + " ".repeat(widths[i] - [...c].length)).join("  ");
+  return [line(header), line(widths.map((w) => "─".repeat(w))), ...body.map(line)].join("\n");
+}
+
+async function postJson(url: string, body: unknown) {
+  const response = await fetch(url, { method: "POST", body: JSON.stringify(body) });
+  await response.body?.cancel();
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url);
+  return await response.json();
+}
+
+if (import.meta.main) {
+  const result = await runDemo();
+  Deno.exit(result.ok ? 0 : 1);
+}

@@ -1,0 +1,34 @@
+// The database edge of the webhook: one call to payments.record_stripe_event per event, which
+// records it and applies it to the booking in a single transaction. Any error is thrown to the
+// handler, which answers 500 so Stripe delivers the event again.
+import type { Sql } from "../db.ts";
+import { OUTCOMES, type RecordEvent, type StripeOutcome } from "./event.ts";
+
+export function postgresRecorder(sql: Sql): RecordEvent {
+  return async (e) => {
+    const [row] = await sql`
+      select payments.record_stripe_event(
+        ${e.id}::text, ${e.type}::text, ${e.created}::timestamptz, ${e.livemode}::boolean,
+        ${e.action}::text, ${e.bookingId}::uuid, ${e.paymentIntentId}::text,
+        ${e.amount}::bigint, ${e.currency}::text, ${e.refundedInFull}::boolean,
+        ${e.payload}::jsonb
+      ) as result`;
+    const result = row.result as {
+      duplicate: boolean;
+      outcome: string;
+      booking_id: string | null;
+      booking_status: string | null;
+    };
+    if (!OUTCOMES.includes(result.outcome as StripeOutcome)) {
+      throw new Error(
+        `payments.record_stripe_event answered an unknown outcome: ${result.outcome}`,
+      );
+    }
+    return {
+      duplicate: result.duplicate,
+      outcome: result.outcome as StripeOutcome,
+      bookingId: result.booking_id ?? null,
+      bookingStatus: result.booking_status ?? null,
+    };
+  };
+}

@@ -1,0 +1,152 @@
+// HTTP edge of stripe-webhook: size limit, Stripe signature on the raw body, event → typed
+// value, one call to record it, and the answer Stripe acts on. Stripe retries every non-2xx for
+// up to 3 days, so only "we could not store it" answers 5xx; a bad signature or a malformed
+// request is 400 (a retry would not fix it), and every event we stored is 200 whatever its outcome.
+import Stripe from "stripe";
+import { json } from "../http.ts";
+import type { Logger } from "../log.ts";
+import { parseStripeEvent, type RecordEvent, type StripeOutcome } from "./event.ts";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+export const TOLERANCE_SECONDS = 300;
+
+export interface StripeWebhookDeps {
+  /** The endpoint's signing secret (whsec_…). */
+  secret: string;
+  record: RecordEvent;
+  log: Logger;
+  /** Epoch ms; drives the signature's timestamp tolerance and the logged duration. */
+  now: () => number;
+  stripe?: Stripe;
+  maxBodyBytes?: number;
+}
+
+/** Outcomes somebody has to look at: the money arrived but no booking took it as expected. */
+const NEEDS_ATTENTION: ReadonlySet<StripeOutcome> = new Set(["unmatched", "amount_mismatch"]);
+
+const cryptoProvider = Stripe.createSubtleCryptoProvider();
+
+export function createStripeWebhookHandler(deps: StripeWebhookDeps) {
+  // Verification never calls Stripe's API, so the key is a placeholder unless one is configured.
+  const stripe = deps.stripe ?? new Stripe("sk_test_placeholder_not_used");
+  const maxBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
+  const { log } = deps;
+
+  const reject = (status: number, error: string) => {
+    log.warn("stripe.webhook.rejected", { status, reason: error });
+    return json(status, { error });
+  };
+
+  return async (request: Request): Promise<Response> => {
+    const started = deps.now();
+    if (request.method !== "POST") {
+      return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
+    }
+    const declared = Number(request.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      await request.body?.cancel();
+      return reject(413, `body too large: the limit is ${maxBytes} bytes`);
+    }
+    // Content-Length may be absent (chunked) or wrong: count the bytes actually read too.
+    const bytes = await readAtMost(request, maxBytes);
+    if (bytes === null) return reject(413, `body too large: the limit is ${maxBytes} bytes`);
+
+    const signature = request.headers.get("stripe-signature");
+    if (!signature) return reject(400, "missing Stripe-Signature header");
+
+    let rawBody: string;
+    try {
+      rawBody = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return reject(400, "body is not UTF-8");
+    }
+
+    // The signature covers the exact bytes Stripe sent: verify the raw text, never re-serialized JSON.
+    let verified: unknown;
+    try {
+      verified = await stripe.webhooks.constructEventAsync(
+        rawBody,
+        signature,
+        deps.secret,
+        TOLERANCE_SECONDS,
+        cryptoProvider,
+        deps.now(),
+      );
+    } catch (error) {
+      return reject(400, signatureError(error));
+    }
+
+    const parsed = parseStripeEvent(verified, rawBody);
+    if (!parsed.ok) return reject(400, parsed.error);
+    const event = parsed.event;
+
+    try {
+      const result = await deps.record(event);
+      const level = NEEDS_ATTENTION.has(result.outcome) && !result.duplicate ? "error" : "info";
+      log[level]("stripe.webhook.event", {
+        event_id: event.id,
+        type: event.type,
+        livemode: event.livemode,
+        booking_id: result.bookingId ?? event.bookingId,
+        booking_ref: event.bookingId ? undefined : event.bookingRef ?? undefined,
+        payment_intent_id: event.paymentIntentId,
+        outcome: result.outcome,
+        duplicate: result.duplicate,
+        booking_status: result.bookingStatus,
+        ms: Math.round(deps.now() - started),
+      });
+      return json(200, { received: true, outcome: result.outcome, duplicate: result.duplicate });
+    } catch (error) {
+      // Nothing was stored (one transaction): a 5xx makes Stripe deliver the event again later.
+      log.error("stripe.webhook.record_failed", {
+        event_id: event.id,
+        type: event.type,
+        booking_id: event.bookingId,
+        outcome: "error",
+        error: error instanceof Error ? error.message : String(error),
+        ms: Math.round(deps.now() - started),
+      });
+      return json(500, { error: "could not record the event; Stripe will deliver it again" });
+    }
+  };
+}
+
+/** The body, or null as soon as it grows past `limit` bytes (the rest is never read). */
+async function readAtMost(request: Request, limit: number): Promise<Uint8Array | null> {
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function signatureError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/tolerance/i.test(message)) {
+    return "invalid Stripe signature: timestamp outside the 5-minute tolerance (replayed or delayed)";
+  }
+  if (/No signatures found/i.test(message)) {
+    return "invalid Stripe signature: it does not match this endpoint's secret and the body";
+  }
+  if (/Unable to extract/i.test(message)) {
+    return "invalid Stripe-Signature header: no timestamp or v1 signature in it";
+  }
+  if (error instanceof SyntaxError) return "body is not JSON";
+  return `invalid Stripe signature: ${message.split("\n")[0]}`;
+}

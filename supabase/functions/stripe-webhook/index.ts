@@ -1,0 +1,18 @@
+// stripe-webhook: Stripe's endpoint for payment events (verify_jwt = false: Stripe signs its
+// requests instead). Reads its configuration and wires the handler to Postgres.
+import Stripe from "stripe";
+import { parseStripeWebhookEnv } from "../_shared/stripe/config.ts";
+import { database } from "../_shared/db.ts";
+import { postgresRecorder } from "../_shared/stripe/recorder.ts";
+import { createStripeWebhookHandler } from "../_shared/stripe/webhook-handler.ts";
+import { jsonLogger } from "../_shared/log.ts";
+
+const config = parseStripeWebhookEnv(Deno.env.toObject());
+
+Deno.serve(createStripeWebhookHandler({
+  secret: config.STRIPE_WEBHOOK_SECRET,
+  record: postgresRecorder(database(config.SUPABASE_DB_URL)),
+  log: jsonLogger(undefined, { fn: "stripe-webhook" }),
+  now: Date.now,
+  stripe: new Stripe(config.STRIPE_SECRET_KEY ?? "sk_test_placeholder_not_used"),
+}));
