@@ -1,0 +1,42 @@
+// notify-admin: woken by the database (pg_net, from record_failure, the Stripe webhook and the
+// pg_cron sweep) to deliver every due admin alert by email through Resend.
+import { Resend } from "resend";
+import { database } from "../_shared/db.ts";
+import { jsonLogger } from "../_shared/log.ts";
+import { createNotifyAdminHandler } from "../_shared/notifications/handlers.ts";
+import { postgresAlertStore } from "../_shared/notifications/db.ts";
+import {
+  deliverDueAlerts,
+  parseRecipients,
+  resendMailer,
+} from "../_shared/notifications/outbox.ts";
+
+const env = Deno.env.toObject();
+const log = jsonLogger(undefined, { fn: "notify-admin" });
+const to = parseRecipients(env.ADMIN_ALERT_EMAILS);
+const missing = [
+  ["SUPABASE_DB_URL", env.SUPABASE_DB_URL],
+  ["SUPABASE_URL", env.SUPABASE_URL],
+  ["RESEND_API_KEY", env.RESEND_API_KEY],
+  ["ALERT_FROM_EMAIL", env.ALERT_FROM_EMAIL],
+  ["ADMIN_ALERT_EMAILS", to.length ? "set" : ""],
+].filter(([, value]) => !value).map(([name]) => name);
+const configError = missing.length ? `missing configuration: ${missing.join(", ")}` : null;
+
+Deno.serve(createNotifyAdminHandler({
+  serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY ?? "",
+  configError,
+  log,
+  deliver: () =>
+    deliverDueAlerts({
+      store: postgresAlertStore(database(env.SUPABASE_DB_URL)),
+      mailer: resendMailer(
+        new Resend(env.RESEND_API_KEY, env.RESEND_BASE_URL ? { baseUrl: env.RESEND_BASE_URL } : {}),
+      ),
+      from: env.ALERT_FROM_EMAIL,
+      to,
+      supabaseUrl: env.SUPABASE_URL,
+      retryLinkSecret: env.RETRY_LINK_SECRET ?? "",
+      log,
+    }),
+}));
