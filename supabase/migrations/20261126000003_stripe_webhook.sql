@@ -29,7 +29,9 @@ create table payments.stripe_events (
   amount bigint,
   currency text,
   -- The event exactly as Stripe sent it, for audits and replays.
-  payload jsonb not null,
+  payload jsonb not null
+    -- The event object itself, never the JSON text of it wrapped in a jsonb string.
+    constraint stripe_events_payload_check check (jsonb_typeof(payload) = 'object'),
   received_at timestamptz not null default now(),
   processed_at timestamptz,
   error text

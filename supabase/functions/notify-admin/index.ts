@@ -38,5 +38,9 @@ Deno.serve(createNotifyAdminHandler({
       supabaseUrl: env.SUPABASE_URL,
       retryLinkSecret: env.RETRY_LINK_SECRET ?? "",
       log,
+      // 50 × 0.55 s stays well inside the 150 s wall clock; the rest waits for the next wake-up.
+      maxAlerts: 50,
+      spacingMs: 550,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     }),
 }));

@@ -80,13 +80,7 @@ Deno.test("only a real status change enqueues a pg_net request", async () => {
 
 Deno.test("20 concurrent invocations for one booking create one reservation", async () => {
   const id = await insertBooking(sql);
-  await sql.begin(async (tx) => {
-    // Confirm without the trigger's own request so only our 20 calls race.
-    await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
-      "%" + id + "%"
-    }`;
-  });
+  await confirmWithoutSyncRequest(id);
   const answers = await Promise.all(
     Array.from({ length: 20 }, () => invokeFunction("guestly-sync", { bookingId: id })),
   );
@@ -97,13 +91,7 @@ Deno.test("20 concurrent invocations for one booking create one reservation", as
 
 Deno.test("a lost pg_net request is picked up by the cron sweep", async () => {
   const id = await insertBooking(sql);
-  await sql.begin(async (tx) => {
-    await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-    // As a crash would: the unlogged queue loses the request before the worker sends it.
-    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
-      "%" + id + "%"
-    }`;
-  });
+  await confirmWithoutSyncRequest(id);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await booking(sql, id)).guestly_sync_status, "pending");
   // The cron job's body, with the clock moved past the grace period.
@@ -116,12 +104,9 @@ Deno.test("a lost pg_net request is picked up by the cron sweep", async () => {
 
 Deno.test("a failed booking whose retry time has come is synced by the sweep", async () => {
   const id = await insertBooking(sql);
+  await confirmWithoutSyncRequest(id);
+  // As left behind by a round that failed while Guestly was down.
   await sql.begin(async (tx) => {
-    await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-    await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
-      "%" + id + "%"
-    }`;
-    // As left behind by a round that failed while Guestly was down.
     await tx`update public.bookings set guestly_sync_status = 'failed', guestly_sync_attempts = 4,
                guestly_sync_error = 'Guestly HTTP 503: down',
                guestly_sync_next_attempt_at = now() - interval '1 second' where id = ${id}`;
@@ -167,12 +152,7 @@ Deno.test("sync disabled or in test mode: Guestly is never called", async () => 
     });
     try {
       const id = await insertBooking(sql);
-      await sql.begin(async (tx) => {
-        await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
-        await tx`delete from net.http_request_queue where convert_from(body, 'UTF8') like ${
-          "%" + id + "%"
-        }`;
-      });
+      await confirmWithoutSyncRequest(id);
       const response = await fetch(`${gateway.url}/functions/v1/guestly-sync`, {
         method: "POST",
         headers: {
@@ -244,3 +224,15 @@ Deno.test({
 });
 
 class RollbackSignal extends Error {}
+
+/**
+ * Confirms a booking and drops the trigger's pg_net request in the same transaction — exactly
+ * what a crash that empties pg_net's unlogged queue does — so the test decides who calls next.
+ */
+async function confirmWithoutSyncRequest(id: string) {
+  await sql.begin(async (tx) => {
+    await tx`update public.bookings set status = 'confirmed' where id = ${id}`;
+    await tx`delete from net.http_request_queue
+              where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+  });
+}

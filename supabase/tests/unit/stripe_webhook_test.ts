@@ -12,11 +12,7 @@ import type {
 } from "../../functions/_shared/stripe/event.ts";
 import { parseStripeWebhookEnv } from "../../functions/_shared/stripe/config.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
-import {
-  signatureFor,
-  stripeEvent,
-  stripeRequest,
-} from "../fixtures/stripe/events.ts";
+import { signatureFor, stripeEvent, stripeRequest } from "../fixtures/stripe/events.ts";
 
 const SECRET = "whsec_unit_test_secret";
 const URL_ = "http://localhost/functions/v1/stripe-webhook";
@@ -382,7 +378,10 @@ Deno.test("configuration: the signing secret is required and must look like one"
     () => parseStripeWebhookEnv({ STRIPE_WEBHOOK_SECRET: "sk_live_oops", SUPABASE_DB_URL: "x" }),
     /whsec_/,
   );
-  assert.throws(() => parseStripeWebhookEnv({ STRIPE_WEBHOOK_SECRET: "whsec_x" }), /SUPABASE_DB_URL/);
+  assert.throws(
+    () => parseStripeWebhookEnv({ STRIPE_WEBHOOK_SECRET: "whsec_x" }),
+    /SUPABASE_DB_URL/,
+  );
   const config = parseStripeWebhookEnv({
     STRIPE_WEBHOOK_SECRET: "whsec_x",
     SUPABASE_DB_URL: "postgres://x",

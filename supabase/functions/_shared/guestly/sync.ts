@@ -278,43 +278,34 @@ async function attempt<T>(
   deps: SyncDeps,
   call: () => Promise<HttpAttempt<T>>,
 ): Promise<HttpAttempt<T>> {
-  let result = await recorded(bookingId, leaseId, operation, state, deps, call);
+  const recorded = async (): Promise<HttpAttempt<T>> => {
+    const result = await call();
+    if (result.outcome === "deferred") return result;
+    state.attempts = await deps.store.recordAttempt({
+      bookingId,
+      leaseId,
+      operation,
+      startedAt: result.startedAt,
+      durationMs: Math.round(result.durationMs),
+      httpStatus: result.httpStatus,
+      outcome: result.outcome === "auth" ? "retryable" : result.outcome,
+      error: result.error ?? null,
+    });
+    deps.log.info("guestly.attempt", {
+      booking_id: bookingId,
+      attempt: state.attempts,
+      operation,
+      http_status: result.httpStatus,
+      outcome: result.outcome,
+      duration_ms: Math.round(result.durationMs),
+    });
+    return result;
+  };
+  let result = await recorded();
   if (result.outcome === "auth") {
-    result = await recorded(bookingId, leaseId, operation, state, deps, call);
+    result = await recorded();
     if (result.outcome === "auth") result = { ...result, outcome: "permanent" };
   }
-  return result;
-}
-
-async function recorded<T>(
-  bookingId: string,
-  leaseId: string,
-  operation: "create" | "update_status" | "lookup",
-  state: { attempts: number },
-  deps: SyncDeps,
-  call: () => Promise<HttpAttempt<T>>,
-): Promise<HttpAttempt<T>> {
-  const result = await call();
-  if (result.outcome === "deferred") return result;
-  const outcome = result.outcome === "auth" ? "retryable" : result.outcome;
-  state.attempts = await deps.store.recordAttempt({
-    bookingId,
-    leaseId,
-    operation,
-    startedAt: result.startedAt,
-    durationMs: Math.round(result.durationMs),
-    httpStatus: result.httpStatus,
-    outcome,
-    error: result.error ?? null,
-  });
-  deps.log.info("guestly.attempt", {
-    booking_id: bookingId,
-    attempt: state.attempts,
-    operation,
-    http_status: result.httpStatus,
-    outcome: result.outcome,
-    duration_ms: Math.round(result.durationMs),
-  });
   return result;
 }
 

@@ -73,7 +73,7 @@ export function formatAmount(minor: number | string | null | undefined, currency
       new Intl.NumberFormat("en-US", { style: "currency", currency: code }).resolvedOptions()
         .maximumFractionDigits ?? 2;
     const formatted = new Intl.NumberFormat("en-US", { style: "currency", currency: code })
-      .format(amount / 10 ** digits);
+      .format(amount / 10 ** digits).replace(/\u00a0/g, " ");
     return formatted.includes(code) ? formatted : `${formatted} ${code}`;
   } catch {
     return `${amount} ${code} (minor units)`;
@@ -141,7 +141,10 @@ function syncFailedSections(ctx: AlertContext, link: RetryLink | null): Section[
     ["Error", lastError],
   ];
   if (last) {
-    lastRows.push(["Attempt", `#${last.attempt} (${last.operation}) at ${formatTime(last.started_at)}`]);
+    lastRows.push([
+      "Attempt",
+      `#${last.attempt} (${last.operation}) at ${formatTime(last.started_at)}`,
+    ]);
   }
   const shown = ctx.attempts.length;
   const attemptLines = ctx.attempts.map((a) =>
@@ -233,9 +236,10 @@ function renderText(subject: string, sections: Section[]): string {
   for (const s of sections) {
     out.push(s.title.toUpperCase());
     for (const line of s.lines ?? []) out.push(`  ${line}`);
-    const rows = [...(s.rows ?? []), ...(s.links ?? [])];
+    const rows = s.rows ?? [];
     const width = Math.max(0, ...rows.map(([label]) => label.length));
     for (const [label, value] of rows) out.push(`  ${(label + ":").padEnd(width + 2)}${value}`);
+    for (const [label, url] of s.links ?? []) out.push(`  ${label}:`, `    ${url}`);
     out.push("");
   }
   out.push("-- guestly-sync (sent once per failure episode)");
@@ -275,7 +279,9 @@ function renderHtml(subject: string, sections: Section[]): string {
       parts.push(`</table>`);
     }
   }
-  parts.push(`<p style="color:#666;font-size:12px">guestly-sync (sent once per failure episode)</p>`);
+  parts.push(
+    `<p style="color:#666;font-size:12px">guestly-sync (sent once per failure episode)</p>`,
+  );
   parts.push(`</body></html>`);
   return parts.join("\n");
 }

@@ -46,6 +46,9 @@ export interface DeliveryDeps {
   batchSize?: number;
   /** Bound on one invocation's work; what is left stays due for the next wake-up. */
   maxAlerts?: number;
+  /** Pause between two sends: Resend allows 2 requests/s per team by default. */
+  spacingMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface DeliverySummary {
@@ -78,6 +81,7 @@ export async function deliverDueAlerts(deps: DeliveryDeps): Promise<DeliverySumm
     for (const alert of batch) {
       // A lease shorter than one send could hand an alert back within this loop.
       if (handled.has(alert.id)) continue;
+      if (handled.size > 0 && deps.spacingMs && deps.sleep) await deps.sleep(deps.spacingMs);
       handled.add(alert.id);
       await deliverOne(alert, deps, summary);
     }
@@ -125,7 +129,13 @@ export function resendMailer(resend: Resend): Mailer {
   return {
     async send(email, idempotencyKey) {
       const { data, error } = await resend.emails.send(
-        { from: email.from, to: email.to, subject: email.subject, html: email.html, text: email.text },
+        {
+          from: email.from,
+          to: email.to,
+          subject: email.subject,
+          html: email.html,
+          text: email.text,
+        },
         { idempotencyKey },
       );
       if (!error) return { ok: true, id: data?.id ?? null };

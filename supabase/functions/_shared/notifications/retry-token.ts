@@ -107,7 +107,10 @@ export async function retryLinkFor(
   secret: string,
 ): Promise<{ url: string; expiresAt: Date }> {
   const exp = Math.floor((new Date(alert.createdAt).getTime() + RETRY_LINK_TTL_MS) / 1000);
-  const token = await signRetryToken({ alertId: alert.id, bookingId: alert.bookingId, exp }, secret);
+  const token = await signRetryToken(
+    { alertId: alert.id, bookingId: alert.bookingId, exp },
+    secret,
+  );
   return {
     url: `${supabaseUrl.replace(/\/$/, "")}/functions/v1/retry-link?token=${token}`,
     expiresAt: new Date(exp * 1000),

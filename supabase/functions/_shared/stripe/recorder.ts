@@ -11,7 +11,8 @@ export function postgresRecorder(sql: Sql): RecordEvent {
         ${e.id}::text, ${e.type}::text, ${e.created}::timestamptz, ${e.livemode}::boolean,
         ${e.action}::text, ${e.bookingId}::uuid, ${e.paymentIntentId}::text,
         ${e.amount}::bigint, ${e.currency}::text, ${e.refundedInFull}::boolean,
-        ${e.payload}::jsonb
+        -- ::text first: a jsonb-typed parameter would be JSON-encoded again (a jsonb string).
+        ${e.payload}::text::jsonb
       ) as result`;
     const result = row.result as {
       duplicate: boolean;

@@ -1,0 +1,233 @@
+// `npm run sync:status [-- --json]`: where the Guestly sync stands. Reads the views
+// public.guestly_sync_overview and public.guestly_sync_failures (service_role / postgres only)
+// with SUPABASE_DB_URL (default: the local stack). The formatting is a pure function.
+import postgres from "postgres";
+
+export interface Overview {
+  pending: number;
+  synced: number;
+  failed: number;
+  failed_final: number;
+  awaiting_payment: number;
+  oldest_pending_since: Date | null;
+  alerts_sent: number;
+  alerts_waiting: number;
+  alerts_failing: number;
+  oldest_unsent_alert_at: Date | null;
+  last_alert_error: string | null;
+  as_of: Date;
+}
+
+export interface FailedBooking {
+  booking_id: string;
+  booking_status: string;
+  guest_name: string;
+  property_name: string | null;
+  attempts: number;
+  last_error: string | null;
+  last_http_status: number | null;
+  last_attempt_at: Date | null;
+  next_attempt_at: Date | null;
+  gave_up_at: Date | null;
+  alerted_at: Date | null;
+  alert_sent_at: Date | null;
+}
+
+const date = (
+  v: unknown,
+): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+
+/** Rows as postgres.js returns them (bigint counts arrive as strings). */
+export function toOverview(row: Record<string, unknown>): Overview {
+  const n = (k: string) => Number(row[k] ?? 0);
+  return {
+    pending: n("pending"),
+    synced: n("synced"),
+    failed: n("failed"),
+    failed_final: n("failed_final"),
+    awaiting_payment: n("awaiting_payment"),
+    oldest_pending_since: date(row.oldest_pending_since),
+    alerts_sent: n("alerts_sent"),
+    alerts_waiting: n("alerts_waiting"),
+    alerts_failing: n("alerts_failing"),
+    oldest_unsent_alert_at: date(row.oldest_unsent_alert_at),
+    last_alert_error: (row.last_alert_error as string | null) ?? null,
+    as_of: date(row.as_of) ?? new Date(),
+  };
+}
+
+export function toFailedBooking(row: Record<string, unknown>): FailedBooking {
+  return {
+    booking_id: row.booking_id as string,
+    booking_status: row.booking_status as string,
+    guest_name: row.guest_name as string,
+    property_name: (row.property_name as string | null) ?? null,
+    attempts: Number(row.attempts ?? 0),
+    last_error: (row.last_error as string | null) ?? null,
+    last_http_status: row.last_http_status == null ? null : Number(row.last_http_status),
+    last_attempt_at: date(row.last_attempt_at),
+    next_attempt_at: date(row.next_attempt_at),
+    gave_up_at: date(row.gave_up_at),
+    alerted_at: date(row.alerted_at),
+    alert_sent_at: date(row.alert_sent_at),
+  };
+}
+
+export function formatTime(d: Date | null): string {
+  return d ? `${d.toISOString().slice(0, 19).replace("T", " ")} UTC` : "-";
+}
+
+/** 45s, 3m 20s, 2h 05m, 3d 4h. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+function oneLine(text: string | null, max = 160): string {
+  const flat = (text ?? "").replace(/\s+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat || "(none)";
+}
+
+export function formatStatus(o: Overview, failures: FailedBooking[]): string {
+  const now = o.as_of.getTime();
+  const out: string[] = [`Guestly sync status (as of ${formatTime(o.as_of)})`, ""];
+  const count = (n: number) => String(n).padStart(6);
+  out.push("Bookings (paid or cancelled; those awaiting payment need no sync)");
+  out.push(`  synced          ${count(o.synced)}`);
+  out.push(
+    `  pending         ${count(o.pending)}` +
+      (o.oldest_pending_since
+        ? `   oldest waiting ${formatAge(now - o.oldest_pending_since.getTime())}` +
+          ` (since ${formatTime(o.oldest_pending_since)})`
+        : ""),
+  );
+  out.push(
+    `  failed          ${count(o.failed)}` +
+      (o.failed
+        ? `   ${o.failed_final} gave up (manual retry needed), ` +
+          `${o.failed - o.failed_final} retrying automatically`
+        : ""),
+  );
+  out.push(`  awaiting payment${count(o.awaiting_payment)}`);
+  out.push("");
+
+  out.push(`Failed bookings (${failures.length})`);
+  if (failures.length === 0) out.push("  none");
+  for (const f of failures) {
+    out.push(`  ${f.booking_id}  ${f.guest_name} at ${f.property_name ?? "(unknown property)"}`);
+    out.push(
+      `      attempts ${f.attempts} · last HTTP ${f.last_http_status ?? "-"} · ` +
+        `last attempt ${formatTime(f.last_attempt_at)}`,
+    );
+    out.push(`      error: ${oneLine(f.last_error)}`);
+    out.push(
+      f.next_attempt_at
+        ? `      next retry: ${formatTime(f.next_attempt_at)} (automatic)`
+        : `      next retry: none — gave up ${formatTime(f.gave_up_at)}; ` +
+          `run npm run sync:retry -- ${f.booking_id}`,
+    );
+    out.push(
+      `      alert: ${
+        f.alert_sent_at
+          ? `sent ${formatTime(f.alert_sent_at)}`
+          : f.alerted_at
+          ? `waiting to be sent (written ${formatTime(f.alerted_at)})`
+          : "none (still retrying automatically)"
+      }`,
+    );
+  }
+  out.push("");
+
+  out.push("Admin alerts");
+  out.push(
+    `  sent ${o.alerts_sent} · waiting ${o.alerts_waiting} · failing ${o.alerts_failing}`,
+  );
+  if (o.oldest_unsent_alert_at) {
+    out.push(
+      `  oldest unsent: written ${formatTime(o.oldest_unsent_alert_at)} ` +
+        `(${formatAge(now - o.oldest_unsent_alert_at.getTime())} ago)`,
+    );
+  }
+  if (o.alerts_failing) out.push(`  last send error: ${oneLine(o.last_alert_error)}`);
+  return out.join("\n");
+}
+
+export function statusJson(o: Overview, failures: FailedBooking[]) {
+  return {
+    as_of: o.as_of.toISOString(),
+    bookings: {
+      synced: o.synced,
+      pending: o.pending,
+      failed: o.failed,
+      failed_final: o.failed_final,
+      awaiting_payment: o.awaiting_payment,
+      oldest_pending_since: o.oldest_pending_since?.toISOString() ?? null,
+      oldest_pending_age_seconds: o.oldest_pending_since
+        ? Math.floor((o.as_of.getTime() - o.oldest_pending_since.getTime()) / 1000)
+        : null,
+    },
+    failed: failures.map((f) => ({
+      ...f,
+      last_attempt_at: f.last_attempt_at?.toISOString() ?? null,
+      next_attempt_at: f.next_attempt_at?.toISOString() ?? null,
+      gave_up_at: f.gave_up_at?.toISOString() ?? null,
+      alerted_at: f.alerted_at?.toISOString() ?? null,
+      alert_sent_at: f.alert_sent_at?.toISOString() ?? null,
+    })),
+    alerts: {
+      sent: o.alerts_sent,
+      waiting: o.alerts_waiting,
+      failing: o.alerts_failing,
+      oldest_unsent_at: o.oldest_unsent_alert_at?.toISOString() ?? null,
+      last_error: o.last_alert_error,
+    },
+  };
+}
+
+export async function readStatus(dbUrl: string) {
+  const sql = postgres(dbUrl, { max: 1, onnotice: () => {}, prepare: false });
+  try {
+    const [overview] = await sql`select * from public.guestly_sync_overview`;
+    const failures = await sql`
+      select * from public.guestly_sync_failures
+       order by next_attempt_at nulls first, gave_up_at, booking_id`;
+    return {
+      overview: toOverview(overview),
+      failures: failures.map((r) => toFailedBooking(r)),
+    };
+  } finally {
+    await sql.end();
+  }
+}
+
+async function defaultDbUrl(env: Record<string, string | undefined>) {
+  if (env.SUPABASE_DB_URL) return { url: env.SUPABASE_DB_URL, from: "SUPABASE_DB_URL" };
+  const { loadStackConfig } = await import("../local/stack/config.ts");
+  return { url: loadStackConfig().dbUrl, from: "local stack: SUPABASE_DB_URL not set" };
+}
+
+if (import.meta.main) {
+  const unknown = Deno.args.filter((a) => a !== "--json");
+  if (unknown.length) {
+    console.error(`unknown argument ${unknown[0]}\nusage: npm run sync:status [-- --json]`);
+    Deno.exit(1);
+  }
+  const target = await defaultDbUrl(Deno.env.toObject());
+  try {
+    const { overview, failures } = await readStatus(target.url);
+    if (Deno.args.includes("--json")) {
+      console.log(JSON.stringify(statusJson(overview, failures), null, 2));
+    } else {
+      console.log(`database: ${new URL(target.url).host} (${target.from})\n`);
+      console.log(formatStatus(overview, failures));
+    }
+  } catch (error) {
+    console.error(`error: could not read the sync status: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
+}
