@@ -216,6 +216,22 @@ interface BookingSeed {
   currency: string;
 }
 
+interface FinalRow {
+  id: string;
+  status: string;
+  guestly_sync_status: string;
+  guestly_sync_attempts: number;
+  guestly_reservation_id: string | null;
+  guestly_sync_gave_up_at: Date | null;
+  guestly_sync_next_attempt_at: Date | null;
+  guestly_sync_error: string | null;
+  stripe_payment_intent_id: string | null;
+  logged: number;
+  alerts: number;
+  ledger: number;
+  ledger_confirmed: number;
+}
+
 interface ChaosAction {
   at: number;
   what: string;
@@ -267,7 +283,8 @@ async function run(): Promise<Result> {
   const machineText = await machine();
   const command = `npm run chaos${Deno.args.length ? ` -- ${Deno.args.join(" ")}` : ""}`;
   const settings: Record<string, string> = {
-    ports: `api ${config.apiPort}, db ${config.dbPort}, sandbox ${config.sandboxPort}, mail ${config.mailPort}`,
+    ports:
+      `api ${config.apiPort}, db ${config.dbPort}, sandbox ${config.sandboxPort}, mail ${config.mailPort}`,
     GUESTLY_REQUEST_TIMEOUT_MS: Deno.env.get("GUESTLY_REQUEST_TIMEOUT_MS")!,
     GUESTLY_SANDBOX_RATE_SCALE: Deno.env.get("GUESTLY_SANDBOX_RATE_SCALE")!,
     GUESTLY_RATE_LIMITS: Deno.env.get("GUESTLY_RATE_LIMITS")!,
@@ -363,21 +380,11 @@ async function run(): Promise<Result> {
     t = Date.now();
     const payDeadline = started + options.maxRunMs - options.settleMs - 60_000;
     let dispatched = 0;
-    const plan: Array<{ at: number; run: () => Promise<void> }> = [
-      { at: 0.10, run: () => storm() },
-      { at: 0.20, run: () => killFunctions(1) },
-      { at: 0.30, run: () => wipeQueue() },
-      { at: 0.40, run: () => storm() },
-      { at: 0.50, run: () => killFunctions(2) },
-      { at: 0.60, run: () => crashPostgres() },
-      { at: 0.70, run: () => storm() },
-      { at: 0.80, run: () => killFunctions(3) },
-    ];
-    async function storm() {
+    const storm = async () => {
       await faults({ storm429: { durationMs: 2000 } });
       act("429 storm", "every Guestly API request answers 429 (Retry-After: 1) for 2 s");
-    }
-    async function killFunctions(round: number) {
+    };
+    const killFunctions = async (round: number) => {
       const killed: string[] = [];
       for (const name of ["guestly-sync", "stripe-webhook"]) {
         const answer = await httpJson(`${config.apiUrl}/__gateway/kill/${name}`, {
@@ -386,8 +393,8 @@ async function run(): Promise<Result> {
         killed.push(`${name} (pid ${answer.pid})`);
       }
       act(`kill functions #${round}`, `SIGKILL ${killed.join(", ")}; the gateway restarts them`);
-    }
-    async function wipeQueue() {
+    };
+    const wipeQueue = async () => {
       // The worker drains the queue every 200 ms: wait (≤ 5 s) for a moment it holds requests.
       const until = Date.now() + 5_000;
       let deleted = 0;
@@ -396,9 +403,12 @@ async function run(): Promise<Result> {
         deleted = result.count;
         if (deleted === 0) await sleep(10);
       }
-      act("pg_net queue emptied", `delete from net.http_request_queue → ${deleted} request(s) lost`);
-    }
-    async function crashPostgres() {
+      act(
+        "pg_net queue emptied",
+        `delete from net.http_request_queue → ${deleted} request(s) lost`,
+      );
+    };
+    const crashPostgres = async () => {
       await killPostgres(config);
       act("Postgres SIGKILL", "postmaster killed; down for 3 s");
       await sleep(3_000);
@@ -414,8 +424,18 @@ async function run(): Promise<Result> {
         }
       }
       act("Postgres started", `crash recovery done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    }
+    };
 
+    const plan: Array<{ at: number; run: () => Promise<void> }> = [
+      { at: 0.10, run: () => storm() },
+      { at: 0.20, run: () => killFunctions(1) },
+      { at: 0.30, run: () => wipeQueue() },
+      { at: 0.40, run: () => storm() },
+      { at: 0.50, run: () => killFunctions(2) },
+      { at: 0.60, run: () => crashPostgres() },
+      { at: 0.70, run: () => storm() },
+      { at: 0.80, run: () => killFunctions(3) },
+    ];
     const chaosLoop = (async () => {
       for (const step of plan) {
         while (dispatched < Math.ceil(step.at * n)) await sleep(50);
@@ -466,8 +486,10 @@ async function run(): Promise<Result> {
     let sweeps = 0;
     let sweptRows = 0;
     let lastProgress = 0;
-    for (;;) {
-      const [c] = await sql`
+    for (;; await sleep(3_000)) {
+      let c;
+      try {
+        [c] = await sql`
         select count(*) filter (where status = 'pending_payment')::int as unpaid,
                count(*) filter (where status <> 'pending_payment'
                                   and guestly_sync_status = 'pending')::int as pending,
@@ -476,6 +498,11 @@ async function run(): Promise<Result> {
                count(*) filter (where guestly_sync_status = 'synced')::int as synced,
                count(*) filter (where guestly_sync_lease_until > now())::int as leased
           from public.bookings where id = any(${ids}::uuid[])`;
+      } catch (error) {
+        progress(`settle: database query failed (${error}); trying again`);
+        if (Date.now() > settleDeadline) throw error;
+        continue;
+      }
       if (c.pending === 0 && c.retrying === 0) {
         progress(`settled: ${c.synced} synced, ${c.unpaid} unpaid`);
         break;
@@ -498,15 +525,17 @@ async function run(): Promise<Result> {
         select guestly.sweep_due_syncs(as_of => now() + interval '10 minutes') as invoked`;
       sweeps++;
       sweptRows += s.invoked;
-      await sleep(3_000);
     }
     // Let the last answers land (nothing may arrive after the check).
     await sleep(3_000);
     mark("settle (faults off)", t);
-    act("settle", `${sweeps} sweep calls with the clock moved 10 min ahead, ${sweptRows} re-invocations`);
+    act(
+      "settle",
+      `${sweeps} sweep calls with the clock moved 10 min ahead, ${sweptRows} re-invocations`,
+    );
 
     // -- collect ----------------------------------------------------------------------------------
-    const bookings = await sql`
+    const bookings = await sql<FinalRow[]>`
       select b.id, b.status, b.guestly_sync_status, b.guestly_sync_attempts,
              b.guestly_reservation_id, b.guestly_sync_gave_up_at, b.guestly_sync_next_attempt_at,
              b.guestly_sync_error, b.stripe_payment_intent_id,
@@ -602,7 +631,8 @@ async function run(): Promise<Result> {
       {
         name: "every paid booking synced",
         ok: synced.length === n,
-        detail: `${synced.length}/${n} synced, ${failed.length} failed (${failedFinal.length} final)`,
+        detail:
+          `${synced.length}/${n} synced, ${failed.length} failed (${failedFinal.length} final)`,
       },
       {
         name: "nothing stuck pending or waiting for a retry",
@@ -640,7 +670,9 @@ async function run(): Promise<Result> {
           chaos.filter((c) => c.what === "429 storm").length === 3,
         detail: `${kills} function kill rounds, Postgres crash ${
           chaos.some((c) => c.what === "Postgres started") ? "done" : "NOT done"
-        }, queue wipe ${chaos.some((c) => c.what === "pg_net queue emptied") ? "done" : "NOT done"}`,
+        }, queue wipe ${
+          chaos.some((c) => c.what === "pg_net queue emptied") ? "done" : "NOT done"
+        }`,
       },
       {
         name: "no problems during the run",

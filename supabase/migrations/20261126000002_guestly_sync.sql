@@ -86,7 +86,7 @@ grant select on guestly.sync_attempts, guestly.admin_alerts to service_role;
 -- State transitions. Each locks the booking row; success/failure only apply for the lease holder,
 -- so a late answer from an expired invocation can never overwrite newer state.
 
-create function guestly.claim_sync(booking_id uuid, lease_seconds int default 120)
+create function guestly.claim_sync(booking_id uuid, lease_seconds int default 180)
   returns jsonb
   language plpgsql
   security definer
@@ -133,7 +133,7 @@ create function guestly.record_attempt(
   http_status int,
   outcome text,
   error text,
-  lease_seconds int default 120
+  lease_seconds int default 180
 ) returns int
   language plpgsql
   security definer

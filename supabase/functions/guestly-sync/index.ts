@@ -29,7 +29,9 @@ const deps: SyncDeps = {
     {
       fetch,
       tokens: postgresTokenStore(sql),
-      limiter: postgresRateLimiter(sql, config.GUESTLY_RATE_LIMITS, 60_000),
+      // Waiting up to 100 s for a send slot keeps a backlog flowing at the rate limit; the lease
+      // (180 s, renewed per attempt) outlasts the wait.
+      limiter: postgresRateLimiter(sql, config.GUESTLY_RATE_LIMITS, 100_000),
       now: Date.now,
       sleep,
       timeoutMs: config.GUESTLY_REQUEST_TIMEOUT_MS,
