@@ -36,6 +36,30 @@ function portFrom(envName: string, fallback: number): number {
   return port;
 }
 
+/**
+ * PostgreSQL runs as the postgres OS user when we are root, and that user must be able to reach
+ * its data directory. A checkout under a private home (e.g. /root, mode 700) is out of its reach,
+ * so the cluster then lives under /var/lib/postgresql instead (one per state directory).
+ */
+function pgDataDir(stateDir: string): string {
+  const inRepo = `${stateDir}/pgdata`;
+  if (Deno.uid() !== 0) return inRepo;
+  const ancestors = stateDir.split("/").slice(1, -1).map((_, i, parts) =>
+    "/" + parts.slice(0, i + 1).join("/")
+  );
+  const reachable = ancestors.every((dir) => {
+    try {
+      return ((Deno.statSync(dir).mode ?? 0) & 0o001) !== 0;
+    } catch {
+      return true; // not created yet: created by us with the default 755
+    }
+  });
+  if (reachable) return inRepo;
+  let hash = 0;
+  for (const char of stateDir) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `/var/lib/postgresql/guestly-sync-${hash.toString(16)}/pgdata`;
+}
+
 export function loadStackConfig(): StackConfig {
   const toml = parse(Deno.readTextFileSync(`${REPO_ROOT}/supabase/config.toml`)) as {
     api?: { port?: number };
@@ -51,7 +75,7 @@ export function loadStackConfig(): StackConfig {
   return {
     root: REPO_ROOT,
     stateDir,
-    pgData: `${stateDir}/pgdata`,
+    pgData: pgDataDir(stateDir),
     pgBin: Deno.env.get("PG_BIN") ?? "/usr/lib/postgresql/15/bin",
     apiPort,
     dbPort,

@@ -66,9 +66,9 @@ export async function initCluster(config: StackConfig, log: (s: string) => void)
   log(`creating a PostgreSQL 15 cluster in ${config.pgData}`);
   await Deno.mkdir(config.pgData, { recursive: true });
   await Deno.chmod(config.pgData, 0o700);
-  const pwFile = `${config.stateDir}/pgpass.tmp`;
+  const pwFile = `${config.pgData}/../pgpass.tmp`;
   await Deno.writeTextFile(pwFile, "postgres\n");
-  await chownToPostgres(config.stateDir);
+  await chownToPostgres(`${config.pgData}/..`);
   const [cmd, args] = asPostgresUser(`${config.pgBin}/initdb`, [
     "-D",
     config.pgData,
@@ -134,8 +134,8 @@ export async function isPostgresUp(config: StackConfig): Promise<boolean> {
 
 export async function startPostgres(config: StackConfig) {
   if (await isPostgresUp(config)) return;
-  await Deno.mkdir(`${config.stateDir}/logs`, { recursive: true });
-  const logFile = `${config.stateDir}/logs/postgres.log`;
+  // Beside the data directory: the postgres OS user must be able to write it.
+  const logFile = `${config.pgData}/../postgres.log`;
   await Deno.writeTextFile(logFile, "", { append: true });
   await chownToPostgres(logFile);
   const [cmd, args] = asPostgresUser(`${config.pgBin}/pg_ctl`, [
