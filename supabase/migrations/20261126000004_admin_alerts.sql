@@ -62,8 +62,10 @@ begin
 end;
 $$;
 
+-- Only writes that set a status column can change it: other UPDATEs of bookings (and the
+-- sweep's and claim's own) do not pay for this trigger.
 create trigger tg_bookings__track_guestly_pending
-  before insert or update on public.bookings
+  before insert or update of status, guestly_sync_status on public.bookings
   for each row execute function public.tg_bookings__track_guestly_pending();
 
 -- ---------------------------------------------------------------------------------------------
