@@ -517,7 +517,7 @@ async function run(): Promise<Result> {
         lastProgress = Date.now();
         progress(
           `settling: ${c.synced} synced, ${c.pending} pending, ${c.retrying} retrying, ` +
-            `${c.leased} leased (a killed invocation's lease runs 120 s)`,
+            `${c.leased} leased (leases of killed invocations run out by themselves)`,
         );
       }
       // The cron job's body with the clock moved past every retry time and grace period.
@@ -800,7 +800,8 @@ re-sent with backoff until 200, as Stripe does.
 Then the faults go off and the system settles: instead of waiting for the once-a-minute pg_cron
 job and the 1–5 min retry times, the sweep's SQL body is called every 3 s with the clock moved
 10 minutes ahead (\`guestly.sweep_due_syncs(as_of => now() + interval '10 minutes')\`), at most
-8 minutes. Leases of killed invocations run out after 120 s by design; the run waits them out.
+8 minutes. Leases of killed invocations run out by themselves (claim_sync's lease_seconds) by
+design; the run waits them out.
 
 The sandbox runs at 4× Guesty's rate limits (\`GUESTLY_SANDBOX_RATE_SCALE=4\`: 60/s, 480/min,
 20,000/h) and our limiter at \`GUESTLY_RATE_LIMITS=56,460,19600\` — the same headroom below them

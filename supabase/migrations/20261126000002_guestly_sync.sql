@@ -111,9 +111,13 @@ begin
     return jsonb_build_object('claimed', false, 'reason', 'already_synced',
                               'reservation_id', b.guestly_reservation_id);
   end if;
+  -- A lease still recorded here was abandoned (success, failure and release all clear it): its
+  -- holder may have created the reservation and died before recording it, so look up first.
+  b.guestly_sync_lookup_needed := b.guestly_sync_lookup_needed or b.guestly_sync_lease_id is not null;
   update public.bookings
      set guestly_sync_lease_id = new_lease,
-         guestly_sync_lease_until = now() + make_interval(secs => lease_seconds)
+         guestly_sync_lease_until = now() + make_interval(secs => lease_seconds),
+         guestly_sync_lookup_needed = b.guestly_sync_lookup_needed
    where id = claim_sync.booking_id;
   select p.guestly_listing_id into listing_id from public.properties p where p.id = b.property_id;
   return jsonb_build_object(

@@ -75,6 +75,12 @@ export function createStripeWebhookHandler(deps: StripeWebhookDeps) {
     } catch (error) {
       return reject(400, signatureError(error));
     }
+    // stripe-node only rejects timestamps that are too old; one far in the future would let a
+    // captured request be replayed for longer than the tolerance, so it is refused too.
+    const signedAt = Number(/(?:^|,)\s*t=(\d+)/.exec(signature)?.[1]);
+    if (signedAt * 1000 > deps.now() + TOLERANCE_SECONDS * 1000) {
+      return reject(400, "signature timestamp is in the future, outside the tolerance");
+    }
 
     const parsed = parseStripeEvent(verified, rawBody);
     if (!parsed.ok) return reject(400, parsed.error);
