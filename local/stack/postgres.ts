@@ -148,7 +148,18 @@ export async function startPostgres(config: StackConfig) {
     "60",
     "start",
   ]);
-  await run(cmd, args);
+  // The port can be held for a moment by an outgoing connection (it is in the ephemeral range).
+  for (let tries = 1;; tries++) {
+    const started = await run(cmd, args, { check: false });
+    if (started.code === 0) break;
+    const log = await Deno.readTextFile(logFile).catch(() => "");
+    if (tries >= 5 || !/could not bind|Address already in use/i.test(log.slice(-2000))) {
+      throw new Error(
+        `pg_ctl start failed:\n${started.stdout}${started.stderr}\n${log.slice(-2000)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000 * tries));
+  }
   await waitFor("postgres", () => isPostgresUp(config), 60_000);
 }
 

@@ -33,6 +33,26 @@ export async function startService(config: StackConfig, spec: ServiceSpec) {
   await Deno.mkdir(`${config.stateDir}/logs`, { recursive: true });
   const envFile = `${config.stateDir}/run/${spec.name}.env.json`;
   await Deno.writeTextFile(envFile, JSON.stringify(spec.env), { mode: 0o600 });
+  // Our ports (543xx, as Supabase's) lie in Linux's ephemeral range, so a busy machine's outgoing
+  // connection can hold one for a moment: a service that finds its port taken is started again.
+  for (let tries = 1;; tries++) {
+    const logStart = (await Deno.stat(logFile(config, spec.name)).catch(() => null))?.size ?? 0;
+    const pid = await spawnDetached(config, spec, envFile);
+    const problem = await waitUntilReady(spec, pid);
+    if (!problem) return true;
+    const log = (await Deno.readTextFile(logFile(config, spec.name)).catch(() => "")).slice(
+      logStart,
+    );
+    await stopService(config, spec.name);
+    if (/AddrInUse|address already in use/i.test(log) && tries < 5) {
+      await new Promise((resolve) => setTimeout(resolve, 1000 * tries));
+      continue;
+    }
+    throw new Error(`${problem}\n--- ${spec.name} log ---\n${log.slice(-3000)}`);
+  }
+}
+
+async function spawnDetached(config: StackConfig, spec: ServiceSpec, envFile: string) {
   // setsid detaches the service from this terminal so Ctrl-C of a caller does not kill it.
   const script = `exec setsid "${Deno.execPath()}" run -A --config "${config.root}/deno.json" ` +
     `"${config.root}/${spec.script}" >> "${logFile(config, spec.name)}" 2>&1 < /dev/null & echo $!`;
@@ -40,15 +60,21 @@ export async function startService(config: StackConfig, spec: ServiceSpec) {
     cwd: config.root,
     env: { ...baseEnv(), ...spec.env, LOCAL_SERVICE_ENV_FILE: envFile },
   });
-  await Deno.writeTextFile(pidFile(config, spec.name), result.stdout.trim());
-  if (spec.readyUrl) {
-    await waitFor(`${spec.name} at ${spec.readyUrl}`, () => portAnswers(spec.readyUrl!), 60_000)
-      .catch(async (error) => {
-        const tail = await Deno.readTextFile(logFile(config, spec.name)).catch(() => "");
-        throw new Error(`${error.message}\n--- ${spec.name} log ---\n${tail.slice(-3000)}`);
-      });
+  const pid = result.stdout.trim();
+  await Deno.writeTextFile(pidFile(config, spec.name), pid);
+  return Number(pid);
+}
+
+/** Null when ready; otherwise what went wrong (the process died, or it never answered). */
+async function waitUntilReady(spec: ServiceSpec, pid: number): Promise<string | null> {
+  if (!spec.readyUrl) return null;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (await portAnswers(spec.readyUrl)) return null;
+    if (!(await exists(`/proc/${pid}`))) return `${spec.name} exited during start`;
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  return true;
+  return `timed out after 60000 ms waiting for ${spec.name} at ${spec.readyUrl}`;
 }
 
 export async function stopService(config: StackConfig, name: string) {

@@ -1,5 +1,6 @@
 // Settings of the guestly-sync function, read from the environment once and validated.
 import { z } from "zod";
+import { parseEnv } from "../env.ts";
 
 const flag = z.enum(["true", "false", ""]).optional().transform((v) => v === "true");
 const positiveInt = (fallback: number) =>
@@ -37,12 +38,7 @@ export const GuestlyEnv = z.object({
 export type GuestlyEnv = z.infer<typeof GuestlyEnv>;
 
 export function parseGuestlyEnv(env: Record<string, string | undefined>): GuestlyEnv {
-  const parsed = GuestlyEnv.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`invalid configuration: ${issue.path.join(".")}: ${issue.message}`);
-  }
-  const config = parsed.data;
+  const config = parseEnv(GuestlyEnv, env);
   if (config.GUESTLY_SYNC_ENABLED && !config.GUESTLY_TEST_MODE) {
     if (!config.GUESTLY_CLIENT_ID || !config.GUESTLY_CLIENT_SECRET) {
       throw new Error(

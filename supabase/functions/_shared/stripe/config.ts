@@ -1,5 +1,6 @@
 // Settings of the stripe-webhook function, read from the environment once and validated.
 import { z } from "zod";
+import { parseEnv } from "../env.ts";
 
 export const StripeWebhookEnv = z.object({
   STRIPE_WEBHOOK_SECRET: z.string({ required_error: "STRIPE_WEBHOOK_SECRET is required" })
@@ -11,10 +12,5 @@ export const StripeWebhookEnv = z.object({
 export type StripeWebhookEnv = z.infer<typeof StripeWebhookEnv>;
 
 export function parseStripeWebhookEnv(env: Record<string, string | undefined>): StripeWebhookEnv {
-  const parsed = StripeWebhookEnv.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`invalid configuration: ${issue.path.join(".")}: ${issue.message}`);
-  }
-  return parsed.data;
+  return parseEnv(StripeWebhookEnv, env);
 }
