@@ -78,10 +78,10 @@ const options = parseArgs(Deno.args);
 const STATE_DIR = `${REPO}/.local/chaos-stack`;
 Deno.env.set("LOCAL_STACK_DIR", STATE_DIR);
 const PORT_DEFAULTS: Record<string, string> = {
-  SUPABASE_API_PORT: "56321",
-  SUPABASE_DB_PORT: "56322",
-  MAIL_CATCHER_PORT: "56324",
-  GUESTLY_SANDBOX_PORT: "56330",
+  SUPABASE_API_PORT: "26321",
+  SUPABASE_DB_PORT: "26322",
+  MAIL_CATCHER_PORT: "26324",
+  GUESTLY_SANDBOX_PORT: "26330",
 };
 for (const [key, value] of Object.entries(PORT_DEFAULTS)) {
   if (!Deno.env.get(key)) Deno.env.set(key, value);
@@ -786,7 +786,7 @@ function report(r: Result): string {
 const HEADER = `# Reliability: the chaos run
 
 \`npm run chaos\` (scripts/chaos.ts) brings up a **separate** local stack (\`.local/chaos-stack\`,
-ports 56321/56322/56324/56330, deleted and created fresh), inserts N bookings (default 500)
+ports 26321/26322/26324/26330, deleted and created fresh), inserts N bookings (default 500)
 waiting for payment over the three seeded properties, and pays each through a signed
 \`payment_intent.succeeded\` event POSTed to \`stripe-webhook\` at a steady rate (5/s, 8 in flight).
 Meanwhile the Guestly sandbox answers 30 % of API requests with 500/502/503, hangs 10 % for 4 s

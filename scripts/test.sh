@@ -12,12 +12,13 @@ if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
   npm install --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund
 fi
 
-# The test stack never touches a developer's running stack.
+# The test stack never touches a developer's running stack. Its ports sit below Linux's ephemeral
+# range (32768–60999), so a busy machine's outgoing connections can never be holding one.
 export LOCAL_STACK_DIR="$ROOT/.local/test-stack"
-export SUPABASE_API_PORT="${TEST_API_PORT:-55321}"
-export SUPABASE_DB_PORT="${TEST_DB_PORT:-55322}"
-export MAIL_CATCHER_PORT="${TEST_MAIL_PORT:-55324}"
-export GUESTLY_SANDBOX_PORT="${TEST_SANDBOX_PORT:-55330}"
+export SUPABASE_API_PORT="${TEST_API_PORT:-25321}"
+export SUPABASE_DB_PORT="${TEST_DB_PORT:-25322}"
+export MAIL_CATCHER_PORT="${TEST_MAIL_PORT:-25324}"
+export GUESTLY_SANDBOX_PORT="${TEST_SANDBOX_PORT:-25330}"
 export GUESTLY_SYNC_ENABLED=true
 export GUESTLY_REQUEST_TIMEOUT_MS=3000
 # The sandbox runs at 4× Guesty's limits so the burst tests stay short; our limiter keeps the

@@ -131,21 +131,8 @@ export class GuestlyClient {
     body: unknown,
     parse: (body: unknown) => T,
   ): Promise<HttpAttempt<T>> {
-    const slot = await this.deps.limiter.reserve();
-    if (!slot) {
-      const now = new Date(this.deps.now());
-      return {
-        outcome: "deferred",
-        startedAt: now,
-        durationMs: 0,
-        httpStatus: null,
-        deferUntil: new Date(this.deps.now() + 60_000),
-        error: "Guestly rate limit reached: deferred",
-      };
-    }
-    const wait = slot.getTime() - this.deps.now();
-    if (wait > 0) await this.deps.sleep(wait);
-
+    // The token first: waiting for it after taking a send slot would make requests leave late
+    // and bunch up with the next second's, which Guestly answers with 429.
     let token: string;
     try {
       token = await this.#token();
@@ -160,6 +147,21 @@ export class GuestlyClient {
         error: `token request failed: ${error instanceof Error ? error.message : String(error)}`,
       };
     }
+
+    const slot = await this.deps.limiter.reserve();
+    if (!slot) {
+      const now = new Date(this.deps.now());
+      return {
+        outcome: "deferred",
+        startedAt: now,
+        durationMs: 0,
+        httpStatus: null,
+        deferUntil: new Date(this.deps.now() + 60_000),
+        error: "Guestly rate limit reached: deferred",
+      };
+    }
+    const wait = slot.getTime() - this.deps.now();
+    if (wait > 0) await this.deps.sleep(wait);
 
     const started = this.deps.now();
     const startedAt = new Date(started);
