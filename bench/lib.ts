@@ -1,8 +1,7 @@
 // Shared helpers of the benchmarks: statistics, HTTP, signed Stripe deliveries, booking rows,
 // /proc readings. Nothing here starts or stops anything.
-import Stripe from "stripe";
 import postgres from "postgres";
-import { stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
+import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import type { StackConfig } from "../local/stack/config.ts";
 
 export type Sql = postgres.Sql;
@@ -85,9 +84,6 @@ export function createdAtByBooking(reservations: SandboxReservation[]): Map<stri
 
 // ---- Stripe deliveries --------------------------------------------------------------------------
 
-const stripe = new Stripe("sk_test_bench_not_used");
-const cryptoProvider = Stripe.createSubtleCryptoProvider();
-
 export interface PendingBooking {
   id: string;
   amount: number;
@@ -116,11 +112,7 @@ export interface Delivery {
 
 /** Signs (Stripe signs every delivery with its own timestamp) and posts one event. */
 export async function deliver(url: string, payload: string, secret: string): Promise<Delivery> {
-  const signature = await stripe.webhooks.generateTestHeaderStringAsync({
-    payload,
-    secret,
-    cryptoProvider,
-  });
+  const signature = await signatureFor(payload, secret);
   const started = performance.now();
   try {
     const response = await fetch(url, {

@@ -6,7 +6,7 @@
 // counters, one token, alerts only for final failures. Runs on its OWN stack (.local/chaos-stack,
 // ports 563xx), never the developer's or the test stack; always torn down at the end. Writes the
 // result table to docs/reliability.md. Exits 0 only if every check passes.
-import Stripe from "stripe";
+import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
 
 // ---- arguments and environment (set before anything reads the stack config) -----------------
@@ -137,9 +137,6 @@ interface DeliveryStats {
   outcomes: Record<string, number>;
 }
 
-const stripe = new Stripe("sk_test_chaos_not_used");
-const cryptoProvider = Stripe.createSubtleCryptoProvider();
-
 async function deliverUntilAccepted(
   config: StackConfig,
   payload: string,
@@ -153,11 +150,7 @@ async function deliverUntilAccepted(
     let status = "network";
     try {
       // Stripe signs every delivery anew, with the time of that delivery.
-      const signature = await stripe.webhooks.generateTestHeaderStringAsync({
-        payload,
-        secret: config.stripeWebhookSecret,
-        cryptoProvider,
-      });
+      const signature = await signatureFor(payload, config.stripeWebhookSecret);
       const response = await fetch(`${config.functionsUrl}/stripe-webhook`, {
         method: "POST",
         headers: { "Content-Type": "application/json", "Stripe-Signature": signature },
@@ -187,25 +180,13 @@ async function deliverUntilAccepted(
 }
 
 function paymentEvent(booking: BookingSeed, index: number, run: string): string {
-  return JSON.stringify({
+  return JSON.stringify(stripeEvent("payment_intent.succeeded", {
     id: `evt_chaos_${run}_${index}_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`,
-    object: "event",
-    api_version: "2024-06-20",
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    type: "payment_intent.succeeded",
-    data: {
-      object: {
-        id: `pi_chaos_${run}_${index}`,
-        object: "payment_intent",
-        amount: booking.amount,
-        amount_received: booking.amount,
-        currency: booking.currency,
-        status: "succeeded",
-        metadata: { booking_id: booking.id },
-      },
-    },
-  });
+    bookingId: booking.id,
+    amount: booking.amount,
+    currency: booking.currency,
+    paymentIntentId: `pi_chaos_${run}_${index}`,
+  }));
 }
 
 // ---- the scenario -------------------------------------------------------------------------------

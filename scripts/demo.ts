@@ -2,7 +2,7 @@
 // stripe-webhook function, one of them rejected by Guestly (→ an admin email), one cancelled
 // after it synced. Prints progress, then a table. `npm run demo` runs it once against a running
 // stack and exits 0 only if every booking ended where it should.
-import Stripe from "stripe";
+import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
 import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
 
@@ -101,7 +101,6 @@ export async function runDemo(
   print: (line: string) => void = console.log,
 ): Promise<DemoResult> {
   const sql = postgres(config.dbUrl, { max: 2, onnotice: () => {} });
-  const stripe = new Stripe("sk_test_demo_not_used");
   const run = crypto.randomUUID().slice(0, 6);
   const guests = demoGuests(run);
   const problems: string[] = [];
@@ -125,18 +124,16 @@ export async function runDemo(
     }
 
     for (const [index, g] of guests.entries()) {
-      const status = await postStripeEvent(stripe, config, {
-        type: "payment_intent.succeeded",
-        object: {
-          id: `pi_demo_${run}_${index}`,
-          object: "payment_intent",
+      // Stripe's own recorded event shape, with this booking's id, amount and currency.
+      const status = await postStripeEvent(
+        config,
+        stripeEvent("payment_intent.succeeded", {
+          bookingId: ids[index],
           amount: g.amount,
-          amount_received: g.amount,
           currency: g.currency,
-          status: "succeeded",
-          metadata: { booking_id: ids[index] },
-        },
-      });
+          paymentIntentId: `pi_demo_${run}_${index}`,
+        }),
+      );
       print(`  paid   ${ids[index].slice(0, 8)}  ${g.first} ${g.last}  → webhook ${status}`);
       if (status !== 200) problems.push(`webhook answered ${status} for ${g.first}`);
     }
@@ -189,28 +186,15 @@ export async function runDemo(
   }
 }
 
-async function postStripeEvent(
-  stripe: Stripe,
-  config: StackConfig,
-  event: { type: string; object: Record<string, unknown> },
-): Promise<number> {
-  const payload = JSON.stringify({
-    id: `evt_demo_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`,
-    object: "event",
-    api_version: "2024-06-20",
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    type: event.type,
-    data: { object: event.object },
-  });
-  const signature = await stripe.webhooks.generateTestHeaderStringAsync({
-    payload,
-    secret: Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? config.stripeWebhookSecret,
-    cryptoProvider: Stripe.createSubtleCryptoProvider(),
-  });
+async function postStripeEvent(config: StackConfig, event: unknown): Promise<number> {
+  const payload = JSON.stringify(event);
+  const secret = Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? config.stripeWebhookSecret;
   const response = await fetch(`${config.functionsUrl}/stripe-webhook`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", "Stripe-Signature": signature },
+    headers: {
+      "Content-Type": "application/json",
+      "Stripe-Signature": await signatureFor(payload, secret),
+    },
     body: payload,
   });
   await response.body?.cancel();

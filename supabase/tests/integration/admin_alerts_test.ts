@@ -36,15 +36,6 @@ async function messagesFor(bookingId: string): Promise<Message[]> {
   return (await mail.messages() as unknown as Message[]).filter((m) => m.text?.includes(bookingId));
 }
 
-async function rejectGuest(email: string, reject: boolean) {
-  const response = await fetch(`${stack.sandboxUrl}/__sandbox/faults`);
-  const current = await response.json() as { rejectGuestEmails?: string[] };
-  const list = new Set(current.rejectGuestEmails ?? []);
-  if (reject) list.add(email);
-  else list.delete(email);
-  await sandbox.faults({ rejectGuestEmails: [...list] });
-}
-
 async function alertsFor(bookingId: string) {
   return await sql`
     select id, kind, sent_at, send_attempts, last_error, next_attempt_at, provider_message_id
@@ -74,7 +65,7 @@ async function failingBooking(tag: string, extra: { firstName?: string } = {}) {
   });
   const paymentIntent = `pi_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   await sql`update public.bookings set stripe_payment_intent_id = ${paymentIntent} where id = ${id}`;
-  await rejectGuest(email, true);
+  await sandbox.rejectGuest(email, true);
   return { id, email, paymentIntent };
 }
 
@@ -210,7 +201,7 @@ Deno.test({
         },
       );
     } finally {
-      await rejectGuest(b.email, false);
+      await sandbox.rejectGuest(b.email, false);
     }
   },
 });
@@ -263,7 +254,7 @@ Deno.test({
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal((await messagesFor(b.id)).length, 1, "never doubled");
     } finally {
-      await rejectGuest(b.email, false);
+      await sandbox.rejectGuest(b.email, false);
     }
   },
 });

@@ -9,7 +9,7 @@
 // nothing. The sandbox is shared with other tests: only this test's bookings are looked at, and
 // the faults are reset to zero in `finally`.
 import assert from "node:assert/strict";
-import Stripe from "stripe";
+import { signatureFor, stripeEvent } from "../fixtures/stripe/events.ts";
 import { connect, insertBooking, PROPERTY, sandbox, stack, waitFor } from "./harness.ts";
 
 const BOOKINGS = Number(Deno.env.get("CHAOS_SMALL_BOOKINGS") ?? 30);
@@ -18,39 +18,22 @@ const SETTLE_MS = 90_000;
 /** Upper bound for waiting out the lease a killed invocation leaves behind (by design). */
 const MAX_LEASE_WAIT_MS = 240_000;
 
-const stripe = new Stripe("sk_test_placeholder_not_used");
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Posts one signed payment event until the webhook answers 200, as Stripe re-delivers. */
 async function payUntilAccepted(bookingId: string, amount: number, deadline: number) {
-  const payload = JSON.stringify({
+  const payload = JSON.stringify(stripeEvent("payment_intent.succeeded", {
     id: `evt_chaos_small_${crypto.randomUUID().replaceAll("-", "")}`,
-    object: "event",
-    api_version: "2024-06-20",
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    type: "payment_intent.succeeded",
-    data: {
-      object: {
-        id: `pi_chaos_small_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`,
-        object: "payment_intent",
-        amount,
-        amount_received: amount,
-        currency: "usd",
-        status: "succeeded",
-        metadata: { booking_id: bookingId },
-      },
-    },
-  });
+    bookingId,
+    amount,
+    currency: "usd",
+    paymentIntentId: `pi_chaos_small_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`,
+  }));
   let deliveries = 0;
   for (let attempt = 0;; attempt++) {
     deliveries++;
     try {
-      const signature = await stripe.webhooks.generateTestHeaderStringAsync({
-        payload,
-        secret: stack.stripeWebhookSecret,
-        cryptoProvider: Stripe.createSubtleCryptoProvider(),
-      });
+      const signature = await signatureFor(payload, stack.stripeWebhookSecret);
       const response = await fetch(`${stack.functionsUrl}/stripe-webhook`, {
         method: "POST",
         headers: { "Content-Type": "application/json", "Stripe-Signature": signature },

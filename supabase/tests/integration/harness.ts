@@ -88,6 +88,16 @@ export const sandbox = {
       (r.customFields as Array<{ value: string }> | undefined)?.some((f) => f.value === bookingId)
     );
   },
+  /** Makes Guestly reject (422) one guest email — only that one: other tests share the sandbox. */
+  async rejectGuest(email: string, reject = true) {
+    const current = await getJson<{ rejectGuestEmails?: string[] }>(
+      `${stack.sandboxUrl}/__sandbox/faults`,
+    );
+    const list = new Set(current.rejectGuestEmails ?? []);
+    if (reject) list.add(email);
+    else list.delete(email);
+    await this.faults({ rejectGuestEmails: [...list] });
+  },
   async tokens(): Promise<{ minted: number; active: number }> {
     return await getJson(`${stack.sandboxUrl}/__sandbox/tokens`);
   },

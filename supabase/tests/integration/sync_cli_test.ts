@@ -40,15 +40,6 @@ async function run(script: string, args: string[], env: Record<string, string> =
   return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
 }
 
-async function rejectGuest(email: string, reject: boolean) {
-  const response = await fetch(`${stack.sandboxUrl}/__sandbox/faults`);
-  const current = await response.json() as { rejectGuestEmails?: string[] };
-  const list = new Set(current.rejectGuestEmails ?? []);
-  if (reject) list.add(email);
-  else list.delete(email);
-  await sandbox.faults({ rejectGuestEmails: [...list] });
-}
-
 async function emailsFor(bookingId: string) {
   return (await mail.messages()).filter((m) => String(m.text ?? "").includes(bookingId));
 }
@@ -60,7 +51,7 @@ Deno.test({
   fn: async (t) => {
     const email = `cli-${crypto.randomUUID().slice(0, 8)}@example.com`;
     const id = await insertBooking(sql, { firstName: "Ada", lastName: "Lovelace", email });
-    await rejectGuest(email, true);
+    await sandbox.rejectGuest(email, true);
     try {
       await setStatus(sql, id, "confirmed");
       await waitFor("the first final failure and its email", async () => {
@@ -105,7 +96,7 @@ Deno.test({
       });
 
       await t.step("once Guestly accepts the guest, the retry syncs and exits 0", async () => {
-        await rejectGuest(email, false);
+        await sandbox.rejectGuest(email, false);
         const result = await run("sync-retry.ts", [id], {
           SUPABASE_URL: stack.apiUrl,
           SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
@@ -134,7 +125,7 @@ Deno.test({
         },
       );
     } finally {
-      await rejectGuest(email, false);
+      await sandbox.rejectGuest(email, false);
     }
   },
 });
@@ -168,7 +159,7 @@ Deno.test({
   fn: async () => {
     const email = `cli-all-${crypto.randomUUID().slice(0, 8)}@example.com`;
     const id = await insertBooking(sql, { email });
-    await rejectGuest(email, true);
+    await sandbox.rejectGuest(email, true);
     try {
       await setStatus(sql, id, "confirmed");
       await waitFor(
@@ -191,7 +182,7 @@ Deno.test({
       assert.equal(remote.code, 1, "a remote target never falls back to the local database");
       assert.match(remote.stderr, /set SUPABASE_DB_URL/);
     } finally {
-      await rejectGuest(email, false);
+      await sandbox.rejectGuest(email, false);
       // Leave nothing failed behind for other suites' status checks.
       await sql`select public.guestly_retry_sync(${id})`;
     }
