@@ -356,8 +356,11 @@ create trigger tg_bookings__enqueue_guestly_sync
 
 -- The cron body: re-invokes guestly-sync for due rows (failed and waiting for their retry time,
 -- or pending longer than the grace period because a pg_net request may have been lost).
+-- The attempt limit is GUESTLY_MAX_ATTEMPTS, which the function applies in record_failure: a
+-- row past it has no next attempt time, so the sweep never sees it. max_attempts is an extra
+-- guard for callers that want one; null (the default, and the cron job) leaves it to the function.
 create function guestly.sweep_due_syncs(
-  max_attempts int default 12,
+  max_attempts int default null,
   batch_size int default 200,
   as_of timestamptz default now()
 ) returns int
@@ -379,7 +382,8 @@ begin
         where guestly_sync_next_attempt_at <= as_of
           -- Only pending and retryable failed rows carry a next attempt time; a pending row
           -- (a new status to sync) is swept whatever its attempt count.
-          and (guestly_sync_status = 'pending' or guestly_sync_attempts < max_attempts)
+          and (guestly_sync_status = 'pending' or max_attempts is null
+               or guestly_sync_attempts < max_attempts)
         order by guestly_sync_next_attempt_at
         limit batch_size
         for update skip locked)

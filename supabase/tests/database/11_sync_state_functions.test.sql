@@ -1,7 +1,7 @@
 -- The state functions every caller goes through: claim (with its lease), record attempt,
 -- success and failure, and the lookup that follows an abandoned lease.
 begin;
-select plan(14);
+select plan(18);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -62,6 +62,34 @@ select is((select guestly.record_failure('00000000-0000-4000-8000-00000000b001',
 select is((select count(*)::int from guestly.admin_alerts
             where booking_id = '00000000-0000-4000-8000-00000000b001' and kind = 'sync_failed'), 1,
   'a final failure writes one alert');
+
+-- The sweep: due rows only, whatever the attempt count the function's limit allows.
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status, guestly_sync_status,
+  guestly_sync_attempts, guestly_sync_next_attempt_at)
+values
+  ('00000000-0000-4000-8000-00000000b002', '0b0e7f3a-0000-4000-8000-000000000001', 'S', 'S',
+   's@example.com', '2027-01-01', '2027-01-02', 1, 100, 'usd', 'confirmed', 'failed', 14,
+   now() - interval '1 second'),
+  ('00000000-0000-4000-8000-00000000b003', '0b0e7f3a-0000-4000-8000-000000000001', 'S', 'S',
+   's@example.com', '2027-01-01', '2027-01-02', 1, 100, 'usd', 'confirmed', 'failed', 12, null),
+  ('00000000-0000-4000-8000-00000000b004', '0b0e7f3a-0000-4000-8000-000000000001', 'S', 'S',
+   's@example.com', '2027-01-01', '2027-01-02', 1, 100, 'usd', 'confirmed', 'failed', 4,
+   now() + interval '1 hour');
+select ok(guestly.sweep_due_syncs(as_of => now()) >= 1, 'the sweep invokes guestly-sync for due rows');
+-- A swept row is given 2 more minutes in case this call is lost too.
+create temp table swept as
+  select (select array_agg(id order by id) from public.bookings
+           where id in ('00000000-0000-4000-8000-00000000b002', '00000000-0000-4000-8000-00000000b003',
+                        '00000000-0000-4000-8000-00000000b004')
+             and guestly_sync_next_attempt_at > now() + interval '1 minute'
+             and guestly_sync_next_attempt_at < now() + interval '3 minutes') as bumped;
+select ok((select '00000000-0000-4000-8000-00000000b002'::uuid = any(bumped) from swept),
+  'a failed row whose retry time came is swept (GUESTLY_MAX_ATTEMPTS above 12 is honoured)');
+select ok((select not ('00000000-0000-4000-8000-00000000b003'::uuid = any(bumped)) from swept),
+  'a final failure (no next attempt time) is never swept');
+select ok((select not ('00000000-0000-4000-8000-00000000b004'::uuid = any(bumped)) from swept),
+  'a row whose retry time has not come is not swept');
 
 select * from finish();
 rollback;
