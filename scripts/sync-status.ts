@@ -1,6 +1,7 @@
 // `npm run sync:status [-- --json]`: where the Guestly sync stands. Reads the views
-// public.guestly_sync_overview and public.guestly_sync_failures (service_role / postgres only)
-// with SUPABASE_DB_URL (default: the local stack). The formatting is a pure function.
+// public.guestly_sync_overview, public.guestly_sync_failures and
+// public.stripe_events_needing_attention (service_role / postgres only) with SUPABASE_DB_URL
+// (default: the local stack). The formatting is a pure function.
 import postgres from "postgres";
 
 export interface Overview {
@@ -32,6 +33,21 @@ export interface FailedBooking {
   alerted_at: Date | null;
   alert_sent_at: Date | null;
 }
+
+/** A Stripe event answered 200 that still needs a human (unmatched, amount mismatch). */
+export interface StripeEventIssue {
+  event_id: string;
+  type: string;
+  outcome: string;
+  booking_id: string | null;
+  amount: number | null;
+  currency: string | null;
+  error: string | null;
+  received_at: Date | null;
+}
+
+/** How many Stripe events needing attention sync:status lists (the newest). */
+export const STRIPE_ISSUES_SHOWN = 20;
 
 const date = (
   v: unknown,
@@ -73,6 +89,19 @@ export function toFailedBooking(row: Record<string, unknown>): FailedBooking {
   };
 }
 
+export function toStripeEventIssue(row: Record<string, unknown>): StripeEventIssue {
+  return {
+    event_id: row.event_id as string,
+    type: row.type as string,
+    outcome: row.outcome as string,
+    booking_id: (row.booking_id as string | null) ?? null,
+    amount: row.amount == null ? null : Number(row.amount),
+    currency: (row.currency as string | null) ?? null,
+    error: (row.error as string | null) ?? null,
+    received_at: date(row.received_at),
+  };
+}
+
 export function formatTime(d: Date | null): string {
   return d ? `${d.toISOString().slice(0, 19).replace("T", " ")} UTC` : "-";
 }
@@ -93,7 +122,11 @@ function oneLine(text: string | null, max = 160): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat || "(none)";
 }
 
-export function formatStatus(o: Overview, failures: FailedBooking[]): string {
+export function formatStatus(
+  o: Overview,
+  failures: FailedBooking[],
+  stripe: { total: number; newest: StripeEventIssue[] } = { total: 0, newest: [] },
+): string {
   const now = o.as_of.getTime();
   const out: string[] = [`Guestly sync status (as of ${formatTime(o.as_of)})`, ""];
   const count = (n: number) => String(n).padStart(6);
@@ -154,10 +187,26 @@ export function formatStatus(o: Overview, failures: FailedBooking[]): string {
     );
   }
   if (o.alerts_failing) out.push(`  last send error: ${oneLine(o.last_alert_error)}`);
+  out.push("");
+
+  out.push(`Stripe events needing attention (${stripe.total})`);
+  if (stripe.total === 0) out.push("  none");
+  for (const e of stripe.newest) {
+    const money = e.amount === null ? "" : ` · ${e.amount} ${e.currency ?? ""}`.trimEnd();
+    out.push(`  ${e.event_id}  ${e.type} · ${e.outcome}${money} · ${formatTime(e.received_at)}`);
+    out.push(`      booking: ${e.booking_id ?? "(none)"} · ${oneLine(e.error)}`);
+  }
+  if (stripe.total > stripe.newest.length) {
+    out.push(`  … and ${stripe.total - stripe.newest.length} older`);
+  }
   return out.join("\n");
 }
 
-export function statusJson(o: Overview, failures: FailedBooking[]) {
+export function statusJson(
+  o: Overview,
+  failures: FailedBooking[],
+  stripe: { total: number; newest: StripeEventIssue[] } = { total: 0, newest: [] },
+) {
   return {
     as_of: o.as_of.toISOString(),
     bookings: {
@@ -186,6 +235,13 @@ export function statusJson(o: Overview, failures: FailedBooking[]) {
       oldest_unsent_at: o.oldest_unsent_alert_at?.toISOString() ?? null,
       last_error: o.last_alert_error,
     },
+    stripe_events_needing_attention: {
+      total: stripe.total,
+      newest: stripe.newest.map((e) => ({
+        ...e,
+        received_at: e.received_at?.toISOString() ?? null,
+      })),
+    },
   };
 }
 
@@ -196,9 +252,15 @@ export async function readStatus(dbUrl: string) {
     const failures = await sql`
       select * from public.guestly_sync_failures
        order by next_attempt_at nulls first, gave_up_at, booking_id`;
+    const [{ total }] = await sql`
+      select count(*)::int as total from public.stripe_events_needing_attention`;
+    const newest = await sql`
+      select * from public.stripe_events_needing_attention
+       order by received_at desc limit ${STRIPE_ISSUES_SHOWN}`;
     return {
       overview: toOverview(overview),
       failures: failures.map((r) => toFailedBooking(r)),
+      stripe: { total: total as number, newest: newest.map((r) => toStripeEventIssue(r)) },
     };
   } finally {
     await sql.end();
@@ -219,12 +281,12 @@ if (import.meta.main) {
   }
   const target = await defaultDbUrl(Deno.env.toObject());
   try {
-    const { overview, failures } = await readStatus(target.url);
+    const { overview, failures, stripe } = await readStatus(target.url);
     if (Deno.args.includes("--json")) {
-      console.log(JSON.stringify(statusJson(overview, failures), null, 2));
+      console.log(JSON.stringify(statusJson(overview, failures, stripe), null, 2));
     } else {
       console.log(`database: ${new URL(target.url).host} (${target.from})\n`);
-      console.log(formatStatus(overview, failures));
+      console.log(formatStatus(overview, failures, stripe));
     }
   } catch (error) {
     console.error(`error: could not read the sync status: ${(error as Error).message}`);

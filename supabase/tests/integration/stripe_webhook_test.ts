@@ -378,6 +378,9 @@ Deno.test("a payment for a booking we do not know is recorded as unmatched", opt
       assert.equal(entry.outcome, "unmatched");
       assert.equal(entry.booking_id, null);
       assert.ok(entry.error, "the ledger says why");
+      const visible = await sql`select outcome from public.stripe_events_needing_attention
+                                 where event_id = ${event.id}`;
+      assert.deepEqual(visible.map((r) => r.outcome), ["unmatched"], "visible to the operator");
     }
   } finally {
     await sql.end();

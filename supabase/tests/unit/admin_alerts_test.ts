@@ -27,6 +27,7 @@ import {
   formatStatus,
   type Overview,
   statusJson,
+  type StripeEventIssue,
 } from "../../../scripts/sync-status.ts";
 import { describeResult, parseArgs, resolveTarget } from "../../../scripts/sync-retry.ts";
 import type { Resend } from "resend";
@@ -520,7 +521,37 @@ Failed bookings (2)
 Admin alerts
   sent 7 · waiting 1 · failing 1
   oldest unsent: written 2026-11-26 12:30:00 UTC (30m 00s ago)
-  last send error: Resend 503 service_unavailable: outage`,
+  last send error: Resend 503 service_unavailable: outage
+
+Stripe events needing attention (0)
+  none`,
+  );
+});
+
+Deno.test("sync:status lists Stripe events that need a human", () => {
+  const issue: StripeEventIssue = {
+    event_id: "evt_123",
+    type: "payment_intent.succeeded",
+    outcome: "amount_mismatch",
+    booking_id: BOOKING,
+    amount: 100,
+    currency: "eur",
+    error: "paid 100 eur, booking expects 64000 eur",
+    received_at: new Date("2026-11-26T12:50:00Z"),
+  };
+  const text = formatStatus(OVERVIEW, [], { total: 3, newest: [issue] });
+  assert.ok(
+    text.endsWith(`Stripe events needing attention (3)
+  evt_123  payment_intent.succeeded · amount_mismatch · 100 eur · 2026-11-26 12:50:00 UTC
+      booking: ${BOOKING} · paid 100 eur, booking expects 64000 eur
+  … and 2 older`),
+    text,
+  );
+  const json = statusJson(OVERVIEW, [], { total: 3, newest: [issue] });
+  assert.equal(json.stripe_events_needing_attention.total, 3);
+  assert.equal(
+    json.stripe_events_needing_attention.newest[0].received_at,
+    "2026-11-26T12:50:00.000Z",
   );
 });
 
