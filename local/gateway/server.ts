@@ -29,8 +29,7 @@ export interface GatewayOptions {
   logDir?: string;
   /** Working directory of function processes. Default: the repo root. */
   cwd?: string;
-  /** Deno config for function processes when the function has no deno.json of its own.
-   * Default: `<repo>/deno.json`. */
+  /** Deno config for every function process. Default: `<repo>/deno.json`. */
   denoConfig?: string;
   /** How long a function may take to listen. Default 20 000 ms. */
   startTimeoutMs?: number;
@@ -247,15 +246,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const states = new Map<string, FunctionState>();
   for (const name of await discoverFunctions(functionsDir)) {
     const dir = `${functionsDir}/${name}`;
-    const own = (await exists(`${dir}/deno.json`))
-      ? `${dir}/deno.json`
-      : (await exists(`${dir}/deno.jsonc`))
-      ? `${dir}/deno.jsonc`
-      : null;
+    // Always the repository's config (npm packages from its node_modules): a function's own
+    // deno.json is for `supabase functions deploy`, and carries the same imports (a unit test
+    // keeps them equal), but using it here would download packages and write lock files.
     states.set(name, {
       name,
       entry: `${dir}/index.ts`,
-      config: own ?? defaultConfig,
+      config: defaultConfig,
       verifyJwt: verifyJwt.get(name) ?? true,
       child: null,
       pid: null,

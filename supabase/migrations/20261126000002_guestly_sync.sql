@@ -22,6 +22,9 @@ alter table public.bookings
   add column guestly_synced_status text,
   -- set when the current failure episode became final (alert sent once per episode)
   add column guestly_sync_gave_up_at timestamptz,
+  -- guestly_sync_attempts when the current episode began (a status change or a manual retry):
+  -- the attempt limit and the spacing between rounds count this episode's attempts only
+  add column guestly_sync_episode_base int not null default 0,
   add constraint bookings_guestly_sync_status_check
     check (guestly_sync_status in ('pending', 'synced', 'failed'));
 
@@ -215,6 +218,7 @@ create function guestly.record_failure(
   as $$
 declare
   b public.bookings;
+  episode_attempts int;
   final boolean;
   round_number int;
   retry_at timestamptz;
@@ -223,8 +227,9 @@ begin
   if not found or b.guestly_sync_lease_id is distinct from record_failure.lease_id then
     return jsonb_build_object('recorded', false, 'reason', 'lease_lost');
   end if;
-  final := record_failure.permanent or coalesce(b.guestly_sync_attempts, 0) >= max_attempts;
-  round_number := greatest(1, ceil(coalesce(b.guestly_sync_attempts, 0)::numeric / attempts_per_round)::int);
+  episode_attempts := coalesce(b.guestly_sync_attempts, 0) - b.guestly_sync_episode_base;
+  final := record_failure.permanent or episode_attempts >= max_attempts;
+  round_number := greatest(1, ceil(episode_attempts::numeric / attempts_per_round)::int);
   -- 1 min after the first round, 5 min after the second, … capped at 1 h.
   retry_at := case when final then null
                    else now() + make_interval(secs => least(60 * power(5, round_number - 1), 3600)) end;
@@ -285,6 +290,7 @@ begin
   update public.bookings
      set guestly_sync_status = 'pending',
          guestly_sync_gave_up_at = null,
+         guestly_sync_episode_base = coalesce(guestly_sync_attempts, 0),
          guestly_sync_next_attempt_at = now() + interval '2 minutes'
    where id = begin_manual_retry.booking_id;
   return jsonb_build_object('ok', true);
@@ -330,7 +336,9 @@ create function public.tg_bookings__enqueue_guestly_sync() returns trigger
 begin
   if new.status in ('cancelled', 'refunded') and new.guestly_reservation_id is null
      and coalesce(new.guestly_sync_attempts, 0) = 0
-     and (new.guestly_sync_lease_until is null or new.guestly_sync_lease_until < now()) then
+     -- No lease, not even an abandoned one: its holder may have created the reservation.
+     and new.guestly_sync_lease_id is null
+     and not new.guestly_sync_lookup_needed then
     -- Never reached Guestly: nothing to cancel there, and nothing is created just to cancel it.
     new.guestly_sync_status := 'synced';
     new.guestly_synced_status := new.status;
@@ -340,6 +348,7 @@ begin
   new.guestly_sync_status := 'pending';
   new.guestly_sync_error := null;
   new.guestly_sync_gave_up_at := null;
+  new.guestly_sync_episode_base := coalesce(new.guestly_sync_attempts, 0);
   -- Safety net: pg_net's queue is unlogged and never retried; the sweep comes back if needed.
   new.guestly_sync_next_attempt_at := now() + interval '2 minutes';
   perform guestly.invoke_function('guestly-sync', jsonb_build_object('bookingId', new.id));
@@ -352,6 +361,17 @@ create trigger tg_bookings__enqueue_guestly_sync
   for each row
   when (old.status is distinct from new.status
         and new.status in ('confirmed', 'cancelled', 'refunded'))
+  execute function public.tg_bookings__enqueue_guestly_sync();
+
+-- A booking can also be born paid (a phone booking entered in Studio, a free stay). A row that
+-- arrives with its sync state already set (an import, a restore) is left as it is.
+create trigger tg_bookings__enqueue_guestly_sync_on_insert
+  before insert on public.bookings
+  for each row
+  when (new.status in ('confirmed', 'cancelled', 'refunded')
+        and new.guestly_sync_status = 'pending'
+        and new.guestly_reservation_id is null
+        and new.guestly_sync_next_attempt_at is null)
   execute function public.tg_bookings__enqueue_guestly_sync();
 
 -- The cron body: re-invokes guestly-sync for due rows (failed and waiting for their retry time,
@@ -383,7 +403,7 @@ begin
           -- Only pending and retryable failed rows carry a next attempt time; a pending row
           -- (a new status to sync) is swept whatever its attempt count.
           and (guestly_sync_status = 'pending' or max_attempts is null
-               or guestly_sync_attempts < max_attempts)
+               or guestly_sync_attempts - guestly_sync_episode_base < max_attempts)
         order by guestly_sync_next_attempt_at
         limit batch_size
         for update skip locked)

@@ -19,6 +19,15 @@ begin
     new.details := new.details || jsonb_build_object('last_attempt_id',
       (select max(s.id) from guestly.sync_attempts s where s.booking_id = new.booking_id));
   end if;
+  -- Mail scanners open links in emails. If this failure follows a retry started by a link, a
+  -- new link would be opened by the scanner too: retry, fail, new email, new link, … forever.
+  -- So such an alert carries no one-click link (the CLI and SQL retry are still in the email).
+  if new.kind = 'sync_failed' and new.booking_id is not null
+     and not (new.details ? 'retry_link') then
+    new.details := new.details || jsonb_build_object('retry_link', not exists (
+      select 1 from guestly.used_retry_links u
+       where u.booking_id = new.booking_id and u.used_at > now() - interval '24 hours'));
+  end if;
   return new;
 end;
 $$;
@@ -31,8 +40,10 @@ create trigger tg_admin_alerts__stamp_last_attempt
 -- so a link whose retry could not start (unknown booking) stays usable.
 create table guestly.used_retry_links (
   link_id uuid primary key,
+  booking_id uuid,
   used_at timestamptz not null default now()
 );
+create index used_retry_links_booking_id_idx on guestly.used_retry_links (booking_id, used_at);
 alter table guestly.used_retry_links enable row level security;
 revoke all on guestly.used_retry_links from public, anon, authenticated, service_role;
 
@@ -210,7 +221,8 @@ create function guestly.redeem_retry_link(link_id uuid, booking_id uuid) returns
 declare
   used timestamptz;
 begin
-  insert into guestly.used_retry_links (link_id) values (redeem_retry_link.link_id)
+  insert into guestly.used_retry_links (link_id, booking_id)
+  values (redeem_retry_link.link_id, redeem_retry_link.booking_id)
   on conflict do nothing;
   if not found then
     select u.used_at into used from guestly.used_retry_links u

@@ -1,7 +1,7 @@
 -- The state functions every caller goes through: claim (with its lease), record attempt,
 -- success and failure, and the lookup that follows an abandoned lease.
 begin;
-select plan(18);
+select plan(23);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -90,6 +90,39 @@ select ok((select not ('00000000-0000-4000-8000-00000000b003'::uuid = any(bumped
   'a final failure (no next attempt time) is never swept');
 select ok((select not ('00000000-0000-4000-8000-00000000b004'::uuid = any(bumped)) from swept),
   'a row whose retry time has not come is not swept');
+
+-- Born paid: an INSERT of a confirmed booking is synced like a status change; a row that
+-- arrives with its sync state set is left alone.
+create temp table queue_mark as select coalesce(max(id), 0) as max_id from net.http_request_queue;
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status)
+values ('00000000-0000-4000-8000-00000000b005', '0b0e7f3a-0000-4000-8000-000000000001', 'P', 'P',
+  'p@example.com', '2027-01-01', '2027-01-02', 1, 100, 'usd', 'confirmed');
+select is((select count(*)::int from net.http_request_queue
+            where id > (select max_id from queue_mark)
+              and convert_from(body, 'UTF8') like '%00000000-0000-4000-8000-00000000b005%'), 1,
+  'a booking inserted as confirmed calls guestly-sync');
+select ok((select guestly_sync_next_attempt_at is not null from public.bookings
+            where id = '00000000-0000-4000-8000-00000000b005'), 'and the sweep will come back to it');
+select is((select row(guestly_sync_status, guestly_sync_next_attempt_at is null)::text
+             from public.bookings where id = '00000000-0000-4000-8000-00000000b003'),
+  '(failed,t)', 'a row inserted with its sync state set (a final failure) is left as it is');
+
+-- The attempt limit counts this episode only: a cancellation after an old failed episode gets
+-- its own rounds.
+update public.bookings set guestly_sync_attempts = 16, guestly_sync_status = 'synced',
+       guestly_synced_status = 'confirmed', guestly_reservation_id = 'res-b005'
+ where id = '00000000-0000-4000-8000-00000000b005';
+update public.bookings set status = 'cancelled' where id = '00000000-0000-4000-8000-00000000b005';
+select is((select guestly_sync_episode_base from public.bookings
+            where id = '00000000-0000-4000-8000-00000000b005'), 16,
+  'a status change starts a new episode');
+update public.bookings set guestly_sync_attempts = 20 where id = '00000000-0000-4000-8000-00000000b005';
+insert into claims select 5, guestly.claim_sync('00000000-0000-4000-8000-00000000b005');
+select is((select guestly.record_failure('00000000-0000-4000-8000-00000000b005',
+                                         (select (result ->> 'lease_id')::uuid from claims where n = 5),
+                                         'Guestly HTTP 503: blip', false, 12) ->> 'final'),
+  'false', '4 attempts into a new episode is not final, whatever the lifetime count');
 
 select * from finish();
 rollback;

@@ -193,6 +193,12 @@ Deno.test({
           });
           assert.notEqual(second[0].idempotencyKey, second[1].idempotencyKey);
           assert.equal((await alertsFor(b.id)).length, 2);
+          // A mail scanner that opened the first link must not be able to open a second one:
+          // the failure after a link retry is mailed without a link (no retry/email loop).
+          const latest = second[1];
+          assert.ok(!latest.text.includes("/functions/v1/retry-link?token="), latest.text);
+          assert.match(latest.text, /no one-click link this time/);
+          assert.match(latest.text, new RegExp(`npm run sync:retry -- ${b.id}`));
           const again = await fetch(link);
           assert.equal(again.status, 403);
           assert.match(await again.text(), /already used/);

@@ -1,7 +1,7 @@
 // The sync core against the real database (claim/record SQL functions) and a private Guestly
 // sandbox per test, so fault injection never disturbs anything else running on the stack.
-// Bookings are inserted already confirmed: INSERT does not fire the status trigger, so only the
-// code under test talks to Guestly.
+// Bookings are inserted already confirmed and the trigger's pg_net call is dropped in the same
+// transaction, so only the code under test talks to Guestly.
 import assert from "node:assert/strict";
 import { booking, connect, PROPERTY } from "./harness.ts";
 import { startGuestlySandbox } from "../../../local/guestly-sandbox/server.ts";
@@ -202,18 +202,26 @@ Deno.test("the token is cached in the database: many syncs mint one token", asyn
   });
 });
 
-/** A booking that is already confirmed without having fired the trigger (INSERT, not UPDATE). */
+/**
+ * A booking born confirmed whose pg_net call to the stack's guestly-sync is dropped in the same
+ * transaction (as a crash would), so only the code under test talks to Guestly about it.
+ */
 async function insertConfirmed(
   sql: ReturnType<typeof connect>,
   extra: Record<string, unknown> = {},
 ) {
-  const [row] = await sql`
-    insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
-      check_in, check_out, guests_count, amount_total, currency, status)
-    values (${PROPERTY.oceanView}, ${(extra.firstName as string) ?? "Core"},
-      ${(extra.lastName as string) ?? "Test"},
-      ${(extra.email as string) ?? `core-${crypto.randomUUID().slice(0, 8)}@example.com`},
-      '2027-06-01', '2027-06-03', 2, 30000, 'usd', 'confirmed')
-    returning id`;
-  return row.id as string;
+  return await sql.begin(async (tx) => {
+    const [row] = await tx`
+      insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
+        check_in, check_out, guests_count, amount_total, currency, status)
+      values (${PROPERTY.oceanView}, ${(extra.firstName as string) ?? "Core"},
+        ${(extra.lastName as string) ?? "Test"},
+        ${(extra.email as string) ?? `core-${crypto.randomUUID().slice(0, 8)}@example.com`},
+        '2027-06-01', '2027-06-03', 2, 30000, 'usd', 'confirmed')
+      returning id`;
+    const dropped = await tx`delete from net.http_request_queue
+                              where convert_from(body, 'UTF8') like ${"%" + row.id + "%"}`;
+    if (dropped.count !== 1) throw new Error("the insert trigger should have queued one call");
+    return row.id as string;
+  });
 }

@@ -165,6 +165,11 @@ function syncFailedSections(ctx: AlertContext, link: RetryLink | null): Section[
         "One-click retry (works once, until " + formatTime(link.expiresAt) + ")",
         link.url,
       ]];
+    } else if (ctx.alert.details.retry_link === false) {
+      retry.lines.push(
+        "(no one-click link this time: this failure follows a retry started from an email link " +
+          "in the last 24 h — a mail scanner may open links, which would retry again and again)",
+      );
     } else retry.lines.push("(one-click retry link disabled: RETRY_LINK_SECRET is not set)");
     retry.rows = [["CLI", commands.cli], ["SQL (Studio)", commands.sql]];
   } else {

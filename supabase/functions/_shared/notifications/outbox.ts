@@ -61,7 +61,8 @@ export async function buildAlertEmail(
   deps: Pick<DeliveryDeps, "supabaseUrl" | "retryLinkSecret">,
 ): Promise<AlertEmail> {
   const bookingId = ctx.booking?.id ?? ctx.alert.booking_id;
-  const link = ctx.alert.kind === "sync_failed" && bookingId && deps.retryLinkSecret
+  const linkAllowed = ctx.alert.details.retry_link !== false;
+  const link = ctx.alert.kind === "sync_failed" && bookingId && deps.retryLinkSecret && linkAllowed
     ? await retryLinkFor(deps.supabaseUrl, {
       id: ctx.alert.id,
       bookingId,
