@@ -2,24 +2,11 @@
 // would inject, plus this project's settings pointed at the local sandbox and mail catcher.
 import type { StackConfig } from "./config.ts";
 import { localKeys } from "../keys.ts";
+import { parseEnvFile } from "../gateway/server.ts";
 
 /** Variables a developer may override when starting the stack (e.g. GUESTLY_SYNC_ENABLED=true). */
 const PASS_THROUGH = /^(GUESTLY_|RESEND_|ADMIN_ALERT_|ALERT_FROM_|STRIPE_|RETRY_LINK_|LOG_)/;
 const SANDBOX_ONLY = /^GUESTLY_SANDBOX_/;
-
-export function parseDotEnv(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const eq = line.indexOf("=");
-    if (eq < 1) continue;
-    let value = line.slice(eq + 1).trim();
-    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1);
-    env[line.slice(0, eq).trim()] = value;
-  }
-  return env;
-}
 
 export async function functionsEnv(config: StackConfig): Promise<Record<string, string>> {
   const keys = await localKeys();
@@ -41,7 +28,7 @@ export async function functionsEnv(config: StackConfig): Promise<Record<string, 
     STRIPE_WEBHOOK_SECRET: config.stripeWebhookSecret,
     RETRY_LINK_SECRET: "local-stack-retry-link-secret-not-for-production",
   };
-  const dotEnv = parseDotEnv(
+  const dotEnv = parseEnvFile(
     await Deno.readTextFile(`${config.root}/supabase/functions/.env`).catch(() => ""),
   );
   const overrides: Record<string, string> = {};

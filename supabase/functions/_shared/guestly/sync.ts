@@ -54,7 +54,7 @@ export async function syncBookingToGuestly(
   let last: SyncOutcome = { outcome: "skipped", reason: "nothing to do" };
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const result = await syncPass(bookingId, deps);
-    if (result.outcome !== "synced" || !result.more) return result.value;
+    if (!result.more) return result.value;
     last = result.value;
   }
   return last;
@@ -73,14 +73,14 @@ export async function retryFailedSync(bookingId: string, deps: SyncDeps): Promis
 async function syncPass(
   bookingId: string,
   deps: SyncDeps,
-): Promise<{ outcome: string; more: boolean; value: SyncOutcome }> {
+): Promise<{ more: boolean; value: SyncOutcome }> {
   const { store, log } = deps;
   const claim = await store.claim(bookingId);
   if (!claim.claimed) {
     const value: SyncOutcome = claim.reason === "not_found"
       ? { outcome: "not_found" }
       : { outcome: "skipped", reason: claim.reason, reservationId: claim.reservationId };
-    return { outcome: value.outcome, more: false, value };
+    return { more: false, value };
   }
   const { leaseId } = claim;
   const parsed = BookingRow.safeParse(claim.booking);
@@ -89,7 +89,7 @@ async function syncPass(
     const error = `booking row invalid: ${issue.path.join(".")}: ${issue.message}`;
     await store.recordFailure(bookingId, leaseId, error, true, deps.settings.maxAttempts);
     log.error("guestly.sync.invalid_booking", { booking_id: bookingId, error });
-    return { outcome: "failed", more: false, value: { outcome: "invalid_booking", error } };
+    return { more: false, value: { outcome: "invalid_booking", error } };
   }
   const booking = parsed.data;
 
@@ -100,7 +100,7 @@ async function syncPass(
       : mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
     log.info("guestly.sync.test_mode", { booking_id: bookingId, would_send: payload });
     await store.release(bookingId, leaseId);
-    return { outcome: "test_mode", more: false, value: { outcome: "test_mode", payload } };
+    return { more: false, value: { outcome: "test_mode", payload } };
   }
 
   const round = await runRound(booking, leaseId, deps);
@@ -111,7 +111,7 @@ async function runRound(
   booking: BookingRow,
   leaseId: string,
   deps: SyncDeps,
-): Promise<{ outcome: string; more: boolean; value: SyncOutcome }> {
+): Promise<{ more: boolean; value: SyncOutcome }> {
   const { store, log } = deps;
   const state = { lookupNeeded: booking.guestly_sync_lookup_needed, attempts: 0 };
   let lastError = "";
@@ -131,7 +131,6 @@ async function runRound(
         more_work: result.moreWork,
       });
       return {
-        outcome: "synced",
         more: result.recorded && result.moreWork,
         value: { outcome: "synced", reservationId: step.reservationId, attempts: state.attempts },
       };
@@ -143,7 +142,6 @@ async function runRound(
         until: step.until.toISOString(),
       });
       return {
-        outcome: "deferred",
         more: false,
         value: { outcome: "deferred", until: step.until.toISOString() },
       };
@@ -191,7 +189,6 @@ async function fail(
     error,
   });
   return {
-    outcome: "failed",
     more: false,
     value: { outcome: "failed" as const, final: result.final, error, attempts: state.attempts },
   };
