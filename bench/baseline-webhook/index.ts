@@ -39,6 +39,7 @@ const guestly = new GuestlyClient(
     fetch,
     tokens: postgresTokenStore(sql),
     limiter: { reserve: () => Promise.resolve(new Date()) },
+    maxSlotWaitMs: 100_000,
     now: Date.now,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     timeoutMs: guestlyConfig.GUESTLY_REQUEST_TIMEOUT_MS,

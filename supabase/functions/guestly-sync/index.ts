@@ -16,6 +16,11 @@ const config = parseGuestlyEnv(Deno.env.toObject());
 const log = jsonLogger(undefined, { fn: "guestly-sync" });
 const sql = database(config.SUPABASE_DB_URL);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+// Creates go out on a connection of their own, never a reused keep-alive one: on a reused
+// connection that drops, the HTTP stack may send the request again by itself, and a create sent
+// twice is two reservations (see docs/guestly-api.md). Everything else may share the pool.
+const unpooled = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+const fetchOnce: typeof fetch = (input, init) => fetch(input, { ...init, client: unpooled });
 
 const deps: SyncDeps = {
   store: postgresSyncStore(sql),
@@ -28,10 +33,13 @@ const deps: SyncDeps = {
     },
     {
       fetch,
+      fetchOnce,
       tokens: postgresTokenStore(sql),
-      // Waiting up to 100 s for a send slot keeps a backlog flowing at the rate limit; the lease
-      // (180 s, renewed per attempt) outlasts the wait.
-      limiter: postgresRateLimiter(sql, config.GUESTLY_RATE_LIMITS, 100_000),
+      limiter: postgresRateLimiter(sql, config.GUESTLY_RATE_LIMITS),
+      // Waiting up to 100 s for a send slot keeps a backlog flowing at the rate limit; the
+      // invocation's budget shortens the wait, and the lease (180 s, renewed before every
+      // change) outlasts it.
+      maxSlotWaitMs: 100_000,
       now: Date.now,
       sleep,
       timeoutMs: config.GUESTLY_REQUEST_TIMEOUT_MS,
@@ -42,9 +50,12 @@ const deps: SyncDeps = {
     testMode: config.GUESTLY_TEST_MODE,
     maxAttempts: config.GUESTLY_MAX_ATTEMPTS,
     bookingRefFieldId: config.GUESTLY_BOOKING_REF_FIELD_ID,
+    settleMs: config.GUESTLY_UNKNOWN_SETTLE_MS,
+    budgetMs: config.GUESTLY_FUNCTION_BUDGET_MS,
   },
   log,
   sleep,
+  now: Date.now,
 };
 
 Deno.serve(createGuestlySyncHandler({

@@ -12,6 +12,14 @@ import { memoryLogger } from "../../functions/_shared/log.ts";
 
 type Sandbox = Awaited<ReturnType<typeof startGuestlySandbox>>;
 
+/** Client timeout 1.5 s; an unknown create is looked up 4 s later (production: 10 s and 60 s). */
+const TIMEOUT_MS = 1500;
+const SETTLE_MS = 4000;
+// Creates on connections of their own, as the guestly-sync entry point sends them.
+const unpooled = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+const fetchOnce: typeof fetch = (input, init) => fetch(input, { ...init, client: unpooled });
+const waitForSettle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 100));
+
 async function withSandbox(
   test: (ctx: {
     sandbox: Sandbox;
@@ -42,11 +50,13 @@ async function withSandbox(
       },
       {
         fetch,
+        fetchOnce,
         tokens: postgresTokenStore(sql),
         limiter: { reserve: () => Promise.resolve(new Date()) },
+        maxSlotWaitMs: 100_000,
         now: Date.now,
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-        timeoutMs: 1500,
+        timeoutMs: TIMEOUT_MS,
       },
     ),
     settings: {
@@ -54,6 +64,8 @@ async function withSandbox(
       testMode: false,
       maxAttempts: 12,
       bookingRefFieldId: "website_booking_id",
+      settleMs: SETTLE_MS,
+      budgetMs: 120_000,
     },
     log: memoryLogger(),
     sleep: (ms) => {
@@ -79,25 +91,30 @@ async function withSandbox(
   }
 }
 
-Deno.test("two 5xx then success: synced with 3 attempts, each in the attempt log", async () => {
+Deno.test("a 503 on a create is unknown: round ends, lookup after the settle delay, one create", async () => {
   await withSandbox(async ({ sql, deps, sleeps, faults, reservations }) => {
     const id = await insertConfirmed(sql);
-    await faults({ failNext: [{ status: 503 }, { status: 500 }] });
-    const result = await syncBookingToGuestly(id, deps);
-    assert.equal(result.outcome, "synced");
-    const row = await booking(sql, id);
-    assert.equal(row.guestly_sync_status, "synced");
-    assert.equal(row.guestly_sync_attempts, 3);
-    assert.ok(row.guestly_synced_at instanceof Date);
-    assert.deepEqual(sleeps, [1000, 2000]);
-    const log = await sql`select attempt, operation, http_status, outcome from guestly.sync_attempts
+    await faults({ failNext: [{ status: 503 }] }); // this 503 did nothing: the lookup shows it
+    const first = await syncBookingToGuestly(id, deps);
+    assert.equal(first.outcome === "failed" && first.final, false);
+    let row = await booking(sql, id);
+    assert.equal(row.guestly_sync_status, "failed");
+    assert.equal(row.guestly_sync_lookup_needed, true);
+    assert.match(row.guestly_sync_error, /^outcome unknown: Guestly HTTP 503/);
+    assert.deepEqual(sleeps, []);
+    await waitForSettle();
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    row = await booking(sql, id);
+    const log = await sql`select operation, http_status, outcome from guestly.sync_attempts
                           where booking_id = ${id} order by attempt`;
-    assert.deepEqual(log.map((r) => [r.attempt, r.http_status, r.outcome]), [
-      [1, 503, "retryable"],
-      [2, 500, "retryable"],
-      [3, 201, "success"],
+    assert.deepEqual(log.map((r) => `${r.operation}:${r.http_status}:${r.outcome}`), [
+      "create:503:unknown",
+      "lookup:200:success",
+      "create:201:success",
     ]);
-    assert.equal((await reservations()).length, 1);
+    const all = await reservations();
+    assert.equal(all.length, 1);
+    assert.equal(row.guestly_reservation_id, all[0].reservationId);
   });
 });
 
@@ -122,53 +139,158 @@ Deno.test("a permanent 422 fails after one attempt with Guestly's message and on
   });
 });
 
-Deno.test("Guestly down: failed after 4 attempts and 1+2+4 s of backoff, retry scheduled", async () => {
-  await withSandbox(async ({ sql, deps, sleeps, faults }) => {
+Deno.test("Guestly down: one create per round, the next round not before the settle delay", async () => {
+  await withSandbox(async ({ sql, deps, sleeps, faults, reservations }) => {
     const id = await insertConfirmed(sql);
     await faults({ errorRate: 1 });
     const result = await syncBookingToGuestly(id, deps);
     assert.equal(result.outcome === "failed" && result.final, false);
     const row = await booking(sql, id);
-    assert.equal(row.guestly_sync_status, "failed");
-    assert.equal(row.guestly_sync_attempts, 4);
-    assert.deepEqual(sleeps, [1000, 2000, 4000]);
+    assert.equal(row.guestly_sync_attempts, 1);
+    assert.deepEqual(sleeps, []);
     const delay = row.guestly_sync_next_attempt_at.getTime() - Date.now();
     assert.ok(delay > 50_000 && delay <= 60_000, `next retry in ${delay} ms, expected ~1 min`);
+    assert.equal((await reservations()).length, 0);
   });
 });
 
-Deno.test("a lost response (created, connection dropped) still gives exactly one reservation", async () => {
+/** Syncs once (the create's answer lies), waits out the settle delay, syncs again. */
+async function syncThroughUnknown(id: string, deps: SyncDeps) {
+  const first = await syncBookingToGuestly(id, deps);
+  assert.equal(first.outcome, "failed", `first round: ${JSON.stringify(first)}`);
+  await waitForSettle();
+  return await syncBookingToGuestly(id, deps);
+}
+
+async function assertOneReservationBound(
+  sql: ReturnType<typeof connect>,
+  id: string,
+  reservations: () => Promise<Array<Record<string, unknown>>>,
+) {
+  const all = await reservations();
+  assert.equal(all.length, 1, `reservations in Guestly: ${all.length}`);
+  const row = await booking(sql, id);
+  assert.equal(row.guestly_sync_status, "synced");
+  assert.equal(row.guestly_reservation_id, all[0].reservationId);
+  const ops = await sql`select operation, outcome from guestly.sync_attempts
+                        where booking_id = ${id} order by attempt`;
+  assert.deepEqual(ops.map((o) => `${o.operation}:${o.outcome}`), [
+    "create:unknown",
+    "lookup:success",
+  ]);
+}
+
+Deno.test("a lost response (created, connection dropped): found by the lookup, one reservation", async () => {
   await withSandbox(async ({ sql, deps, faults, reservations }) => {
     const id = await insertConfirmed(sql);
-    await faults({ lostResponseRate: 1 });
-    const first = await syncBookingToGuestly(id, {
-      ...deps,
-      sleep: async () => await faults({ lostResponseRate: 0 }),
+    await faults({ failNext: [{ status: 0, commit: true }] });
+    assert.equal((await syncThroughUnknown(id, deps)).outcome, "synced");
+    await assertOneReservationBound(sql, id, reservations);
+  });
+});
+
+for (const code of [502, 503]) {
+  Deno.test(`a gateway ${code} after Guestly committed: found by the lookup, one reservation`, async () => {
+    await withSandbox(async ({ sql, deps, faults, reservations }) => {
+      const id = await insertConfirmed(sql);
+      await faults({ failNext: [{ status: code, commit: true }] });
+      assert.equal((await syncThroughUnknown(id, deps)).outcome, "synced");
+      await assertOneReservationBound(sql, id, reservations);
     });
-    assert.equal(first.outcome, "synced");
+  });
+}
+
+Deno.test("a 504 after a delay, the create committed: found by the lookup, one reservation", async () => {
+  await withSandbox(async ({ sql, deps, faults, reservations }) => {
+    const id = await insertConfirmed(sql);
+    await faults({ failNext: [{ status: 504, commit: true, delayMs: 1000 }] });
+    assert.equal((await syncThroughUnknown(id, deps)).outcome, "synced");
+    await assertOneReservationBound(sql, id, reservations);
+  });
+});
+
+Deno.test("a create held past our timeout commits later: the lookup waits for it", async () => {
+  await withSandbox(async ({ sql, deps, faults, reservations }) => {
+    const id = await insertConfirmed(sql);
+    // Commits 3.5 s in: 2 s after our 1.5 s timeout. A lookup 1 s after the timeout (the old
+    // rule) would miss it and create a second reservation; the settle delay does not.
+    await faults({
+      failNext: [{ status: 201, commit: true, commitAfterDelay: true, delayMs: 3500 }],
+    });
+    assert.equal((await syncThroughUnknown(id, deps)).outcome, "synced");
+    await assertOneReservationBound(sql, id, reservations);
+  });
+});
+
+Deno.test("a cancel right after an unknown create waits, then finds and cancels the phantom", async () => {
+  await withSandbox(async ({ sql, deps, faults, reservations }) => {
+    const id = await insertConfirmed(sql);
+    await faults({ failNext: [{ status: 502, commit: true }] });
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "failed");
+    await sql`update public.bookings set status = 'cancelled' where id = ${id}`;
+    await sql`delete from net.http_request_queue
+               where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+    const early = await syncBookingToGuestly(id, deps);
+    assert.equal(early.outcome, "deferred", "never 'nothing to cancel' while a phantom may exist");
+    await waitForSettle();
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
     const all = await reservations();
     assert.equal(all.length, 1);
+    assert.equal(all[0].status, "canceled");
     const row = await booking(sql, id);
     assert.equal(row.guestly_reservation_id, all[0].reservationId);
-    const ops = await sql`select operation, outcome from guestly.sync_attempts
-                          where booking_id = ${id} order by attempt`;
-    assert.deepEqual(ops.map((o) => `${o.operation}:${o.outcome}`), [
-      "create:unknown",
-      "lookup:success",
-    ]);
+    assert.equal(row.guestly_synced_status, "cancelled");
   });
 });
 
-Deno.test("a hang past the client timeout is an unknown outcome, then looked up", async () => {
-  await withSandbox(async ({ sql, deps, faults, reservations }) => {
+Deno.test("two live reservations carry our reference: permanent failure, the alert names both", async () => {
+  await withSandbox(async ({ sql, deps, sandbox, reservations }) => {
     const id = await insertConfirmed(sql);
-    await faults({ hangRate: 1, hangMs: 3000 });
-    const result = await syncBookingToGuestly(id, {
-      ...deps,
-      sleep: async () => await faults({ hangRate: 0 }),
+    // Someone (a second integration, an operator) created two with our booking id.
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await syncBookingToGuestly(id, deps)).outcome, i === 0 ? "synced" : "skipped");
+    }
+    const token = await sql`select access_token from guestly.api_tokens
+                             where client_id = ${deps.guestly.credentials.clientId}`;
+    const [first] = await reservations();
+    const copy = await fetch(`${sandbox.url}/v1/reservations-v3`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${token[0].access_token}`,
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify({
+        listingId: first.listingId,
+        checkInDateLocalized: "2027-06-01",
+        checkOutDateLocalized: "2027-06-03",
+        status: "confirmed",
+        guest: { firstName: "Dup", lastName: "Licate", email: "dup@example.com" },
+        customFields: [{ fieldId: "website_booking_id", value: id }],
+        ignoreCalendar: true,
+      }),
     });
-    assert.equal(result.outcome, "synced");
-    assert.equal((await reservations()).length, 1);
+    assert.equal(copy.status, 201, await copy.text());
+    // Forget what we bound and look up again, as after an abandoned lease.
+    await sql`update public.bookings set guestly_reservation_id = null, guestly_sync_status = 'pending',
+                guestly_synced_status = null, guestly_sync_lookup_needed = true where id = ${id}`;
+    const result = await syncBookingToGuestly(id, deps);
+    assert.equal(result.outcome === "failed" && result.final, true, JSON.stringify(result));
+    const row = await booking(sql, id);
+    assert.equal(row.guestly_reservation_id, null);
+    const all = await reservations();
+    assert.equal(all.length, 2);
+    const admin = connect(true);
+    try {
+      const [alert] =
+        await admin`select details from guestly.admin_alerts where booking_id = ${id}`;
+      const named = (alert.details.duplicate_reservations as Array<{ id: string }>).map((r) =>
+        r.id
+      );
+      assert.deepEqual(named.sort(), all.map((r) => r.reservationId as string).sort());
+      for (const r of all) assert.match(alert.details.error, new RegExp(r.reservationId as string));
+    } finally {
+      await admin.end();
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 import type {
   AttemptRecord,
   ClaimResult,
+  FailureOptions,
   SyncStore,
 } from "../../functions/_shared/guestly/store.ts";
 import {
@@ -43,7 +44,11 @@ export class MemoryStore implements SyncStore {
   attempts: AttemptRecord[] = [];
   lease: string | null = null;
   alerts = 0;
+  alertDetails: Array<Record<string, unknown> | undefined> = [];
+  failures: Array<{ error: string; retryNotBefore?: Date }> = [];
   released: Array<Date | undefined> = [];
+  /** Set to make the next confirmLease answer "not held" (another invocation took over). */
+  leaseStolen = false;
   constructor(public row: BookingRow | null) {}
 
   claim(_id: string): Promise<ClaimResult> {
@@ -59,10 +64,17 @@ export class MemoryStore implements SyncStore {
     this.lease = crypto.randomUUID();
     return Promise.resolve({ claimed: true, leaseId: this.lease, booking: structuredClone(row) });
   }
+  confirmLease(_id: string, leaseId: string) {
+    const held = leaseId === this.lease && !this.leaseStolen;
+    return Promise.resolve({ held, status: held ? this.row!.status : null });
+  }
   recordAttempt(a: AttemptRecord) {
     this.attempts.push(a);
     this.row!.guestly_sync_attempts = (this.row!.guestly_sync_attempts ?? 0) + 1;
     if (a.outcome === "unknown") this.row!.guestly_sync_lookup_needed = true;
+    if (a.outcome === "unknown" && a.operation === "create") {
+      this.row!.guestly_sync_unknown_at = a.startedAt.toISOString();
+    }
     return Promise.resolve(this.row!.guestly_sync_attempts);
   }
   recordSuccess(
@@ -81,13 +93,24 @@ export class MemoryStore implements SyncStore {
     this.lease = null;
     return Promise.resolve({ recorded: true, moreWork });
   }
-  recordFailure(_id: string, leaseId: string, _error: string, permanent: boolean, max: number) {
+  recordFailure(
+    _id: string,
+    leaseId: string,
+    error: string,
+    permanent: boolean,
+    max: number,
+    options: FailureOptions = {},
+  ) {
     if (leaseId !== this.lease) {
       return Promise.resolve({ recorded: false, final: false, nextAttemptAt: null });
     }
     const final = permanent || (this.row!.guestly_sync_attempts ?? 0) >= max;
     this.row!.guestly_sync_status = "failed";
-    if (final) this.alerts++;
+    this.failures.push({ error, retryNotBefore: options.retryNotBefore });
+    if (final) {
+      this.alerts++;
+      this.alertDetails.push(options.alertDetails);
+    }
     this.lease = null;
     return Promise.resolve({ recorded: true, final, nextAttemptAt: final ? null : "later" });
   }
@@ -159,6 +182,7 @@ export function testDeps(
   overrides: Partial<SyncDeps> = {},
 ) {
   const sleeps: number[] = [];
+  const clock = { now: Date.parse("2027-01-15T10:00:00Z") };
   const limiter: RateLimiter = { reserve: () => Promise.resolve(new Date(0)) };
   const log = memoryLogger();
   const deps: SyncDeps = {
@@ -174,19 +198,30 @@ export function testDeps(
         fetch: guestly.fetch,
         tokens: new MemoryTokens(),
         limiter,
-        now: Date.now,
+        maxSlotWaitMs: 100_000,
+        now: () => clock.now,
         sleep: () => Promise.resolve(),
         timeoutMs: 1000,
       },
     ),
-    settings: { enabled: true, testMode: false, maxAttempts: 12, bookingRefFieldId: "ref-field" },
+    settings: {
+      enabled: true,
+      testMode: false,
+      maxAttempts: 12,
+      bookingRefFieldId: "ref-field",
+      settleMs: 60_000,
+      budgetMs: 120_000,
+    },
     log,
+    // A fake clock: sleeping moves it, so time budgets can be tested without waiting.
     sleep: (ms) => {
       sleeps.push(ms);
+      clock.now += ms;
       return Promise.resolve();
     },
+    now: () => clock.now,
     random: () => 0,
     ...overrides,
   };
-  return { deps, sleeps, log };
+  return { deps, sleeps, log, clock };
 }

@@ -32,22 +32,40 @@ export interface TokenStore {
   forget(clientId: string, token: string): Promise<void>;
 }
 
-/** The account-wide rate limiter: when may the next request go out (null = not soon enough). */
+/** The account-wide rate limiter: when may the next request go out (null = not within maxWaitMs). */
 export interface RateLimiter {
-  reserve(): Promise<Date | null>;
+  reserve(maxWaitMs: number): Promise<Date | null>;
 }
 
 export interface ClientDeps {
   fetch: typeof fetch;
+  /**
+   * For requests that must never be sent twice (creates). A pooled HTTP client may silently
+   * re-send a request when a reused keep-alive connection drops; this one must not (the entry
+   * point passes a fetch on an unpooled connection; see docs/guestly-api.md). Defaults to fetch.
+   */
+  fetchOnce?: typeof fetch;
   tokens: TokenStore;
   limiter: RateLimiter;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   timeoutMs: number;
+  /** Longest wait for a send slot; the invocation's deadline may shorten it. */
+  maxSlotWaitMs: number;
+}
+
+/**
+ * Per call: when the invocation must be finished (epoch ms), and a check run right before the
+ * request leaves (after any wait), which may stop it: the lease was lost, the booking changed.
+ */
+export interface CallOptions {
+  deadline?: number;
+  beforeSend?: () => Promise<string | null>;
 }
 
 export interface HttpAttempt<T> {
-  outcome: AttemptOutcome | "deferred";
+  /** `deferred`: not sent, come back at deferUntil. `aborted`: not sent, beforeSend said why. */
+  outcome: AttemptOutcome | "deferred" | "aborted";
   startedAt: Date;
   durationMs: number;
   httpStatus: number | null;
@@ -62,35 +80,55 @@ export class GuestlyClient {
 
   constructor(readonly credentials: GuestlyCredentials, readonly deps: ClientDeps) {}
 
-  createReservation(payload: GuestlyReservationCreate): Promise<HttpAttempt<GuestlyReservation>> {
-    return this.#request("POST", "/reservations-v3", payload, parseReservation);
+  /** Not idempotent: a 5xx, 408, timeout or dropped connection is an unknown outcome. */
+  createReservation(
+    payload: GuestlyReservationCreate,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<GuestlyReservation>> {
+    return this.#request("POST", "/reservations-v3", payload, parseReservation, {
+      ...options,
+      idempotent: false,
+    });
   }
 
+  /** Idempotent in Guestly: setting the same status twice changes nothing. */
   updateReservationStatus(
     reservationId: string,
     change: GuestlyStatusChange,
+    options: CallOptions = {},
   ): Promise<HttpAttempt<GuestlyReservation>> {
     return this.#request(
       "PUT",
       `/reservations-v3/${encodeURIComponent(reservationId)}/status`,
       change,
       parseReservation,
+      { ...options, idempotent: true },
     );
   }
 
-  /** Finds the reservation carrying our booking id in the custom field (see docs/guestly-api.md). */
+  /**
+   * Every reservation the search returns for our booking reference (see docs/guestly-api.md);
+   * which of them really carry it, and are live, is lookup.ts's decision.
+   */
   findByBookingRef(
     fieldId: string,
     bookingId: string,
-  ): Promise<HttpAttempt<GuestlyReservation | null>> {
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<GuestlyReservation[]>> {
     const query = new URLSearchParams({
       [`filter[customFields.${fieldId}]`]: bookingId,
-      limit: "2",
+      limit: String(LOOKUP_PAGE_SIZE),
     });
-    return this.#request("GET", `/reservations-v3/search?${query}`, undefined, (body) => {
-      const results = GuestlySearchResult.parse(body).results;
-      return results.length === 0 ? null : GuestlyReservationSchema.parse(results[0]);
-    });
+    return this.#request(
+      "GET",
+      `/reservations-v3/search?${query}`,
+      undefined,
+      (body) =>
+        GuestlySearchResult.parse(body).results.map((result) =>
+          GuestlyReservationSchema.parse(result)
+        ),
+      { ...options, idempotent: true },
+    );
   }
 
   async #token(): Promise<string> {
@@ -130,7 +168,27 @@ export class GuestlyClient {
     path: string,
     body: unknown,
     parse: (body: unknown) => T,
+    options: CallOptions & { idempotent: boolean },
   ): Promise<HttpAttempt<T>> {
+    const { deadline, beforeSend, idempotent } = options;
+    // Time left for waiting: the request itself must still fit before the deadline.
+    const waitBudget = () =>
+      deadline === undefined ? Infinity : deadline - this.deps.now() - this.deps.timeoutMs;
+    const notSent = (outcome: "deferred" | "aborted", error: string, deferUntil?: Date) => ({
+      outcome,
+      startedAt: new Date(this.deps.now()),
+      durationMs: 0,
+      httpStatus: null,
+      error,
+      deferUntil,
+    });
+    if (waitBudget() < 0) {
+      return notSent(
+        "deferred",
+        "invocation time budget used up: deferred",
+        new Date(this.deps.now()),
+      );
+    }
     // The token first: waiting for it after taking a send slot would make requests leave late
     // and bunch up with the next second's, which Guestly answers with 429.
     let token: string;
@@ -148,25 +206,27 @@ export class GuestlyClient {
       };
     }
 
-    const slot = await this.deps.limiter.reserve();
+    const maxWait = Math.min(this.deps.maxSlotWaitMs, waitBudget());
+    const slot = maxWait < 0 ? null : await this.deps.limiter.reserve(Math.floor(maxWait));
     if (!slot) {
-      const now = new Date(this.deps.now());
-      return {
-        outcome: "deferred",
-        startedAt: now,
-        durationMs: 0,
-        httpStatus: null,
-        deferUntil: new Date(this.deps.now() + 60_000),
-        error: "Guestly rate limit reached: deferred",
-      };
+      return notSent(
+        "deferred",
+        maxWait < this.deps.maxSlotWaitMs
+          ? "no Guestly send slot within the invocation's time budget: deferred"
+          : "Guestly rate limit reached: deferred",
+        new Date(this.deps.now() + 60_000),
+      );
     }
     const wait = slot.getTime() - this.deps.now();
     if (wait > 0) await this.deps.sleep(wait);
+    const stop = beforeSend ? await beforeSend() : null;
+    if (stop) return notSent("aborted", stop);
 
     const started = this.deps.now();
     const startedAt = new Date(started);
     try {
-      const response = await this.deps.fetch(`${this.credentials.baseUrl}${path}`, {
+      const send = idempotent ? this.deps.fetch : this.deps.fetchOnce ?? this.deps.fetch;
+      const response = await send(`${this.credentials.baseUrl}${path}`, {
         method,
         headers: {
           Authorization: `Bearer ${token}`,
@@ -178,7 +238,7 @@ export class GuestlyClient {
       });
       const text = await response.text();
       const durationMs = this.deps.now() - started;
-      const outcome = classifyHttpStatus(response.status);
+      const outcome = classifyHttpStatus(response.status, idempotent);
       if (outcome === "auth") {
         this.#memoryToken = null;
         await this.deps.tokens.forget(this.credentials.clientId, token);
@@ -202,6 +262,7 @@ export class GuestlyClient {
           data: parse(JSON.parse(text)),
         };
       } catch (error) {
+        // A 2xx we cannot read: the change happened, but we do not know its result.
         return {
           outcome: "unknown",
           startedAt,
@@ -214,7 +275,7 @@ export class GuestlyClient {
       // Timeout or dropped connection: Guestly may or may not have acted on the request.
       const timedOut = error instanceof DOMException && error.name === "TimeoutError";
       return {
-        outcome: "unknown",
+        outcome: idempotent ? "retryable" : "unknown",
         startedAt,
         durationMs: this.deps.now() - started,
         httpStatus: null,
@@ -231,6 +292,9 @@ export class TokenError extends Error {
     super(message);
   }
 }
+
+/** Guesty pages search results; more than this many hits for one booking is already a problem. */
+const LOOKUP_PAGE_SIZE = 25;
 
 function parseReservation(body: unknown): GuestlyReservation {
   return GuestlyReservationSchema.parse(body);

@@ -1,6 +1,7 @@
 // Settings of the guestly-sync function, read from the environment once and validated.
 import { z } from "zod";
 import { parseEnv } from "../env.ts";
+import { DEFAULT_SETTLE_MS } from "./retry-policy.ts";
 
 const flag = z.enum(["true", "false", ""]).optional().transform((v) => v === "true");
 const positiveInt = (fallback: number) =>
@@ -24,6 +25,8 @@ export const GuestlyEnv = z.object({
   GUESTLY_BOOKING_REF_FIELD_ID: z.string().min(1).default("website_booking_id"),
   GUESTLY_MAX_ATTEMPTS: positiveInt(12),
   GUESTLY_REQUEST_TIMEOUT_MS: positiveInt(10_000),
+  GUESTLY_UNKNOWN_SETTLE_MS: positiveInt(DEFAULT_SETTLE_MS),
+  GUESTLY_FUNCTION_BUDGET_MS: positiveInt(120_000),
   GUESTLY_RATE_LIMITS: z.string().default("14,115,4900").transform((v, ctx) => {
     const [perSecond, perMinute, perHour] = v.split(",").map((part) => Number(part.trim()));
     if (![perSecond, perMinute, perHour].every((n) => Number.isInteger(n) && n > 0)) {
@@ -39,6 +42,21 @@ export type GuestlyEnv = z.infer<typeof GuestlyEnv>;
 
 export function parseGuestlyEnv(env: Record<string, string | undefined>): GuestlyEnv {
   const config = parseEnv(GuestlyEnv, env);
+  const timeout = config.GUESTLY_REQUEST_TIMEOUT_MS;
+  // A lookup sooner than the request timeout after an unknown create could miss a create that
+  // is still running; a budget shorter than one request could never send anything.
+  if (config.GUESTLY_UNKNOWN_SETTLE_MS <= timeout) {
+    throw new Error(
+      `invalid configuration: GUESTLY_UNKNOWN_SETTLE_MS (${config.GUESTLY_UNKNOWN_SETTLE_MS}) ` +
+        `must be longer than GUESTLY_REQUEST_TIMEOUT_MS (${timeout})`,
+    );
+  }
+  if (config.GUESTLY_FUNCTION_BUDGET_MS <= timeout) {
+    throw new Error(
+      `invalid configuration: GUESTLY_FUNCTION_BUDGET_MS (${config.GUESTLY_FUNCTION_BUDGET_MS}) ` +
+        `must be longer than GUESTLY_REQUEST_TIMEOUT_MS (${timeout})`,
+    );
+  }
   if (config.GUESTLY_SYNC_ENABLED && !config.GUESTLY_TEST_MODE) {
     if (!config.GUESTLY_CLIENT_ID || !config.GUESTLY_CLIENT_SECRET) {
       throw new Error(

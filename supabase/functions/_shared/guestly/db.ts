@@ -37,16 +37,23 @@ export function postgresSyncStore(sql: Sql): SyncStore {
       const result = row.result as { recorded: boolean; more_work?: boolean };
       return { recorded: result.recorded, moreWork: result.more_work ?? false };
     },
-    async recordFailure(bookingId, leaseId, error, permanent, maxAttempts) {
+    async recordFailure(bookingId, leaseId, error, permanent, maxAttempts, options = {}) {
       const [row] = await sql`
         select guestly.record_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},
-          ${permanent}, ${maxAttempts}) as result`;
+          ${permanent}, ${maxAttempts}, retry_not_before => ${options.retryNotBefore ?? null},
+          alert_details => ${sql.json((options.alertDetails ?? {}) as never)}) as result`;
       const result = row.result as { recorded: boolean; final?: boolean; next_attempt_at?: string };
       return {
         recorded: result.recorded,
         final: result.final ?? false,
         nextAttemptAt: result.next_attempt_at ?? null,
       };
+    },
+    async confirmLease(bookingId, leaseId) {
+      const [row] = await sql`
+        select guestly.confirm_lease(${bookingId}::uuid, ${leaseId}::uuid) as result`;
+      const result = row.result as { held: boolean; status: BookingStatus | null };
+      return { held: result.held, status: result.status ?? null };
     },
     async release(bookingId, leaseId, retryAt) {
       await sql`select guestly.release_sync(${bookingId}::uuid, ${leaseId}::uuid, ${
@@ -90,9 +97,9 @@ export interface RateLimits {
   perHour: number;
 }
 
-export function postgresRateLimiter(sql: Sql, limits: RateLimits, maxWaitMs: number): RateLimiter {
+export function postgresRateLimiter(sql: Sql, limits: RateLimits): RateLimiter {
   return {
-    async reserve() {
+    async reserve(maxWaitMs) {
       const [row] = await sql`
         select guestly.reserve_request_slot(${limits.perSecond}, ${limits.perMinute},
           ${limits.perHour}, ${maxWaitMs}) as slot`;

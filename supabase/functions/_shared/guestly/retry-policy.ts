@@ -18,13 +18,29 @@ export function retryDelayMs(retry: number, retryAfterMs?: number, jitter = 0): 
 
 export type AttemptOutcome = "success" | "retryable" | "permanent" | "unknown" | "auth";
 
-/** Classify by status code first: Guestly's error bodies vary by service. */
-export function classifyHttpStatus(status: number): AttemptOutcome {
+/**
+ * Classify by status code first: Guestly's error bodies vary by service.
+ *
+ * A 5xx or 408 does not say whether Guestly acted: gateways answer 502/503/504 after the backend
+ * committed, and a backend may finish after the gateway gave up. Repeating an idempotent request
+ * (a status change, a lookup) is harmless, so it is simply retried; for a request that creates
+ * something the outcome is `unknown` and must be resolved by a lookup before anything is resent.
+ * 401, 425 and 429 are refused before any work is done, so they are definite on both kinds.
+ */
+export function classifyHttpStatus(status: number, idempotent = true): AttemptOutcome {
   if (status >= 200 && status < 300) return "success";
   if (status === 401) return "auth";
-  if (status === 408 || status === 429 || status === 425 || status >= 500) return "retryable";
+  if (status === 429 || status === 425) return "retryable";
+  if (status === 408 || status >= 500) return idempotent ? "retryable" : "unknown";
   return "permanent";
 }
+
+/**
+ * How long after an unknown create its effect can still appear in Guestly: longer than our
+ * request timeout (a create we gave up on may still be running) plus a gateway's own timeout.
+ * A lookup before then can miss a reservation that is about to exist.
+ */
+export const DEFAULT_SETTLE_MS = 60_000;
 
 /** Retry-After is seconds or an HTTP date. */
 export function parseRetryAfterMs(value: string | null, nowMs: number): number | undefined {

@@ -42,6 +42,8 @@ export const BookingRow = z.object({
   guestly_sync_attempts: z.number().int().nullable(),
   guestly_sync_lookup_needed: z.boolean(),
   guestly_synced_status: BookingStatus.nullable(),
+  /** When a create last had an unknown outcome; its effect may appear until settled. */
+  guestly_sync_unknown_at: z.string().nullable().optional(),
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 
@@ -75,13 +77,14 @@ export const GuestlyStatusChange = z.object({
 });
 export type GuestlyStatusChange = z.infer<typeof GuestlyStatusChange>;
 
-/** What we read back from Guestly; unknown extra fields are kept out. */
+/** What we read back from Guestly; unknown extra fields are kept out, absent ones may be null. */
 export const GuestlyReservation = z.object({
-  reservationId: z.string().optional(),
-  _id: z.string().optional(),
-  confirmationCode: z.string().optional(),
-  status: z.string().optional(),
-  customFields: z.array(GuestlyCustomField).optional(),
+  reservationId: z.string().nullish(),
+  _id: z.string().nullish(),
+  confirmationCode: z.string().nullish(),
+  status: z.string().nullish(),
+  source: z.string().nullish(),
+  customFields: z.array(GuestlyCustomField).nullish(),
 }).transform((r) => ({ ...r, id: r.reservationId ?? r._id ?? "" }))
   .refine((r) => r.id !== "", { message: "reservationId is missing" });
 export type GuestlyReservation = z.infer<typeof GuestlyReservation>;

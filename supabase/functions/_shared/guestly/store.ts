@@ -21,6 +21,12 @@ export interface AttemptRecord {
   error: string | null;
 }
 
+/** Extra facts for a failure: when to come back at the earliest, and what the alert names. */
+export interface FailureOptions {
+  retryNotBefore?: Date;
+  alertDetails?: Record<string, unknown>;
+}
+
 export interface SyncStore {
   claim(bookingId: string): Promise<ClaimResult>;
   /** Returns the booking's attempt count after this attempt. */
@@ -37,7 +43,16 @@ export interface SyncStore {
     error: string,
     permanent: boolean,
     maxAttempts: number,
+    options?: FailureOptions,
   ): Promise<{ recorded: boolean; final: boolean; nextAttemptAt: string | null }>;
+  /**
+   * Right before a request that changes Guestly: still ours? (renews the lease in the same
+   * statement) and the booking's status now, which may have changed since the claim.
+   */
+  confirmLease(
+    bookingId: string,
+    leaseId: string,
+  ): Promise<{ held: boolean; status: BookingStatus | null }>;
   release(bookingId: string, leaseId: string, retryAt?: Date): Promise<void>;
   beginManualRetry(
     bookingId: string,

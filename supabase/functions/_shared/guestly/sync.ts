@@ -3,8 +3,9 @@
 import { BookingRow, type BookingStatus } from "./schemas.ts";
 import { mapBookingToGuestlyReservation, mapStatusToGuestly } from "./mapping.ts";
 import { ATTEMPTS_PER_ROUND, MAX_IN_ROUND_WAIT_MS, retryDelayMs } from "./retry-policy.ts";
-import type { GuestlyClient, HttpAttempt } from "./client.ts";
-import type { SyncStore } from "./store.ts";
+import type { GuestlyClient } from "./client.ts";
+import type { FailureOptions, SyncStore } from "./store.ts";
+import { newRoundState, now, performStep, type RoundContext } from "./steps.ts";
 import type { Logger } from "../log.ts";
 
 export { mapBookingToGuestlyReservation, mapStatusToGuestly, STATUS_MAP } from "./mapping.ts";
@@ -15,6 +16,10 @@ export interface SyncSettings {
   testMode: boolean;
   maxAttempts: number;
   bookingRefFieldId: string;
+  /** How long an unknown create's effect may take to show in Guestly (GUESTLY_UNKNOWN_SETTLE_MS). */
+  settleMs: number;
+  /** One invocation's wall-clock budget (GUESTLY_FUNCTION_BUDGET_MS), below the platform's limit. */
+  budgetMs: number;
 }
 
 export interface SyncDeps {
@@ -24,6 +29,8 @@ export interface SyncDeps {
   log: Logger;
   sleep: (ms: number) => Promise<void>;
   random?: () => number;
+  /** The clock (epoch ms); Date.now when not given. */
+  now?: () => number;
 }
 
 export type SyncOutcome =
@@ -35,12 +42,6 @@ export type SyncOutcome =
   | { outcome: "not_found" }
   | { outcome: "invalid_booking"; error: string };
 
-type Step =
-  | { kind: "done"; reservationId: string | null }
-  | { kind: "retry"; error: string; retryAfterMs?: number }
-  | { kind: "permanent"; error: string }
-  | { kind: "deferred"; until: Date };
-
 /** Passes over one booking: a status change during a sync is followed up right away. */
 const MAX_PASSES = 3;
 
@@ -51,9 +52,10 @@ export async function syncBookingToGuestly(
   if (!deps.settings.enabled) {
     return { outcome: "skipped", reason: "GUESTLY_SYNC_ENABLED is not true" };
   }
+  const deadline = now(deps) + deps.settings.budgetMs;
   let last: SyncOutcome = { outcome: "skipped", reason: "nothing to do" };
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const result = await syncPass(bookingId, deps);
+    const result = await syncPass(bookingId, deadline, deps);
     if (!result.more) return result.value;
     last = result.value;
   }
@@ -72,6 +74,7 @@ export async function retryFailedSync(bookingId: string, deps: SyncDeps): Promis
 
 async function syncPass(
   bookingId: string,
+  deadline: number,
   deps: SyncDeps,
 ): Promise<{ more: boolean; value: SyncOutcome }> {
   const { store, log } = deps;
@@ -103,85 +106,110 @@ async function syncPass(
     return { more: false, value: { outcome: "test_mode", payload } };
   }
 
-  const round = await runRound(booking, leaseId, deps);
-  return round;
+  return await runRound({ booking, leaseId, deadline, state: newRoundState(booking), deps });
 }
 
-async function runRound(
-  booking: BookingRow,
-  leaseId: string,
-  deps: SyncDeps,
-): Promise<{ more: boolean; value: SyncOutcome }> {
+type PassResult = { more: boolean; value: SyncOutcome };
+
+async function runRound(ctx: RoundContext): Promise<PassResult> {
+  const { booking, leaseId, state, deps } = ctx;
   const { store, log } = deps;
-  const state = { lookupNeeded: booking.guestly_sync_lookup_needed, attempts: 0 };
   let lastError = "";
   for (let tryIndex = 0; tryIndex < ATTEMPTS_PER_ROUND; tryIndex++) {
-    const step = await performStep(booking, leaseId, state, deps);
-    if (step.kind === "done") {
-      const result = await store.recordSuccess(
-        booking.id,
-        leaseId,
-        step.reservationId,
-        booking.status,
-      );
-      log.info("guestly.sync.synced", {
-        booking_id: booking.id,
-        reservation_id: step.reservationId,
-        attempt: state.attempts,
-        more_work: result.moreWork,
-      });
-      return {
-        more: result.recorded && result.moreWork,
-        value: { outcome: "synced", reservationId: step.reservationId, attempts: state.attempts },
-      };
+    const step = await performStep(ctx);
+    switch (step.kind) {
+      case "done": {
+        const result = await store.recordSuccess(
+          booking.id,
+          leaseId,
+          step.reservationId,
+          booking.status,
+        );
+        log.info("guestly.sync.synced", {
+          booking_id: booking.id,
+          reservation_id: step.reservationId,
+          attempt: state.attempts,
+          more_work: result.moreWork,
+        });
+        return {
+          more: result.recorded && result.moreWork,
+          value: { outcome: "synced", reservationId: step.reservationId, attempts: state.attempts },
+        };
+      }
+      case "deferred":
+        return await defer(ctx, step.until, step.reason);
+      case "lease_lost":
+        // Another invocation holds the booking now: it decides; we record nothing.
+        log.warn("guestly.sync.lease_lost", { booking_id: booking.id, attempt: state.attempts });
+        return { more: false, value: { outcome: "skipped", reason: "lease lost" } };
+      case "status_changed":
+        // The booking changed before our request left: start over from the new status.
+        await store.release(booking.id, leaseId, new Date(now(deps)));
+        log.info("guestly.sync.status_changed", { booking_id: booking.id });
+        return { more: true, value: { outcome: "skipped", reason: "booking changed" } };
+      case "unknown": {
+        // Guestly may have created it. Nothing is sent again until a lookup can see it.
+        const settleUntil = new Date(now(deps) + deps.settings.settleMs);
+        return await fail(ctx, `outcome unknown: ${step.error}`, false, {
+          retryNotBefore: settleUntil,
+        });
+      }
+      case "permanent":
+        return await fail(ctx, step.error, true, { alertDetails: step.alertDetails });
+      case "retry": {
+        lastError = step.error;
+        if (tryIndex === ATTEMPTS_PER_ROUND - 1) break;
+        const delay = retryDelayMs(tryIndex + 1, step.retryAfterMs, (deps.random ?? Math.random)());
+        if (delay > MAX_IN_ROUND_WAIT_MS) break;
+        const timeoutMs = deps.guestly.deps.timeoutMs;
+        if (now(deps) + delay + timeoutMs > ctx.deadline) {
+          // The next try would not finish inside this invocation's budget: the sweep does it.
+          return await fail(ctx, lastError, false, {
+            retryNotBefore: new Date(now(deps) + delay),
+          });
+        }
+        log.info("guestly.sync.retrying", {
+          booking_id: booking.id,
+          attempt: state.attempts,
+          delay_ms: delay,
+        });
+        await deps.sleep(delay);
+        continue;
+      }
     }
-    if (step.kind === "deferred") {
-      await store.release(booking.id, leaseId, step.until);
-      log.warn("guestly.sync.deferred", {
-        booking_id: booking.id,
-        until: step.until.toISOString(),
-      });
-      return {
-        more: false,
-        value: { outcome: "deferred", until: step.until.toISOString() },
-      };
-    }
-    lastError = step.error;
-    if (step.kind === "permanent") {
-      return await fail(booking.id, leaseId, lastError, true, state, deps);
-    }
-    const isLastTry = tryIndex === ATTEMPTS_PER_ROUND - 1;
-    if (isLastTry) break;
-    const delay = retryDelayMs(tryIndex + 1, step.retryAfterMs, (deps.random ?? Math.random)());
-    if (delay > MAX_IN_ROUND_WAIT_MS) break;
-    log.info("guestly.sync.retrying", {
-      booking_id: booking.id,
-      attempt: state.attempts,
-      delay_ms: delay,
-    });
-    await deps.sleep(delay);
+    break;
   }
-  return await fail(booking.id, leaseId, lastError, false, state, deps);
+  return await fail(ctx, lastError, false);
+}
+
+async function defer(ctx: RoundContext, until: Date, reason: string): Promise<PassResult> {
+  await ctx.deps.store.release(ctx.booking.id, ctx.leaseId, until);
+  ctx.deps.log.warn("guestly.sync.deferred", {
+    booking_id: ctx.booking.id,
+    until: until.toISOString(),
+    reason,
+  });
+  return { more: false, value: { outcome: "deferred", until: until.toISOString() } };
 }
 
 async function fail(
-  bookingId: string,
-  leaseId: string,
+  ctx: RoundContext,
   error: string,
   permanent: boolean,
-  state: { attempts: number },
-  deps: SyncDeps,
-) {
+  options: FailureOptions = {},
+): Promise<PassResult> {
+  const { booking, leaseId, state, deps } = ctx;
   const result = await deps.store.recordFailure(
-    bookingId,
+    booking.id,
     leaseId,
     error,
     permanent,
     deps.settings.maxAttempts,
+    options,
   );
   const level = result.final ? "error" : "warn";
   deps.log[level]("guestly.sync.failed", {
-    booking_id: bookingId,
+    booking_id: booking.id,
     attempt: state.attempts,
     final: result.final,
     permanent,
@@ -190,120 +218,8 @@ async function fail(
   });
   return {
     more: false,
-    value: { outcome: "failed" as const, final: result.final, error, attempts: state.attempts },
+    value: { outcome: "failed", final: result.final, error, attempts: state.attempts },
   };
-}
-
-/** One try: look up if an earlier outcome is unknown, then create or change the status. */
-async function performStep(
-  booking: BookingRow,
-  leaseId: string,
-  state: { lookupNeeded: boolean; attempts: number },
-  deps: SyncDeps,
-): Promise<Step> {
-  const { guestly, settings } = deps;
-  const target = mapStatusToGuestly(booking.status);
-  if (target === null) return { kind: "done", reservationId: booking.guestly_reservation_id };
-  let reservationId = booking.guestly_reservation_id;
-
-  if (!reservationId && state.lookupNeeded) {
-    const lookup = await attempt(
-      booking.id,
-      leaseId,
-      "lookup",
-      state,
-      deps,
-      () => guestly.findByBookingRef(settings.bookingRefFieldId, booking.id),
-    );
-    if (lookup.outcome !== "success") return toStep(lookup);
-    state.lookupNeeded = false;
-    if (lookup.data) {
-      reservationId = lookup.data.id;
-      if (lookup.data.status === target) return { kind: "done", reservationId };
-    }
-  }
-
-  if (!reservationId) {
-    // Never created, and nothing in Guestly carries our reference: nothing to cancel there.
-    if (target !== "confirmed") return { kind: "done", reservationId: null };
-    const payload = mapBookingToGuestlyReservation(booking, settings.bookingRefFieldId);
-    const created = await attempt(
-      booking.id,
-      leaseId,
-      "create",
-      state,
-      deps,
-      () => guestly.createReservation(payload),
-    );
-    if (created.outcome === "unknown") state.lookupNeeded = true;
-    return created.outcome === "success"
-      ? { kind: "done", reservationId: created.data!.id }
-      : toStep(created);
-  }
-
-  const change = target === "canceled"
-    ? { status: target, canceledBy: "website", cancellationReason: `booking ${booking.status}` }
-    : { status: target };
-  const updated = await attempt(
-    booking.id,
-    leaseId,
-    "update_status",
-    state,
-    deps,
-    () => guestly.updateReservationStatus(reservationId!, change),
-  );
-  return updated.outcome === "success" ? { kind: "done", reservationId } : toStep(updated);
-}
-
-function toStep(result: HttpAttempt<unknown>): Step {
-  if (result.outcome === "deferred") {
-    return { kind: "deferred", until: result.deferUntil ?? new Date(Date.now() + 60_000) };
-  }
-  if (result.outcome === "permanent") return { kind: "permanent", error: result.error ?? "" };
-  return { kind: "retry", error: result.error ?? "", retryAfterMs: result.retryAfterMs };
-}
-
-/**
- * One HTTP request to Guestly, recorded in the attempt log. A 401 means our token went stale:
- * the client dropped it, so the request is repeated once with a fresh token; a second 401 is final.
- */
-async function attempt<T>(
-  bookingId: string,
-  leaseId: string,
-  operation: "create" | "update_status" | "lookup",
-  state: { attempts: number },
-  deps: SyncDeps,
-  call: () => Promise<HttpAttempt<T>>,
-): Promise<HttpAttempt<T>> {
-  const recorded = async (): Promise<HttpAttempt<T>> => {
-    const result = await call();
-    if (result.outcome === "deferred") return result;
-    state.attempts = await deps.store.recordAttempt({
-      bookingId,
-      leaseId,
-      operation,
-      startedAt: result.startedAt,
-      durationMs: Math.round(result.durationMs),
-      httpStatus: result.httpStatus,
-      outcome: result.outcome === "auth" ? "retryable" : result.outcome,
-      error: result.error ?? null,
-    });
-    deps.log.info("guestly.attempt", {
-      booking_id: bookingId,
-      attempt: state.attempts,
-      operation,
-      http_status: result.httpStatus,
-      outcome: result.outcome,
-      duration_ms: Math.round(result.durationMs),
-    });
-    return result;
-  };
-  let result = await recorded();
-  if (result.outcome === "auth") {
-    result = await recorded();
-    if (result.outcome === "auth") result = { ...result, outcome: "permanent" };
-  }
-  return result;
 }
 
 export type { BookingStatus };

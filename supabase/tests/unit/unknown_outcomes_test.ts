@@ -1,0 +1,247 @@
+// Exactly once when Guestly's answers lie: a create that is not answered by a definite 2xx or
+// 4xx is never sent again before a lookup that could see its effect; the lookup only trusts
+// hits that carry our reference; a cancel finds a phantom; a lost lease or a changed booking
+// stops a request before it leaves; and a round ends inside the invocation's time budget.
+import assert from "node:assert/strict";
+import { syncBookingToGuestly } from "../../functions/_shared/guestly/sync.ts";
+import { classifyHttpStatus } from "../../functions/_shared/guestly/retry-policy.ts";
+import {
+  bookingRow,
+  created,
+  dropped,
+  FakeGuestly,
+  MemoryStore,
+  status,
+  testDeps,
+} from "./fakes.ts";
+
+const BOOKING = bookingRow().id;
+const ours = (id: string, reservationStatus = "confirmed", ref = BOOKING) => ({
+  _id: id,
+  confirmationCode: `GY-${id}`,
+  status: reservationStatus,
+  customFields: [{ fieldId: "ref-field", value: ref }],
+});
+const search = (...results: unknown[]) => () => Response.json({ results, count: results.length });
+
+Deno.test("creates: 5xx and 408 are unknown outcomes; 4xx, 425, 429 and 401 are definite", () => {
+  for (const code of [500, 502, 503, 504, 408]) {
+    assert.equal(classifyHttpStatus(code, false), "unknown", `create answered ${code}`);
+    assert.equal(classifyHttpStatus(code, true), "retryable", `status change answered ${code}`);
+  }
+  assert.equal(classifyHttpStatus(429, false), "retryable");
+  assert.equal(classifyHttpStatus(425, false), "retryable");
+  assert.equal(classifyHttpStatus(401, false), "auth");
+  assert.equal(classifyHttpStatus(422, false), "permanent");
+  assert.equal(classifyHttpStatus(201, false), "success");
+});
+
+for (
+  const [name, answer] of [
+    ["a 502 after commit", status(502, "<html>Bad Gateway</html>")],
+    ["a 503", status(503)],
+    ["a 504", status(504)],
+    ["a 408", status(408)],
+    ["a dropped connection", dropped()],
+  ] as const
+) {
+  Deno.test(`${name} on a create ends the round: no second create before the settle delay`, async () => {
+    const store = new MemoryStore(bookingRow());
+    const guestly = new FakeGuestly([answer]);
+    const { deps, sleeps, clock } = testDeps(store, guestly);
+    const started = clock.now;
+    const result = await syncBookingToGuestly(BOOKING, deps);
+    assert.equal(result.outcome, "failed");
+    assert.equal(result.outcome === "failed" && result.final, false);
+    assert.match(result.outcome === "failed" ? result.error : "", /^outcome unknown: /);
+    assert.deepEqual(guestly.requests.map((r) => r.method), ["POST"]);
+    assert.deepEqual(sleeps, [], "no in-round retry after an unknown create");
+    assert.equal(store.row!.guestly_sync_lookup_needed, true);
+    assert.equal(store.failures[0].retryNotBefore?.getTime(), started + 60_000);
+  });
+}
+
+Deno.test("back before the settle delay: deferred to its end, nothing sent", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([status(503)]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  const unknownAt = Date.parse(store.row!.guestly_sync_unknown_at!);
+  clock.now += 5_000; // e.g. the guest cancels and the trigger calls us at once
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.deepEqual(result, {
+    outcome: "deferred",
+    until: new Date(unknownAt + 60_000).toISOString(),
+  });
+  assert.equal(guestly.requests.length, 1);
+  assert.equal(store.row!.guestly_sync_attempts, 1);
+});
+
+Deno.test("after the settle delay the lookup finds the committed create: bound, not recreated", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([status(502), search(ours("65phantom"))]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.deepEqual(result, { outcome: "synced", reservationId: "65phantom", attempts: 2 });
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "GET"]);
+  assert.match(decodeURIComponent(guestly.requests[1].url), /filter\[customFields\.ref-field\]=/);
+});
+
+Deno.test("a lookup hit without our reference is never bound: the booking gets its own", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly = new FakeGuestly([
+    search(
+      { _id: "65someoneelse", status: "confirmed" }, // no custom fields at all
+      ours("65other", "confirmed", "another-booking-id"),
+    ),
+    created("65mine"),
+  ]);
+  const { deps, log } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65mine");
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST"]);
+  assert.equal(log.entries.find((e) => e.event === "guestly.lookup.foreign_hits")?.ignored, 2);
+});
+
+Deno.test("a cancelled reservation of ours does not count: only live ones are bound", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly = new FakeGuestly([search(ours("65old", "canceled")), created("65new")]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65new");
+});
+
+Deno.test("two live reservations with our reference: permanent failure naming both", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly = new FakeGuestly([search(ours("65a"), ours("65b", "reserved"))]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "failed" && result.final, true);
+  const error = result.outcome === "failed" ? result.error : "";
+  assert.match(error, /2 live Guestly reservations/);
+  assert.match(error, /65a \(GY-65a\) confirmed/);
+  assert.match(error, /65b \(GY-65b\) reserved/);
+  assert.equal(store.row!.guestly_reservation_id, null, "bound to neither");
+  assert.equal(store.alerts, 1);
+  const named = store.alertDetails[0]?.duplicate_reservations as Array<{ id: string }>;
+  assert.deepEqual(named.map((r) => r.id), ["65a", "65b"]);
+  assert.equal(guestly.requests.length, 1, "nothing created or cancelled on its own");
+});
+
+Deno.test("a cancel after an unknown create finds and cancels the phantom", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    dropped(),
+    search(ours("65phantom")),
+    status(200, { _id: "65phantom", status: "canceled" }),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  store.row!.status = "cancelled";
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65phantom");
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "GET", "PUT"]);
+  assert.match(guestly.requests[2].url, /reservations-v3\/65phantom\/status$/);
+});
+
+Deno.test("a cancel of a bound booking whose create was ever unknown cancels every live one", async () => {
+  const store = new MemoryStore(bookingRow({
+    status: "cancelled",
+    guestly_reservation_id: "65bound",
+    guestly_synced_status: "confirmed",
+    guestly_sync_unknown_at: "2027-01-15T09:00:00Z",
+  }));
+  const guestly = new FakeGuestly([
+    search(ours("65bound"), ours("65late")),
+    status(200, { _id: "65bound" }),
+    status(200, { _id: "65late" }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65bound");
+  assert.deepEqual(guestly.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`), [
+    "GET /v1/reservations-v3/search",
+    "PUT /v1/reservations-v3/65bound/status",
+    "PUT /v1/reservations-v3/65late/status",
+  ]);
+});
+
+Deno.test("a lease lost before the create leaves: nothing is sent or recorded", async () => {
+  const store = new MemoryStore(bookingRow());
+  store.leaseStolen = true;
+  const guestly = new FakeGuestly([]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.deepEqual(result, { outcome: "skipped", reason: "lease lost" });
+  assert.equal(guestly.requests.length, 0);
+  assert.equal(store.attempts.length, 0);
+});
+
+Deno.test("a booking cancelled while its create waits for a send slot is never created", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([]);
+  const { deps } = testDeps(store, guestly);
+  // deno-lint-ignore no-explicit-any
+  (deps.guestly.deps as any).limiter = {
+    reserve: () => {
+      store.row!.status = "cancelled"; // the guest cancels while we wait for the limiter
+      return Promise.resolve(new Date(0));
+    },
+  };
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome, "synced");
+  assert.equal(guestly.requests.length, 0, "no create, and nothing to cancel");
+  assert.equal(store.row!.guestly_synced_status, "cancelled");
+});
+
+Deno.test("a retry that would not fit the time budget ends the round with a retry time", async () => {
+  const store = new MemoryStore(bookingRow({ ...{ guestly_reservation_id: "65r1" } }));
+  store.row!.guestly_synced_status = "confirmed";
+  store.row!.status = "cancelled";
+  const guestly = new FakeGuestly([status(503), status(503)]);
+  const { deps, sleeps, clock } = testDeps(store, guestly);
+  deps.settings.budgetMs = 3_500; // timeout 1 s: the 1 s wait fits, the 2 s one does not
+  const started = clock.now;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "failed" && result.final, false);
+  assert.deepEqual(sleeps, [1000]);
+  assert.equal(guestly.requests.length, 2);
+  assert.equal(store.failures[0].retryNotBefore?.getTime(), started + 1000 + 2000);
+});
+
+Deno.test("a saturated limiter and a small budget: deferred, not killed mid-wait", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([]);
+  const { deps, sleeps } = testDeps(store, guestly);
+  deps.settings.budgetMs = 5_000;
+  const asked: number[] = [];
+  // deno-lint-ignore no-explicit-any
+  (deps.guestly.deps as any).limiter = {
+    reserve: (maxWaitMs: number) => {
+      asked.push(maxWaitMs);
+      return Promise.resolve(null); // no slot within what we may wait
+    },
+  };
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome, "deferred");
+  assert.deepEqual(asked, [4_000], "may wait at most budget − request timeout");
+  assert.deepEqual(sleeps, []);
+  assert.equal(store.attempts.length, 0);
+  assert.ok(store.released[0] instanceof Date);
+});
+
+Deno.test("creates go out through fetchOnce, status changes through the pooled fetch", async () => {
+  const store = new MemoryStore(bookingRow());
+  const pooled = new FakeGuestly([]);
+  const once = new FakeGuestly([created("65r1")]);
+  const { deps } = testDeps(store, pooled);
+  // deno-lint-ignore no-explicit-any
+  (deps.guestly.deps as any).fetchOnce = once.fetch;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome, "synced");
+  assert.deepEqual(once.requests.map((r) => r.method), ["POST"]);
+  assert.equal(pooled.requests.length, 0);
+});
