@@ -200,7 +200,10 @@ export function testDeps(
         limiter,
         maxSlotWaitMs: 100_000,
         now: () => clock.now,
-        sleep: () => Promise.resolve(),
+        sleep: (ms) => {
+          clock.now += ms;
+          return Promise.resolve();
+        },
         timeoutMs: 1000,
       },
     ),

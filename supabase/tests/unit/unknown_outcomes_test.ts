@@ -245,3 +245,36 @@ Deno.test("creates go out through fetchOnce, status changes through the pooled f
   assert.deepEqual(once.requests.map((r) => r.method), ["POST"]);
   assert.equal(pooled.requests.length, 0);
 });
+
+Deno.test("a create whose pre-send check ends after its slot takes a fresh slot (no bunching)", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([created("65r1")]);
+  const { deps, clock } = testDeps(store, guestly);
+  const slots: number[] = [];
+  // deno-lint-ignore no-explicit-any
+  (deps.guestly.deps as any).limiter = {
+    reserve: () => {
+      const slot = clock.now + 500;
+      slots.push(slot);
+      return Promise.resolve(new Date(slot));
+    },
+  };
+  const confirm = store.confirmLease.bind(store);
+  let checks = 0;
+  store.confirmLease = async (id, lease) => {
+    checks++;
+    if (checks === 1) clock.now += 900; // a slow database under a burst
+    return await confirm(id, lease);
+  };
+  const sentAt: number[] = [];
+  const send = guestly.fetch;
+  // deno-lint-ignore no-explicit-any
+  (deps.guestly.deps as any).fetchOnce = (input: RequestInfo | URL, init?: RequestInit) => {
+    sentAt.push(clock.now);
+    return send(input, init);
+  };
+  assert.equal((await syncBookingToGuestly(BOOKING, deps)).outcome, "synced");
+  assert.equal(slots.length, 2, "the late request reserved a second slot");
+  assert.equal(checks, 1, "a check a moment old still holds");
+  assert.deepEqual(sentAt, [slots[1]], "and left exactly at it");
+});

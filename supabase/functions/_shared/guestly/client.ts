@@ -163,6 +163,47 @@ export class GuestlyClient {
     };
   }
 
+  /**
+   * Waits for a send slot of the account-wide limiter, running beforeSend just before it.
+   * Returns why not to send, or null when the request may leave now. A request must leave close
+   * to its slot: one that leaves late (a slow database under a burst) bunches up with the next
+   * second's requests, which Guestly answers with 429, so a late one takes a fresh slot.
+   */
+  async #awaitSendTime(
+    waitBudget: () => number,
+    beforeSend?: () => Promise<string | null>,
+  ): Promise<{ outcome: "deferred" | "aborted"; error: string; deferUntil?: Date } | null> {
+    const sleepUntil = async (at: number) => {
+      const wait = at - this.deps.now();
+      if (wait > 0) await this.deps.sleep(wait);
+    };
+    let checkedAt = -Infinity;
+    for (let tries = 1;; tries++) {
+      const maxWait = Math.min(this.deps.maxSlotWaitMs, waitBudget());
+      const slot = maxWait < 0 ? null : await this.deps.limiter.reserve(Math.floor(maxWait));
+      if (!slot) {
+        return {
+          outcome: "deferred",
+          error: maxWait < this.deps.maxSlotWaitMs
+            ? "no Guestly send slot within the invocation's time budget: deferred"
+            : "Guestly rate limit reached: deferred",
+          deferUntil: new Date(this.deps.now() + 60_000),
+        };
+      }
+      const slotAt = slot.getTime();
+      if (beforeSend && slotAt - checkedAt > RECHECK_AFTER_MS) {
+        await sleepUntil(slotAt - PRE_SEND_CHECK_MS);
+        const stop = await beforeSend();
+        if (stop) return { outcome: "aborted", error: stop };
+        checkedAt = this.deps.now();
+      }
+      if (this.deps.now() <= slotAt + LATE_TOLERANCE_MS || tries === MAX_SLOT_TRIES) {
+        await sleepUntil(slotAt);
+        return null;
+      }
+    }
+  }
+
   async #request<T>(
     method: string,
     path: string,
@@ -206,21 +247,8 @@ export class GuestlyClient {
       };
     }
 
-    const maxWait = Math.min(this.deps.maxSlotWaitMs, waitBudget());
-    const slot = maxWait < 0 ? null : await this.deps.limiter.reserve(Math.floor(maxWait));
-    if (!slot) {
-      return notSent(
-        "deferred",
-        maxWait < this.deps.maxSlotWaitMs
-          ? "no Guestly send slot within the invocation's time budget: deferred"
-          : "Guestly rate limit reached: deferred",
-        new Date(this.deps.now() + 60_000),
-      );
-    }
-    const wait = slot.getTime() - this.deps.now();
-    if (wait > 0) await this.deps.sleep(wait);
-    const stop = beforeSend ? await beforeSend() : null;
-    if (stop) return notSent("aborted", stop);
+    const sendTime = await this.#awaitSendTime(waitBudget, beforeSend);
+    if (sendTime) return notSent(sendTime.outcome, sendTime.error, sendTime.deferUntil);
 
     const started = this.deps.now();
     const startedAt = new Date(started);
@@ -292,6 +320,14 @@ export class TokenError extends Error {
     super(message);
   }
 }
+
+/** How long before its send slot a request's beforeSend check runs (a database round trip). */
+const PRE_SEND_CHECK_MS = 150;
+/** Later than this after its slot, a request takes a fresh one (the limiter keeps 100 ms spare). */
+const LATE_TOLERANCE_MS = 50;
+/** A check this recent still holds when a late request takes a fresh slot. */
+const RECHECK_AFTER_MS = 1000;
+const MAX_SLOT_TRIES = 3;
 
 /** Guesty pages search results; more than this many hits for one booking is already a problem. */
 const LOOKUP_PAGE_SIZE = 25;

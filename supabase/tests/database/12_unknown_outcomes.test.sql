@@ -1,0 +1,68 @@
+-- Unknown outcomes and the lease check before a change: an unknown create is remembered (and
+-- never forgotten by a later success), the next round is not before the settle time, and only a
+-- live lease may send anything.
+begin;
+select plan(11);
+
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status)
+values ('00000000-0000-4000-8000-00000000c001', '0b0e7f3a-0000-4000-8000-000000000001', 'U', 'U',
+  'u@example.com', '2027-01-01', '2027-01-02', 1, 100, 'usd', 'confirmed');
+delete from net.http_request_queue;
+
+create temp table claims (n int, lease uuid);
+insert into claims select 1, (guestly.claim_sync('00000000-0000-4000-8000-00000000c001') ->> 'lease_id')::uuid;
+
+select is(guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1)),
+  '{"held": true, "status": "confirmed"}'::jsonb, 'the holder may send, and learns the status');
+select is(guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', gen_random_uuid()),
+  '{"held": false, "status": null}'::jsonb, 'anyone else may not');
+
+-- A lookup that failed to answer is not an unknown create.
+select guestly.record_attempt('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1),
+  'lookup', now(), 3000, null, 'unknown', 'no answer');
+select is((select guestly_sync_unknown_at from public.bookings where id = '00000000-0000-4000-8000-00000000c001'),
+  null, 'an unanswered lookup leaves no unknown create behind');
+select guestly.record_attempt('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1),
+  'create', now(), 40, 502, 'unknown', 'Guestly HTTP 502: Bad Gateway');
+select isnt((select guestly_sync_unknown_at from public.bookings where id = '00000000-0000-4000-8000-00000000c001'),
+  null, 'an unknown create is stamped');
+
+select is((guestly.record_failure('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1),
+  'outcome unknown: Guestly HTTP 502', false, 12,
+  retry_not_before => now() + interval '2 hours') ->> 'final'), 'false', 'not final');
+select is((select guestly_sync_next_attempt_at from public.bookings where id = '00000000-0000-4000-8000-00000000c001'),
+  now() + interval '2 hours', 'the next round is not before retry_not_before, even past the round spacing');
+
+-- The holder stalled past its lease: it may not send, and the next claimant takes over.
+update public.bookings set guestly_sync_lease_id = (select lease from claims where n = 1),
+  guestly_sync_lease_until = now() - interval '1 second'
+ where id = '00000000-0000-4000-8000-00000000c001';
+select is((guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1))
+  ->> 'held'), 'false', 'an expired lease is not renewed by its old holder');
+
+-- The booking is cancelled during the round: the holder sees it before sending.
+insert into claims select 2, (guestly.claim_sync('00000000-0000-4000-8000-00000000c001') ->> 'lease_id')::uuid;
+update public.bookings set status = 'cancelled' where id = '00000000-0000-4000-8000-00000000c001';
+select is((guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 2))
+  ->> 'status'), 'cancelled', 'a status change during the round is seen right before the request');
+
+select guestly.record_success('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 2),
+  'res-phantom', 'cancelled');
+select isnt((select guestly_sync_unknown_at from public.bookings where id = '00000000-0000-4000-8000-00000000c001'),
+  null, 'a success does not forget that a create was once unknown (a later cancel looks up)');
+
+-- A final failure names what the operator must decide, in the alert.
+update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8000-00000000c001';
+insert into claims select 3, (guestly.claim_sync('00000000-0000-4000-8000-00000000c001') ->> 'lease_id')::uuid;
+select guestly.record_failure('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 3),
+  '2 live Guestly reservations carry this booking''s reference', true, 12,
+  alert_details => '{"duplicate_reservations": [{"id": "a"}, {"id": "b"}]}');
+select is((select details -> 'duplicate_reservations' from guestly.admin_alerts
+            where booking_id = '00000000-0000-4000-8000-00000000c001'),
+  '[{"id": "a"}, {"id": "b"}]'::jsonb, 'the alert carries the reservations to choose from');
+select ok(not has_function_privilege('authenticated', 'guestly.confirm_lease(uuid, uuid, integer)', 'execute'),
+  'authenticated cannot touch a lease');
+
+select * from finish();
+rollback;
