@@ -3,7 +3,6 @@ import { retryFailedSync, syncBookingToGuestly } from "../../functions/_shared/g
 import {
   bookingRow,
   created,
-  dropped,
   FakeGuestly,
   MemoryStore,
   status,
