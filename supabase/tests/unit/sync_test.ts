@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { retryFailedSync, syncBookingToGuestly } from "../../functions/_shared/guestly/sync.ts";
-import {
-  bookingRow,
-  created,
-  FakeGuestly,
-  MemoryStore,
-  status,
-  testDeps,
-} from "./fakes.ts";
+import { bookingRow, created, FakeGuestly, MemoryStore, status, testDeps } from "./fakes.ts";
 
 Deno.test("a confirmed booking creates one reservation and is recorded as synced", async () => {
   const store = new MemoryStore(bookingRow());
