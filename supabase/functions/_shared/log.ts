@@ -1,5 +1,6 @@
 // Structured JSON logs, one line per event. Callers pass ids and outcomes, never secrets or
-// card data; keys that look secret are dropped as a second line of defence.
+// card data; as a second line of defence, at any depth, keys that look secret are dropped and a
+// guest's contact details (email, phone) are masked — test mode logs whole payloads.
 export interface Logger {
   info(event: string, fields?: Record<string, unknown>): void;
   warn(event: string, fields?: Record<string, unknown>): void;
@@ -8,12 +9,24 @@ export interface Logger {
 
 const SECRET_KEY = /(secret|token|password|authorization|api_?key|card)/i;
 
-function redact(fields: Record<string, unknown>): Record<string, unknown> {
+const CONTACT_KEY = /(e-?mail|phone)/i;
+export const MASKED = "[masked]";
+
+function redactValue(value: unknown, depth: number): unknown {
+  if (depth > 8 || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
   const safe: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (!SECRET_KEY.test(key)) safe[key] = value;
+  for (const [key, inner] of Object.entries(value)) {
+    if (SECRET_KEY.test(key)) continue;
+    safe[key] = CONTACT_KEY.test(key) && inner !== null && inner !== undefined
+      ? MASKED
+      : redactValue(inner, depth + 1);
   }
   return safe;
+}
+
+function redact(fields: Record<string, unknown>): Record<string, unknown> {
+  return redactValue(fields, 0) as Record<string, unknown>;
 }
 
 export function jsonLogger(
