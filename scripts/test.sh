@@ -96,6 +96,19 @@ if "$DENO" run -A local/cli/stack.ts up >"$LOG_DIR/stack-up.log" 2>&1; then
   if [ "$f" -gt 0 ]; then grep -E 'not ok|Failed|#' "$pgtap_log" | head -n 60; fi
   record "pgTAP" "$p" "$f"
 
+  # Supabase creates projects on Postgres 17: every migration and the pgTAP files again on 17
+  # (npm's Postgres 17 binaries, Supabase-shaped, as the non-superuser postgres, real CLI).
+  pg17_log="$LOG_DIR/pg17.log"
+  "$DENO" run -A local/pg17/suite.ts >"$pg17_log" 2>&1
+  pg17_code=$?
+  p=$(tail -n 1 "$pg17_log" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+  f=$(tail -n 1 "$pg17_log" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+  p=${p:-0}; f=${f:-1}
+  if [ "$pg17_code" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "$( [ "$f" -eq 0 ] && echo "ok  " || echo "FAIL") Postgres 17 migrations + pgTAP: $p passed, $f failed"
+  if [ "$f" -gt 0 ]; then tail -n 40 "$pg17_log"; fi
+  record "Postgres 17" "$p" "$f"
+
   check "supabase db lint" "$SUPABASE" db lint --remote="postgresql://postgres:postgres@127.0.0.1:${SUPABASE_DB_PORT}/postgres?sslmode=disable" --schema public,guestly,payments --level warning --fail-on warning
 
   echo "== integration and end-to-end tests"

@@ -60,7 +60,11 @@ grant execute on all functions in schema vault to postgres, service_role;
 
 -- Test and lint tooling (`supabase test db` and `db lint` expect them).
 create extension if not exists pgtap with schema extensions;
+-- (The Postgres 17 suite runs without plpgsql_check: `psql -v without_plpgsql_check=1`.)
+\if :{?without_plpgsql_check}
+\else
 create extension if not exists plpgsql_check with schema extensions;
+\endif
 
 -- The Supabase CLI records applied migrations here.
 create schema if not exists supabase_migrations authorization postgres;

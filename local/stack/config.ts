@@ -41,7 +41,7 @@ function portFrom(envName: string, fallback: number): number {
  * its data directory. A checkout under a private home (e.g. /root, mode 700) is out of its reach,
  * so the cluster then lives under /var/lib/postgresql instead (one per state directory).
  */
-function pgDataDir(stateDir: string): string {
+export function pgDataDir(stateDir: string): string {
   const inRepo = `${stateDir}/pgdata`;
   if (Deno.uid() !== 0) return inRepo;
   const ancestors = stateDir.split("/").slice(1, -1).map((_, i, parts) =>

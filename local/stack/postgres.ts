@@ -61,9 +61,14 @@ async function chownToPostgres(path: string) {
   if (isRoot()) await run("chown", ["-R", "postgres:postgres", path]);
 }
 
-export async function initCluster(config: StackConfig, log: (s: string) => void) {
+/** `cron: false` for a Postgres without the pg_cron library (the Postgres 17 suite). */
+export async function initCluster(
+  config: StackConfig,
+  log: (s: string) => void,
+  options: { cron?: boolean } = {},
+) {
   if (await exists(`${config.pgData}/PG_VERSION`)) return false;
-  log(`creating a PostgreSQL 15 cluster in ${config.pgData}`);
+  log(`creating a PostgreSQL cluster in ${config.pgData}`);
   await Deno.mkdir(config.pgData, { recursive: true });
   await Deno.chmod(config.pgData, 0o700);
   const pwFile = `${config.pgData}/../pgpass.tmp`;
@@ -85,9 +90,11 @@ export async function initCluster(config: StackConfig, log: (s: string) => void)
     `port = ${config.dbPort}`,
     `listen_addresses = '127.0.0.1'`,
     `unix_socket_directories = ''`,
-    `shared_preload_libraries = 'pg_cron'`,
-    `cron.database_name = 'postgres'`,
-    `cron.use_background_workers = on`,
+    ...(options.cron === false ? [] : [
+      `shared_preload_libraries = 'pg_cron'`,
+      `cron.database_name = 'postgres'`,
+      `cron.use_background_workers = on`,
+    ]),
     `max_worker_processes = 32`,
     `max_connections = 200`,
     // The OS keeps written pages across a killed postmaster; only a machine crash would lose them.
@@ -112,17 +119,24 @@ export async function initCluster(config: StackConfig, log: (s: string) => void)
 export async function psql(
   config: StackConfig,
   sql: string,
-  options: { admin?: boolean; check?: boolean; file?: string } = {},
+  options: { admin?: boolean; check?: boolean; file?: string; vars?: Record<string, string> } = {},
 ) {
   const url = options.admin ? config.adminDbUrl : config.dbUrl;
   const args = [url, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-A"];
+  for (const [name, value] of Object.entries(options.vars ?? {})) {
+    args.push("-v", `${name}=${value}`);
+  }
   if (options.file) args.push("-1", "-f", options.file);
   else args.push("-c", sql);
   return await run("psql", args, { check: options.check });
 }
 
 export async function isPostgresUp(config: StackConfig): Promise<boolean> {
-  const result = await run(`${config.pgBin}/pg_isready`, [
+  // The npm Postgres 17 ships no client tools: Debian's pg_isready asks any version.
+  const bin = (await exists(`${config.pgBin}/pg_isready`))
+    ? config.pgBin
+    : "/usr/lib/postgresql/15/bin";
+  const result = await run(`${bin}/pg_isready`, [
     "-h",
     "127.0.0.1",
     "-p",
@@ -184,7 +198,11 @@ export async function killPostgres(config: StackConfig) {
   await waitFor("postgres to die", async () => !(await isPostgresUp(config)), 10_000);
 }
 
-export async function bootstrap(config: StackConfig, log: (s: string) => void) {
+export async function bootstrap(
+  config: StackConfig,
+  log: (s: string) => void,
+  vars: Record<string, string> = {},
+) {
   const done = await psql(
     config,
     "select 1 from pg_roles where rolname = 'anon'",
@@ -192,7 +210,7 @@ export async function bootstrap(config: StackConfig, log: (s: string) => void) {
   );
   if (done.stdout.trim() === "1") return;
   log("bootstrapping Supabase roles, schemas, default privileges, pg_net, Vault …");
-  await psql(config, "", { admin: true, file: `${config.root}/local/db/bootstrap.sql` });
+  await psql(config, "", { admin: true, file: `${config.root}/local/db/bootstrap.sql`, vars });
 }
 
 export async function migrate(config: StackConfig) {

@@ -75,7 +75,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
 }
 
 /** The database finds the functions through Vault, as the Supabase docs recommend. */
-async function configureVault(config: StackConfig) {
+export async function configureVault(config: StackConfig) {
   const { serviceRoleKey } = await localKeys();
   const secrets: Record<string, string> = {
     project_url: config.apiUrl,
