@@ -313,9 +313,27 @@ Deno.test("retry link URL: the function, or RETRY_LINK_BASE_URL with the token i
   );
   assert.match(viaSite.url, /^https:\/\/www\.rental\.example\/admin\/retry#token=[\w-]+\.[\w-]+$/);
   assert.equal(viaSite.url.split("#token=")[1], direct.url.split("?token=")[1], "the same token");
+  const customDomain = await retryLinkFor(
+    "https://proj.supabase.co",
+    alert,
+    SECRET,
+    "https://api.rental.example/functions/v1/retry-link",
+  );
+  assert.equal(
+    customDomain.url,
+    `https://api.rental.example/functions/v1/retry-link?token=${direct.url.split("?token=")[1]}`,
+    "the function on a custom domain gets the token in the query",
+  );
   assert.deepEqual(parseRetryLinkBase(undefined), { ok: true, base: null });
   assert.deepEqual(parseRetryLinkBase(""), { ok: true, base: null });
-  for (const bad of ["www.rental.example", "ftp://x.example/", "https://x.example/#t"]) {
+  for (
+    const bad of [
+      "www.rental.example",
+      "ftp://x.example/",
+      "https://x.example/#t",
+      "https://x.example/?a=1",
+    ]
+  ) {
     const parsed = parseRetryLinkBase(bad);
     assert.equal(parsed.ok, false, bad);
     assert.match((parsed as { error: string }).error, /RETRY_LINK_BASE_URL/);

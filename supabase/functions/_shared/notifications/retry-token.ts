@@ -119,7 +119,7 @@ export function parseRetryLinkBase(
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     return { ok: false, error: `RETRY_LINK_BASE_URL must be an http(s) URL, got ${value}` };
   }
-  if (url.hash || value.includes("#")) {
+  if (url.search || url.hash || value.includes("#")) {
     return {
       ok: false,
       error: "RETRY_LINK_BASE_URL must not have a #fragment (the token goes there)",
@@ -132,7 +132,8 @@ export function parseRetryLinkBase(
  * The link in an alert email. Deterministic for one alert, so every resend is identical.
  * Without a base page: the function itself, `…/functions/v1/retry-link?token=…` (GET shows a
  * confirmation page, its button POSTs). With one: `<RETRY_LINK_BASE_URL>#token=…` — in the
- * fragment, so the token never reaches the website's server, its logs or a Referer.
+ * fragment, so the token never reaches the website's server, its logs or a Referer — or, when
+ * the base URL is this function on a custom domain (`…/functions/v1/retry-link`), `?token=…`.
  */
 export async function retryLinkFor(
   supabaseUrl: string,
@@ -145,9 +146,12 @@ export async function retryLinkFor(
     { alertId: alert.id, bookingId: alert.bookingId, exp },
     secret,
   );
+  // A base URL that is this function on a custom domain gets the token in the query (the
+  // function must see it); a website page gets it in the fragment.
+  const fn = baseUrl && /\/functions\/v1\/retry-link\/?$/.test(new URL(baseUrl).pathname);
   return {
     url: baseUrl
-      ? `${baseUrl}#token=${token}`
+      ? `${baseUrl}${fn ? "?" : "#"}token=${token}`
       : `${supabaseUrl.replace(/\/$/, "")}/functions/v1/retry-link?token=${token}`,
     expiresAt: new Date(exp * 1000),
   };
