@@ -35,6 +35,42 @@ export interface GatewayOptions {
   startTimeoutMs?: number;
   /** How long a request waits for a (re)starting function before 503. Default 10 000 ms. */
   requestWaitMs?: number;
+  /**
+   * How long one request may run in a function before it is cut off with the platform's 546
+   * and the function's process (its isolate) is killed. Default 150 000 ms (Supabase's free
+   * plan; paid plans allow 400 s). `FUNCTIONS_WALL_CLOCK_LIMIT_MS` for the stack's gateway.
+   */
+  wallClockLimitMs?: number;
+}
+
+/** Supabase's wall clock on the free plan (paid plans: 400 s). */
+export const DEFAULT_WALL_CLOCK_LIMIT_MS = 150_000;
+
+/**
+ * What hosted Supabase answers when a function's worker is stopped by a resource limit
+ * (wall clock, CPU, memory): HTTP 546 with this JSON body and the same code in the
+ * `sb-error-code` header (docs: guides/functions/status-codes, guides/functions/error-codes,
+ * troubleshooting "546 - WORKER_LIMIT Exceeded" and "wall clock time limit reached"). The
+ * docs renamed the code from `WORKER_LIMIT` to `WORKER_RESOURCE_LIMIT` in 2026, and the
+ * CLI's `functions serve` still says `WORKER_LIMIT`: callers should go by the 546.
+ */
+export const WALL_CLOCK_LIMIT = {
+  status: 546,
+  code: "WORKER_RESOURCE_LIMIT",
+  message: "Function failed due to not having enough compute resources (please check logs)",
+} as const;
+
+/** Parses `FUNCTIONS_WALL_CLOCK_LIMIT_MS`: unset or empty → the default; else a positive integer. */
+export function wallClockLimitFrom(value: string | undefined): number {
+  if (value === undefined || value.trim() === "") return DEFAULT_WALL_CLOCK_LIMIT_MS;
+  const ms = Number(value.trim());
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new Error(
+      `invalid configuration: FUNCTIONS_WALL_CLOCK_LIMIT_MS must be a positive integer of ` +
+        `milliseconds, got ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
 }
 
 export interface GatewayFunctionInfo {
@@ -167,6 +203,8 @@ interface FunctionState {
   restarts: number;
   lastError: string | null;
   waiters: Set<(up: boolean) => void>;
+  /** Processes killed because a request ran past the wall clock (their requests get 546). */
+  cutOff: Set<number>;
   firstAttempt: PromiseWithResolvers<void>;
   loop: Promise<void>;
   log: (line: string) => Promise<void>;
@@ -201,6 +239,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const hostname = options.hostname ?? "127.0.0.1";
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const requestWaitMs = options.requestWaitMs ?? 10_000;
+  const wallClockLimitMs = options.wallClockLimitMs ?? DEFAULT_WALL_CLOCK_LIMIT_MS;
   const cwd = options.cwd ?? REPO_ROOT;
   const functionsDir = await Deno.realPath(options.functionsDir);
   const defaultConfig = options.denoConfig ?? `${REPO_ROOT}/deno.json`;
@@ -261,6 +300,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       restarts: 0,
       lastError: null,
       waiters: new Set(),
+      cutOff: new Set(),
       firstAttempt: Promise.withResolvers<void>(),
       loop: Promise.resolve(),
       log: await makeLogger(name),
@@ -329,6 +369,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let first = true;
     while (!closing) {
       if (!first) state.restarts++;
+      // Requests of a process cut off by the wall clock have all been answered by now.
+      state.cutOff.clear();
       const port = freePort();
       let child: Deno.ChildProcess | null = null;
       try {
@@ -415,6 +457,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }, 503);
   }
 
+  function wallClockExceeded(): Response {
+    return Response.json(
+      { code: WALL_CLOCK_LIMIT.code, message: WALL_CLOCK_LIMIT.message },
+      { status: WALL_CLOCK_LIMIT.status, headers: { "sb-error-code": WALL_CLOCK_LIMIT.code } },
+    );
+  }
+
   async function proxy(req: Request, state: FunctionState, rest: string, search: string) {
     for (let attempt = 0;; attempt++) {
       if (!state.up && !(await waitUp(state, requestWaitMs))) return unavailable(state);
@@ -429,6 +478,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // The gateway's own server compresses for the client when appropriate.
       headers.set("accept-encoding", "identity");
       const hasBody = req.body !== null && req.method !== "GET" && req.method !== "HEAD";
+      // The platform's wall clock: past it the request is answered 546 and the isolate is
+      // terminated, so nothing the function was still doing (a Guestly call, a database
+      // write) happens after the caller was told it failed. Locally the isolate is the
+      // function's process; the supervisor starts a fresh one.
+      const aborter = new AbortController();
+      const timer = setTimeout(() => {
+        if (pid === null || state.pid !== pid) return;
+        state.cutOff.add(pid);
+        aborter.abort();
+        void state.log(
+          `[${state.name}:gateway] Shutdown: WallClockTime — wall clock time limit reached ` +
+            `(${wallClockLimitMs} ms) during ${req.method} ${rest || "/"}; process ${pid} ` +
+            `terminated, request answered ${WALL_CLOCK_LIMIT.status}\n`,
+        );
+        say(`${state.name}: wall clock limit (${wallClockLimitMs} ms) reached; killing pid ${pid}`);
+        kill(state.name, "SIGKILL");
+      }, wallClockLimitMs);
       let upstream: Response;
       try {
         upstream = await fetch(`http://127.0.0.1:${port}/${state.name}${rest}${search}`, {
@@ -437,8 +503,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           body: hasBody ? req.body : undefined,
           redirect: "manual",
           client: httpClient,
+          signal: aborter.signal,
         });
       } catch (e) {
+        clearTimeout(timer);
+        if (pid !== null && state.cutOff.has(pid)) return wallClockExceeded();
         // Process died between requests (not yet noticed): the connection was refused, so the
         // request never reached it and a bodiless request can safely be sent again.
         if (
@@ -460,7 +529,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const out = new Headers(upstream.headers);
       for (const h of HOP_BY_HOP) out.delete(h);
-      return new Response(upstream.body, {
+      // The clock runs until the body is complete: a stream still open at the limit breaks off.
+      let body: ReadableStream<Uint8Array> | null = null;
+      if (upstream.body) {
+        const pipe = new TransformStream<Uint8Array, Uint8Array>();
+        upstream.body.pipeTo(pipe.writable).catch(() => {}).finally(() => clearTimeout(timer));
+        body = pipe.readable;
+      } else {
+        clearTimeout(timer);
+      }
+      return new Response(body, {
         status: upstream.status,
         statusText: upstream.statusText,
         headers: out,

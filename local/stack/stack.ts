@@ -14,6 +14,7 @@ import {
 } from "./postgres.ts";
 import { servicePid, startService, stopService } from "./services.ts";
 import { localKeys } from "../keys.ts";
+import { wallClockLimitFrom } from "../gateway/server.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
 
@@ -68,10 +69,24 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
   await startService(config, {
     name: "gateway",
     script: "local/stack/run-gateway.ts",
-    env: { ...env, SUPABASE_API_PORT: String(config.apiPort), LOCAL_STACK_DIR: config.stateDir },
+    env: {
+      ...env,
+      SUPABASE_API_PORT: String(config.apiPort),
+      LOCAL_STACK_DIR: config.stateDir,
+      ...wallClockSetting(env),
+    },
     readyUrl: `${config.apiUrl}/__gateway/status`,
   });
   return config;
+}
+
+/** The gateway's wall clock (default 150 s): from the shell, else what the stack last used. */
+function wallClockSetting(saved: Record<string, string>): Record<string, string> {
+  const value = Deno.env.get("FUNCTIONS_WALL_CLOCK_LIMIT_MS") ??
+    saved.FUNCTIONS_WALL_CLOCK_LIMIT_MS;
+  if (value === undefined || value === "") return {};
+  wallClockLimitFrom(value); // refuse a bad value before starting anything
+  return { FUNCTIONS_WALL_CLOCK_LIMIT_MS: value };
 }
 
 /** The database finds the functions through Vault, as the Supabase docs recommend. */

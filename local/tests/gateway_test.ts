@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startGateway } from "../gateway/server.ts";
+import { startGateway, WALL_CLOCK_LIMIT, wallClockLimitFrom } from "../gateway/server.ts";
 import { LOCAL_JWT_SECRET, localKeys, verifySupabaseJwt } from "../keys.ts";
 import { SignJWT } from "jose";
 
@@ -271,6 +271,89 @@ Deno.test("gateway: a function that cannot start answers 503 and is retried", as
     await gateway.close();
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+// Waits `ms`, then leaves a file behind: the side effect a cut-off request must never have.
+const SLOW = `Deno.serve(async (req) => {
+  const url = new URL(req.url);
+  const id = url.searchParams.get("id");
+  const ms = Number(url.searchParams.get("ms"));
+  await Deno.writeTextFile(\`\${Deno.env.get("MARKER_DIR")}/started-\${id}\`, String(Deno.pid));
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  await Deno.writeTextFile(\`\${Deno.env.get("MARKER_DIR")}/done-\${id}\`, String(Deno.pid));
+  return Response.json({ id, pid: Deno.pid });
+});
+`;
+
+Deno.test("gateway: a request past the wall clock is cut off with 546 and its work abandoned", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gateway_wall_clock_" });
+  await Deno.mkdir(`${dir}/functions/slow`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/functions/slow/index.ts`, SLOW);
+  await Deno.writeTextFile(`${dir}/config.toml`, `[functions.slow]\nverify_jwt = false\n`);
+  const gateway = await startGateway({
+    port: 0,
+    functionsDir: `${dir}/functions`,
+    configTomlPath: `${dir}/config.toml`,
+    env: { MARKER_DIR: dir },
+    jwtSecret: LOCAL_JWT_SECRET,
+    quiet: true,
+    logDir: `${dir}/logs`,
+    wallClockLimitMs: 1_000,
+  });
+  const url = (id: string, ms: number) => `${gateway.url}/functions/v1/slow?id=${id}&ms=${ms}`;
+  const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+  try {
+    const pidBefore = gateway.functions()[0].pid!;
+
+    // In time: answered by the function, nothing cut.
+    const quick = await fetch(url("quick", 300));
+    assert.equal(quick.status, 200);
+    assert.equal((await quick.json()).pid, pidBefore);
+    assert.ok(await exists(`${dir}/done-quick`));
+
+    // Past the limit: the platform's answer, after about the limit, not after the work.
+    const started = Date.now();
+    const late = await fetch(url("late", 3_000));
+    const elapsed = Date.now() - started;
+    assert.equal(late.status, WALL_CLOCK_LIMIT.status);
+    assert.equal(late.headers.get("sb-error-code"), "WORKER_RESOURCE_LIMIT");
+    assert.deepEqual(await late.json(), {
+      code: "WORKER_RESOURCE_LIMIT",
+      message: "Function failed due to not having enough compute resources (please check logs)",
+    });
+    assert.ok(elapsed >= 1_000 && elapsed < 2_500, `cut off after ${elapsed} ms`);
+    assert.ok(await exists(`${dir}/started-late`), "the request did reach the function");
+
+    // The isolate (the process) is gone, so the rest of the work never happens.
+    await new Promise((resolve) => setTimeout(resolve, 3_000 - elapsed + 1_000));
+    assert.equal(await exists(`${dir}/done-late`), false, "work after the cut-off ran");
+    assert.equal(alive(pidBefore), false, "the function's process was terminated");
+    assert.match(
+      await Deno.readTextFile(`${dir}/logs/slow.log`),
+      /wall clock time limit reached \(1000 ms\)/,
+    );
+
+    // A fresh process serves the next request.
+    const next = await fetch(url("next", 100));
+    assert.equal(next.status, 200);
+    assert.notEqual((await next.json()).pid, pidBefore);
+    assert.equal(gateway.functions()[0].restarts, 1);
+  } finally {
+    await gateway.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("gateway: FUNCTIONS_WALL_CLOCK_LIMIT_MS is parsed strictly", () => {
+  assert.equal(wallClockLimitFrom(undefined), 150_000);
+  assert.equal(wallClockLimitFrom(""), 150_000);
+  assert.equal(wallClockLimitFrom("400000"), 400_000);
+  for (const bad of ["0", "-5", "1.5", "150s", "abc"]) {
+    assert.throws(
+      () => wallClockLimitFrom(bad),
+      /FUNCTIONS_WALL_CLOCK_LIMIT_MS must be a positive/,
+    );
+  }
 });
 
 Deno.test("keys: CLI-compatible local keys and verification", async () => {

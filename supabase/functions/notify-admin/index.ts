@@ -10,6 +10,7 @@ import {
   parseRecipients,
   resendMailer,
 } from "../_shared/notifications/outbox.ts";
+import { parseRetryLinkBase } from "../_shared/notifications/retry-token.ts";
 
 const env = Deno.env.toObject();
 const log = jsonLogger(undefined, { fn: "notify-admin" });
@@ -22,6 +23,9 @@ const missing = [
   ["ADMIN_ALERT_EMAILS", to.length ? "set" : ""],
 ].filter(([, value]) => !value).map(([name]) => name);
 const configError = missing.length ? `missing configuration: ${missing.join(", ")}` : null;
+// A bad RETRY_LINK_BASE_URL must not stop the alerts: links then open the function itself.
+const linkBase = parseRetryLinkBase(env.RETRY_LINK_BASE_URL);
+if (!linkBase.ok) log.error("admin_alert.misconfigured", { error: linkBase.error });
 
 Deno.serve(createNotifyAdminHandler({
   serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY ?? "",
@@ -37,6 +41,7 @@ Deno.serve(createNotifyAdminHandler({
       to,
       supabaseUrl: env.SUPABASE_URL,
       retryLinkSecret: env.RETRY_LINK_SECRET ?? "",
+      retryLinkBaseUrl: linkBase.ok ? linkBase.base?.url : null,
       log,
       // 50 × 0.55 s stays well inside the 150 s wall clock; the rest waits for the next wake-up.
       maxAlerts: 50,

@@ -180,12 +180,55 @@ Deno.test({
         assert.equal(used.length, 0, "refused links use nothing up");
       });
 
+      const isUsed = async () =>
+        (await sql`select 1 from guestly.used_retry_links where link_id = ${alert.id}`).length > 0;
+      const syncState = async () =>
+        (await sql`
+          select guestly_sync_status, guestly_sync_gave_up_at, guestly_sync_attempts
+            from public.bookings where id = ${b.id}`)[0];
+
+      await t.step("a mail scanner's GET and HEAD start nothing and spend nothing", async () => {
+        const before = await syncState();
+        const scans: RequestInit[] = [
+          {},
+          { method: "HEAD" },
+          { headers: { "sec-purpose": "prefetch" } },
+          { headers: { "user-agent": "Mozilla/5.0 (compatible; link scanner)", accept: "*/*" } },
+        ];
+        for (const init of scans) {
+          const response = await fetch(link, init);
+          assert.equal(response.status, 200, JSON.stringify(init));
+          const page = await response.text();
+          if (init.method !== "HEAD") {
+            assert.match(page, new RegExp(`Retry the Guestly sync of booking ${b.id}\\?`));
+            assert.match(page, /Nothing has been started/);
+            assert.match(page, /<form method="post" action="\?">/);
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        assert.equal(await isUsed(), false, "the link is still unused");
+        assert.deepEqual(await syncState(), before, "the booking was not moved");
+        assert.equal((await alertsFor(b.id)).length, 1, "no new episode");
+        assert.equal((await messagesFor(b.id)).length, 1, "no new email");
+      });
+
       await t.step(
-        "the link starts a retry once (a new episode, a new email); reuse is 403",
+        "the button's POST starts the retry once (a new episode, a new email); a replay is 403",
         async () => {
-          const first = await fetch(link);
+          const press = () =>
+            fetch(`${stack.functionsUrl}/retry-link`, {
+              method: "POST",
+              headers: {
+                "content-type": "application/x-www-form-urlencoded",
+                origin: new URL(stack.functionsUrl).origin,
+                "sec-fetch-site": "same-origin",
+              },
+              body: new URLSearchParams({ token }).toString(),
+            });
+          const first = await press();
           assert.equal(first.status, 200);
           assert.match(await first.text(), new RegExp(`Retry started for booking ${b.id}`));
+          assert.equal(await isUsed(), true);
           // Guestly still rejects the guest: the new round fails for good again → second email.
           const second = await waitFor("the second episode's email", async () => {
             const found = await messagesFor(b.id);
@@ -193,17 +236,22 @@ Deno.test({
           });
           assert.notEqual(second[0].idempotencyKey, second[1].idempotencyKey);
           assert.equal((await alertsFor(b.id)).length, 2);
-          // A mail scanner that opened the first link must not be able to open a second one:
-          // the failure after a link retry is mailed without a link (no retry/email loop).
+          // Scanners cannot start retries any more, so the failure after a link retry comes
+          // with a fresh link of its own (for the new alert), not with none.
           const latest = second[1];
-          assert.ok(!latest.text.includes("/functions/v1/retry-link?token="), latest.text);
-          assert.match(latest.text, /no one-click link this time/);
-          assert.match(latest.text, new RegExp(`npm run sync:retry -- ${b.id}`));
-          const again = await fetch(link);
-          assert.equal(again.status, 403);
-          assert.match(await again.text(), /already used/);
+          const next = /(http\S+\/functions\/v1\/retry-link\?token=[\w.-]+)/.exec(latest.text);
+          assert.ok(next, latest.text);
+          assert.notEqual(next[1], link);
+          for (let i = 0; i < 2; i++) {
+            const again = await press();
+            assert.equal(again.status, 403);
+            assert.match(await again.text(), /This retry link was already used at/);
+          }
+          const reopened = await fetch(link);
+          assert.equal(reopened.status, 403);
+          assert.match(await reopened.text(), /already used/);
           await new Promise((resolve) => setTimeout(resolve, 500));
-          assert.equal((await alertsFor(b.id)).length, 2, "a reused link starts nothing");
+          assert.equal((await alertsFor(b.id)).length, 2, "a replayed link starts nothing");
         },
       );
     } finally {

@@ -16,11 +16,7 @@ import {
   type Mailer,
   resendMailer,
 } from "../../functions/_shared/notifications/outbox.ts";
-import {
-  createNotifyAdminHandler,
-  createRetryLinkHandler,
-  type RedeemResult,
-} from "../../functions/_shared/notifications/handlers.ts";
+import { createNotifyAdminHandler } from "../../functions/_shared/notifications/handlers.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
 import {
   type FailedBooking,
@@ -399,52 +395,7 @@ Deno.test("notify-admin: only the service_role key gets in", async () => {
   assert.equal(delivered, 1);
 });
 
-Deno.test("retry-link: started once, then 403; forged/expired/malformed are 403", async () => {
-  const now = Date.parse("2026-11-26T12:00:00Z");
-  const used = new Set<string>();
-  const handler = createRetryLinkHandler({
-    secret: SECRET,
-    now: () => now,
-    redeem: (linkId): Promise<RedeemResult> => {
-      if (used.has(linkId)) return Promise.resolve({ ok: false, reason: "link_used" });
-      used.add(linkId);
-      return Promise.resolve({ ok: true, request_id: 1 });
-    },
-    log: memoryLogger(),
-  });
-  const open = (token: string) =>
-    handler(new Request(`http://x/retry-link?token=${encodeURIComponent(token)}`));
-  const token = await signRetryToken(
-    { alertId: ALERT, bookingId: BOOKING, exp: now / 1000 + 60 },
-    SECRET,
-  );
-  const first = await open(token);
-  assert.equal(first.status, 200);
-  assert.match(await first.text(), new RegExp(`Retry started for booking ${BOOKING}`));
-  assert.equal(first.headers.get("referrer-policy"), "no-referrer");
-  const second = await open(token);
-  assert.equal(second.status, 403);
-  assert.match(await second.text(), /already used/);
-  const expired = await signRetryToken(
-    { alertId: ALERT, bookingId: BOOKING, exp: now / 1000 - 1 },
-    SECRET,
-  );
-  const e = await open(expired);
-  assert.equal(e.status, 403);
-  assert.match(await e.text(), /expired/);
-  const forged = await signRetryToken({
-    alertId: BOOKING,
-    bookingId: BOOKING,
-    exp: now / 1000 + 60,
-  }, "x");
-  const f = await open(forged);
-  assert.equal(f.status, 403);
-  assert.match(await f.text(), /signature does not match/);
-  const m = await handler(new Request("http://x/retry-link"));
-  assert.equal(m.status, 403);
-  assert.match(await m.text(), /malformed/);
-  assert.equal(used.size, 1);
-});
+// The retry-link handler's tests are in retry_link_test.ts.
 
 // ---------------------------------------------------------------------------------------------
 // sync:status formatting against fixed rows.

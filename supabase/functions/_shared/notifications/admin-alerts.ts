@@ -162,7 +162,8 @@ function syncFailedSections(ctx: AlertContext, link: RetryLink | null): Section[
     ];
     if (link) {
       retry.links = [[
-        "One-click retry (works once, until " + formatTime(link.expiresAt) + ")",
+        "Retry page (opening it changes nothing; its button starts the retry, once, until " +
+        formatTime(link.expiresAt) + ")",
         link.url,
       ]];
     } else if (ctx.alert.details.retry_link === false) {

@@ -3,7 +3,7 @@
 import type { Sql } from "../db.ts";
 import type { AlertContext } from "./admin-alerts.ts";
 import type { AlertStore } from "./outbox.ts";
-import type { RedeemResult } from "./handlers.ts";
+import type { PreviewResult, RedeemResult } from "./handlers.ts";
 
 export function postgresAlertStore(sql: Sql): AlertStore {
   return {
@@ -45,5 +45,14 @@ export function postgresRedeemRetryLink(sql: Sql) {
       if ((error as { code?: string }).code === "P0002") return { ok: false, reason: "not_found" };
       throw error;
     }
+  };
+}
+
+/** What the retry would start from (guestly.preview_retry_link): reads only, changes nothing. */
+export function postgresPreviewRetryLink(sql: Sql) {
+  return async (linkId: string, bookingId: string): Promise<PreviewResult> => {
+    const [row] = await sql`
+      select guestly.preview_retry_link(${linkId}::uuid, ${bookingId}::uuid) as result`;
+    return row.result as PreviewResult;
   };
 }

@@ -42,6 +42,8 @@ export interface DeliveryDeps {
   supabaseUrl: string;
   /** Empty: emails go out without the one-click link (CLI and SQL still shown). */
   retryLinkSecret: string;
+  /** RETRY_LINK_BASE_URL, parsed: links open that page instead of the function. */
+  retryLinkBaseUrl?: string | null;
   log: Logger;
   batchSize?: number;
   /** Bound on one invocation's work; what is left stays due for the next wake-up. */
@@ -58,16 +60,21 @@ export interface DeliverySummary {
 
 export async function buildAlertEmail(
   ctx: AlertContext,
-  deps: Pick<DeliveryDeps, "supabaseUrl" | "retryLinkSecret">,
+  deps: Pick<DeliveryDeps, "supabaseUrl" | "retryLinkSecret" | "retryLinkBaseUrl">,
 ): Promise<AlertEmail> {
   const bookingId = ctx.booking?.id ?? ctx.alert.booking_id;
   const linkAllowed = ctx.alert.details.retry_link !== false;
   const link = ctx.alert.kind === "sync_failed" && bookingId && deps.retryLinkSecret && linkAllowed
-    ? await retryLinkFor(deps.supabaseUrl, {
-      id: ctx.alert.id,
-      bookingId,
-      createdAt: ctx.alert.created_at,
-    }, deps.retryLinkSecret)
+    ? await retryLinkFor(
+      deps.supabaseUrl,
+      {
+        id: ctx.alert.id,
+        bookingId,
+        createdAt: ctx.alert.created_at,
+      },
+      deps.retryLinkSecret,
+      deps.retryLinkBaseUrl ?? null,
+    )
     : null;
   return renderAlertEmail(ctx, link);
 }

@@ -100,19 +100,59 @@ export async function verifyRetryToken(
   return { ok: true, payload: { alertId: a, bookingId: b, exp } };
 }
 
-/** The link in an alert email. Deterministic for one alert, so every resend is identical. */
+/**
+ * `RETRY_LINK_BASE_URL`: a page on the website that shows the retry and POSTs to the function
+ * (for hosted Supabase without a custom domain, where the function's own page is plain text).
+ * Unset or empty → null (links open the function itself). An absolute http(s) URL without a
+ * fragment (the token is put in the fragment); anything else is an error naming the variable.
+ */
+export function parseRetryLinkBase(
+  value: string | undefined,
+): { ok: true; base: { url: string; origin: string } | null } | { ok: false; error: string } {
+  if (value === undefined || value.trim() === "") return { ok: true, base: null };
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    return { ok: false, error: `RETRY_LINK_BASE_URL must be an absolute URL, got ${value}` };
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return { ok: false, error: `RETRY_LINK_BASE_URL must be an http(s) URL, got ${value}` };
+  }
+  if (url.search || url.hash || value.includes("#")) {
+    return {
+      ok: false,
+      error: "RETRY_LINK_BASE_URL must not have a #fragment (the token goes there)",
+    };
+  }
+  return { ok: true, base: { url: url.href, origin: url.origin } };
+}
+
+/**
+ * The link in an alert email. Deterministic for one alert, so every resend is identical.
+ * Without a base page: the function itself, `…/functions/v1/retry-link?token=…` (GET shows a
+ * confirmation page, its button POSTs). With one: `<RETRY_LINK_BASE_URL>#token=…` — in the
+ * fragment, so the token never reaches the website's server, its logs or a Referer — or, when
+ * the base URL is this function on a custom domain (`…/functions/v1/retry-link`), `?token=…`.
+ */
 export async function retryLinkFor(
   supabaseUrl: string,
   alert: { id: string; bookingId: string; createdAt: string | Date },
   secret: string,
+  baseUrl: string | null = null,
 ): Promise<{ url: string; expiresAt: Date }> {
   const exp = Math.floor((new Date(alert.createdAt).getTime() + RETRY_LINK_TTL_MS) / 1000);
   const token = await signRetryToken(
     { alertId: alert.id, bookingId: alert.bookingId, exp },
     secret,
   );
+  // A base URL that is this function on a custom domain gets the token in the query (the
+  // function must see it); a website page gets it in the fragment.
+  const fn = baseUrl && /\/functions\/v1\/retry-link\/?$/.test(new URL(baseUrl).pathname);
   return {
-    url: `${supabaseUrl.replace(/\/$/, "")}/functions/v1/retry-link?token=${token}`,
+    url: baseUrl
+      ? `${baseUrl}${fn ? "?" : "#"}token=${token}`
+      : `${supabaseUrl.replace(/\/$/, "")}/functions/v1/retry-link?token=${token}`,
     expiresAt: new Date(exp * 1000),
   };
 }
