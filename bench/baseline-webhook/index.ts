@@ -69,6 +69,7 @@ async function createInline(bookingId: string) {
 
 Deno.serve(createStripeWebhookHandler({
   secret: config.STRIPE_WEBHOOK_SECRET,
+  livemode: config.livemode,
   record: async (event) => {
     const result = await record(event);
     if (result.outcome === "confirmed" && !result.duplicate && result.bookingId) {

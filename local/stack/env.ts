@@ -26,6 +26,7 @@ export async function functionsEnv(config: StackConfig): Promise<Record<string, 
     ADMIN_ALERT_EMAILS: "admin@rental.example",
     ALERT_FROM_EMAIL: "Guestly Sync <alerts@rental.example>",
     STRIPE_WEBHOOK_SECRET: config.stripeWebhookSecret,
+    STRIPE_LIVEMODE: "false",
     RETRY_LINK_SECRET: "local-stack-retry-link-secret-not-for-production",
   };
   const dotEnv = parseEnvFile(

@@ -11,7 +11,10 @@ const config = parseStripeWebhookEnv(Deno.env.toObject());
 
 Deno.serve(createStripeWebhookHandler({
   secret: config.STRIPE_WEBHOOK_SECRET,
-  record: postgresRecorder(database(config.SUPABASE_DB_URL)),
+  livemode: config.livemode,
+  record: postgresRecorder(database(config.SUPABASE_DB_URL), {
+    unmatchedGraceSeconds: config.unmatchedGraceSeconds,
+  }),
   log: jsonLogger(undefined, { fn: "stripe-webhook" }),
   now: Date.now,
   stripe: new Stripe(config.STRIPE_SECRET_KEY ?? "sk_test_placeholder_not_used"),

@@ -218,12 +218,13 @@ select is(
   'the booking stays refunded'
 );
 
--- Refunds of a confirmed booking: partial → ignored, another PaymentIntent → ignored, full → refunded.
+-- Refunds of a confirmed booking: partial → partial_refund (booking unchanged; alerting is in
+-- 21_stripe_money_cases), another PaymentIntent → ignored, full → refunded.
 select is(
   payments.record_stripe_event('evt_pgtap_a3', 'charge.refunded', now(), false, 'refund',
     '7e57a000-0000-4000-8000-00000000000a', 'pi_pgtap_a', 10000, 'usd', false, '{}') ->> 'outcome',
-  'ignored',
-  'a partial refund is ignored'
+  'partial_refund',
+  'a partial refund is recorded as partial_refund'
 );
 select is(
   payments.record_stripe_event('evt_pgtap_a4', 'charge.refunded', now(), false, 'refund',

@@ -2,6 +2,7 @@
 // Everything interpolated into HTML is escaped; nothing secret is ever an input here (the retry
 // link arrives already signed). The output must be identical for identical input: Resend
 // rejects a repeated idempotency key whose payload differs.
+import { moneyAlertEmail } from "./money-alerts.ts";
 
 export interface AlertAttempt {
   attempt: number;
@@ -294,8 +295,11 @@ function renderHtml(subject: string, sections: Section[]): string {
 
 /** The email for one alert. `link` is null when no retry link can be made (no secret). */
 export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): AlertEmail {
-  const subject = subjectFor(ctx).replace(/[\r\n]+/g, " ");
-  const sections = ctx.alert.kind === "payment_mismatch"
+  const money = moneyAlertEmail(ctx, bookingRows(ctx));
+  const subject = (money?.subject ?? subjectFor(ctx)).replace(/[\r\n]+/g, " ");
+  const sections = money
+    ? money.sections
+    : ctx.alert.kind === "payment_mismatch"
     ? paymentMismatchSections(ctx)
     : syncFailedSections(ctx, link);
   return { subject, text: renderText(subject, sections), html: renderHtml(subject, sections) };

@@ -7,7 +7,13 @@
 import { z } from "zod";
 
 /** What the database does with an event (see payments.record_stripe_event). */
-export type StripeAction = "paid" | "payment_failed" | "refund" | "none";
+export type StripeAction =
+  | "paid"
+  | "no_payment_required"
+  | "payment_failed"
+  | "refund"
+  | "dispute"
+  | "none";
 
 export const OUTCOMES = [
   "confirmed",
@@ -17,6 +23,12 @@ export const OUTCOMES = [
   "unmatched",
   "amount_mismatch",
   "stale",
+  "duplicate_payment",
+  "payment_for_cancelled_booking",
+  "partial_refund",
+  "disputed",
+  /** Not recorded: a payment no booking matches yet, inside the grace window (answered 503). */
+  "deferred",
 ] as const;
 export type StripeOutcome = typeof OUTCOMES[number];
 
@@ -36,6 +48,8 @@ export interface StripeEventRecord {
   /** Lower-case ISO code. */
   currency: string | null;
   refundedInFull: boolean;
+  /** What only an alert shows (dispute reason, charge amount, the booking reference as sent). */
+  details: Record<string, string | number>;
   /** The request body exactly as received (stored as jsonb). */
   payload: string;
 }
@@ -45,6 +59,8 @@ export interface RecordResult {
   outcome: StripeOutcome;
   bookingId: string | null;
   bookingStatus: string | null;
+  /** Outcome `deferred`: until when a redelivery is deferred rather than recorded unmatched. */
+  retryUntil?: string | null;
 }
 
 export type RecordEvent = (event: StripeEventRecord) => Promise<RecordResult>;
@@ -73,6 +89,7 @@ const PaymentIntent = z.object({
 });
 
 const CheckoutSession = z.object({
+  id: z.string().nullish(),
   client_reference_id: z.string().nullish(),
   payment_status: z.string().nullish(),
   amount_total: Money,
@@ -82,11 +99,28 @@ const CheckoutSession = z.object({
 });
 
 const Charge = z.object({
+  id: z.string().nullish(),
   amount: Money,
   amount_refunded: Money,
   refunded: z.boolean().nullish(),
   currency: Currency,
   payment_intent: PaymentIntentRef,
+  metadata: Metadata,
+});
+
+/** `charge` is an id, or the expanded object. */
+const ChargeRef = z.union([z.string(), z.object({ id: z.string() })]).nullish()
+  .transform((ref) => (typeof ref === "string" ? ref : ref?.id) ?? null);
+
+const Dispute = z.object({
+  id: z.string(),
+  amount: Money,
+  currency: Currency,
+  reason: z.string().nullish(),
+  status: z.string().nullish(),
+  charge: ChargeRef,
+  payment_intent: PaymentIntentRef,
+  evidence_details: z.object({ due_by: z.number().int().nullish() }).nullish(),
   metadata: Metadata,
 });
 
@@ -115,7 +149,24 @@ const NOTHING: Fields = {
   amount: null,
   currency: null,
   refundedInFull: false,
+  details: {},
 };
+
+/** Only the present values: the alert shows what Stripe sent, nothing made up. */
+function compact(values: Record<string, string | number | null | undefined>) {
+  const out: Record<string, string | number> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== null && value !== undefined && value !== "") out[key] = value;
+  }
+  return out;
+}
+
+/** The reference as sent, when it is not the booking id we use (an unmatched alert shows it). */
+function refDetail(
+  ref: { bookingId: string | null; bookingRef: string | null },
+): Record<string, string> {
+  return ref.bookingId === null && ref.bookingRef !== null ? { booking_ref: ref.bookingRef } : {};
+}
 
 function fieldsOf(type: string, object: Record<string, unknown>): Fields {
   switch (type) {
@@ -123,9 +174,11 @@ function fieldsOf(type: string, object: Record<string, unknown>): Fields {
     case "payment_intent.payment_failed": {
       const pi = PaymentIntent.parse(object);
       const succeeded = type === "payment_intent.succeeded";
+      const ref = bookingFrom([pi.metadata.booking_id]);
       return {
         ...NOTHING,
-        ...bookingFrom([pi.metadata.booking_id]),
+        ...ref,
+        details: refDetail(ref),
         action: succeeded ? "paid" : "payment_failed",
         paymentIntentId: pi.id,
         amount: succeeded ? pi.amount_received ?? pi.amount ?? null : pi.amount ?? null,
@@ -137,15 +190,20 @@ function fieldsOf(type: string, object: Record<string, unknown>): Fields {
     case "checkout.session.async_payment_failed": {
       const session = CheckoutSession.parse(object);
       // A session completes before delayed payment methods (SEPA, bank transfers) have paid:
-      // only payment_status "paid" is money received.
+      // only payment_status "paid" is money received. "no_payment_required" (a 100 % discount)
+      // owes nothing and confirms too.
       const action: StripeAction = type === "checkout.session.async_payment_failed"
         ? "payment_failed"
         : session.payment_status === "paid"
         ? "paid"
+        : session.payment_status === "no_payment_required"
+        ? "no_payment_required"
         : "none";
+      const ref = bookingFrom([session.client_reference_id, session.metadata.booking_id]);
       return {
         ...NOTHING,
-        ...bookingFrom([session.client_reference_id, session.metadata.booking_id]),
+        ...ref,
+        details: compact({ ...refDetail(ref), checkout_session_id: session.id }),
         action,
         paymentIntentId: session.payment_intent,
         amount: session.amount_total ?? null,
@@ -157,14 +215,38 @@ function fieldsOf(type: string, object: Record<string, unknown>): Fields {
       const amount = charge.amount ?? null;
       const refundedInFull = charge.refunded === true ||
         (amount !== null && charge.amount_refunded != null && charge.amount_refunded >= amount);
+      const ref = bookingFrom([charge.metadata.booking_id]);
       return {
         ...NOTHING,
-        ...bookingFrom([charge.metadata.booking_id]),
+        ...ref,
+        details: compact({ ...refDetail(ref), charge_id: charge.id, charge_amount: amount }),
         action: "refund",
         paymentIntentId: charge.payment_intent,
+        // Cumulative: every refund of the charge so far.
         amount: charge.amount_refunded ?? null,
         currency: charge.currency,
         refundedInFull,
+      };
+    }
+    case "charge.dispute.created": {
+      const dispute = Dispute.parse(object);
+      const dueBy = dispute.evidence_details?.due_by;
+      const ref = bookingFrom([dispute.metadata.booking_id]);
+      return {
+        ...NOTHING,
+        ...ref,
+        details: compact({
+          ...refDetail(ref),
+          dispute_id: dispute.id,
+          dispute_reason: dispute.reason,
+          dispute_status: dispute.status,
+          charge_id: dispute.charge,
+          evidence_due_by: dueBy ? new Date(dueBy * 1000).toISOString() : null,
+        }),
+        action: "dispute",
+        paymentIntentId: dispute.payment_intent,
+        amount: dispute.amount ?? null,
+        currency: dispute.currency,
       };
     }
     default:

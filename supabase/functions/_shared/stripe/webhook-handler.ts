@@ -1,7 +1,8 @@
 // HTTP edge of stripe-webhook: size limit, Stripe signature on the raw body, event → typed
-// value, one call to record it, and the answer Stripe acts on. Stripe retries every non-2xx for
-// up to 3 days, so only "we could not store it" answers 5xx; a bad signature or a malformed
-// request is 400 (a retry would not fix it), and every event we stored is 200 whatever its outcome.
+// value, livemode check, one call to record it, and the answer Stripe acts on. Stripe retries
+// every non-2xx for up to 3 days, so only "we could not store it" and "no booking matches this
+// payment yet" (inside the grace window) answer 5xx; a bad signature, a malformed request or an
+// event of the other mode is 400, and every event we stored is 200 whatever its outcome.
 import Stripe from "stripe";
 import { json } from "../http.ts";
 import type { Logger } from "../log.ts";
@@ -13,6 +14,8 @@ export const TOLERANCE_SECONDS = 300;
 export interface StripeWebhookDeps {
   /** The endpoint's signing secret (whsec_…). */
   secret: string;
+  /** The deployment's Stripe mode: an event of the other mode is refused, nothing recorded. */
+  livemode: boolean;
   record: RecordEvent;
   log: Logger;
   /** Epoch ms; drives the signature's timestamp tolerance and the logged duration. */
@@ -22,7 +25,17 @@ export interface StripeWebhookDeps {
 }
 
 /** Outcomes somebody has to look at: the money arrived but no booking took it as expected. */
-const NEEDS_ATTENTION: ReadonlySet<StripeOutcome> = new Set(["unmatched", "amount_mismatch"]);
+const NEEDS_ATTENTION: ReadonlySet<StripeOutcome> = new Set([
+  "unmatched",
+  "amount_mismatch",
+  "duplicate_payment",
+  "payment_for_cancelled_booking",
+  "disputed",
+]);
+
+function modeName(livemode: boolean) {
+  return livemode ? "live" : "test";
+}
 
 const cryptoProvider = Stripe.createSubtleCryptoProvider();
 
@@ -85,10 +98,49 @@ export function createStripeWebhookHandler(deps: StripeWebhookDeps) {
     const parsed = parseStripeEvent(verified, rawBody);
     if (!parsed.ok) return reject(400, parsed.error);
     const event = parsed.event;
+    if (event.livemode !== deps.livemode) {
+      return reject(
+        400,
+        `livemode mismatch: event ${event.id} is a ${modeName(event.livemode)}-mode event, but ` +
+          `this endpoint runs in ${
+            modeName(deps.livemode)
+          } mode (STRIPE_LIVEMODE=${deps.livemode}` +
+          `); nothing was recorded. Send ${modeName(event.livemode)}-mode events to the ` +
+          `${modeName(event.livemode)} deployment.`,
+      );
+    }
 
     try {
       const result = await deps.record(event);
-      const level = NEEDS_ATTENTION.has(result.outcome) && !result.duplicate ? "error" : "info";
+      if (result.outcome === "deferred") {
+        // The booking row may not be committed yet: Stripe delivers again, and after the grace
+        // window the payment is recorded unmatched and an admin is alerted.
+        log.warn("stripe.webhook.deferred", {
+          event_id: event.id,
+          type: event.type,
+          booking_id: event.bookingId,
+          booking_ref: event.bookingId ? undefined : event.bookingRef ?? undefined,
+          payment_intent_id: event.paymentIntentId,
+          outcome: "deferred",
+          retry_until: result.retryUntil ?? null,
+          ms: Math.round(deps.now() - started),
+        });
+        return json(503, {
+          error: "no booking matches this payment yet; not recorded, so Stripe delivers it again " +
+            `(after ${
+              result.retryUntil ?? "the grace window"
+            } it is recorded as unmatched and an ` +
+            "admin is alerted)",
+          outcome: "deferred",
+        });
+      }
+      const level = result.duplicate
+        ? "info"
+        : NEEDS_ATTENTION.has(result.outcome)
+        ? "error"
+        : result.outcome === "partial_refund"
+        ? "warn"
+        : "info";
       log[level]("stripe.webhook.event", {
         event_id: event.id,
         type: event.type,

@@ -1,0 +1,235 @@
+// Subjects and sections of the money alerts the Stripe webhook writes (payments.record_stripe_event):
+// a payment no booking matches, a payment for a cancelled booking, a second payment, a dispute, a
+// partial refund. Pure: same alert in, same email out (Resend's idempotency key demands it).
+// admin-alerts.ts renders the sections as text and HTML.
+import { type AlertContext, formatAmount, formatTime } from "./admin-alerts.ts";
+
+type Row = [label: string, value: string];
+type Section = { title: string; rows?: Row[]; lines?: string[] };
+
+export const MONEY_ALERT_KINDS = [
+  "payment_unmatched",
+  "payment_for_cancelled_booking",
+  "duplicate_payment",
+  "payment_disputed",
+  "partial_refund",
+] as const;
+
+export interface MoneyAlertEmail {
+  subject: string;
+  sections: Section[];
+}
+
+function str(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+function money(d: Record<string, unknown>, key = "amount"): string {
+  return formatAmount(d[key] as number | null | undefined, d.currency);
+}
+
+/** The Stripe Dashboard page of a payment or dispute, in the event's own mode. */
+export function dashboardUrl(d: Record<string, unknown>, what: "payments" | "disputes"): string {
+  const id = what === "disputes" ? str(d.dispute_id) : str(d.payment_intent_id);
+  if (!id || !/^[A-Za-z0-9_]+$/.test(id)) return "(no id in the event)";
+  return `https://dashboard.stripe.com/${d.livemode === true ? "" : "test/"}${what}/${id}`;
+}
+
+function eventRows(d: Record<string, unknown>): Row[] {
+  const rows: Row[] = [
+    ["Stripe event", `${d.event_id ?? "(unknown)"}${d.event_type ? ` (${d.event_type})` : ""}`],
+    ["Event created", formatTime(str(d.event_created))],
+    ["Mode", d.livemode === true ? "live" : "test"],
+  ];
+  if (str(d.reason)) rows.push(["Recorded as", String(d.reason)]);
+  return rows;
+}
+
+function who(ctx: AlertContext): string {
+  const b = ctx.booking;
+  const id = b?.id ?? ctx.alert.booking_id;
+  if (!id) return "no matching booking";
+  const name = b ? `${b.guest_first_name} ${b.guest_last_name}`.trim() : "(unknown guest)";
+  return `booking ${id.slice(0, 8)}… — ${name} at ${b?.property_name ?? "(unknown property)"}`;
+}
+
+function bookingSection(ctx: AlertContext, bookingRows: Row[]): Section {
+  if (ctx.booking || ctx.alert.booking_id) return { title: "Booking", rows: bookingRows };
+  return {
+    title: "Booking",
+    lines: [
+      str(ctx.alert.details.booking_ref)
+        ? `The event names "${ctx.alert.details.booking_ref}", which is not a booking id we have.`
+        : "The event names no booking we have (no metadata.booking_id / client_reference_id, " +
+          "and no booking was paid by this payment intent).",
+    ],
+  };
+}
+
+function happened(ctx: AlertContext, lines: string[]): Section {
+  return {
+    title: "What happened",
+    lines: [...lines, `Alert written ${formatTime(ctx.alert.created_at)}.`],
+  };
+}
+
+/** The email parts for a money alert, or null for any other kind. */
+export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAlertEmail | null {
+  const d = ctx.alert.details ?? {};
+  const status = str(d.booking_status) ?? ctx.booking?.status ?? "(unknown)";
+  const paymentRows: Row[] = [
+    ["Amount", money(d)],
+    ["Payment intent", str(d.payment_intent_id) ?? "(none)"],
+    ["Stripe Dashboard", dashboardUrl(d, "payments")],
+  ];
+  switch (ctx.alert.kind) {
+    case "payment_unmatched": {
+      const free = d.event_type === "checkout.session.completed" && Number(d.amount) === 0;
+      return {
+        subject: `Payment not matched to any booking: ${money(d)}${
+          str(d.payment_intent_id) ? ` (${d.payment_intent_id})` : ""
+        }`,
+        sections: [
+          happened(ctx, [
+            `Stripe reported ${
+              free ? "a completed Checkout that owed nothing (100 % discount)" : "money received"
+            } that matches no booking, and none appeared within the grace window after the ` +
+            "event. No booking was confirmed and nothing was sent to Guestly.",
+          ]),
+          bookingSection(ctx, bookingRows),
+          {
+            title: "Payment",
+            rows: [
+              ...paymentRows,
+              ...(str(d.booking_ref)
+                ? [["Booking reference sent", String(d.booking_ref)] as Row]
+                : []),
+              ...(str(d.checkout_session_id)
+                ? [["Checkout session", String(d.checkout_session_id)] as Row]
+                : []),
+              ...eventRows(d),
+            ],
+          },
+          {
+            title: "What to do",
+            lines: [
+              "If a booking now shows this payment intent (its Checkout session event came later), " +
+              "nothing is left to do: it is confirmed.",
+              "Otherwise find the payment in the Stripe Dashboard. If it belongs to a booking, the " +
+              "website did not put the booking id on the Stripe objects (see docs/stripe-webhooks.md): " +
+              "confirm that booking by hand and fix the website. If it belongs to no booking, refund it.",
+            ],
+          },
+        ],
+      };
+    }
+    case "payment_for_cancelled_booking":
+      return {
+        subject: `Payment for a ${status} booking: ${who(ctx)} (${money(d)})`,
+        sections: [
+          happened(ctx, [
+            `Stripe reported a payment for a booking that is ${status}. The money was NOT applied: ` +
+            "the booking stays as it is and nothing was sent to Guestly.",
+          ]),
+          bookingSection(ctx, bookingRows),
+          { title: "Payment", rows: [...paymentRows, ...eventRows(d)] },
+          {
+            title: "What to do",
+            lines: [
+              "Refund this payment in the Stripe Dashboard, or, if the guest is to have the stay " +
+              "after all, make a new booking for them (a cancelled booking never comes back by itself).",
+            ],
+          },
+        ],
+      };
+    case "duplicate_payment":
+      return {
+        subject: `Second payment for ${who(ctx)} (${money(d)})`,
+        sections: [
+          happened(ctx, [
+            `The booking was already paid by ${
+              str(d.booking_payment_intent_id) ?? "(no payment intent: confirmed another way)"
+            }; this is a different payment. The booking and its Guestly reservation are unchanged.`,
+          ]),
+          bookingSection(ctx, bookingRows),
+          { title: "Second payment", rows: [...paymentRows, ...eventRows(d)] },
+          {
+            title: "What to do",
+            lines: [
+              "Check both payments in the Stripe Dashboard and refund the second one (a refund of " +
+              "it does not touch the booking, which stays paid by the first).",
+            ],
+          },
+        ],
+      };
+    case "payment_disputed":
+      return {
+        subject: `Payment disputed: ${who(ctx)} (${money(d)}, reason: ${
+          str(d.dispute_reason) ?? "unknown"
+        })`,
+        sections: [
+          happened(ctx, [
+            "The guest disputed the charge with their bank. Stripe has taken the disputed amount " +
+            "from the balance until the dispute is decided. The booking and its Guestly " +
+            "reservation are unchanged.",
+          ]),
+          bookingSection(ctx, bookingRows),
+          {
+            title: "Dispute",
+            rows: [
+              ["Amount", money(d)],
+              ["Reason", str(d.dispute_reason) ?? "(not given)"],
+              ["Status", str(d.dispute_status) ?? "(not given)"],
+              ["Evidence due by", formatTime(str(d.evidence_due_by))],
+              ["Dispute", str(d.dispute_id) ?? "(none)"],
+              ["Charge", str(d.charge_id) ?? "(none)"],
+              ["Payment intent", str(d.payment_intent_id) ?? "(none)"],
+              ["Stripe Dashboard", dashboardUrl(d, "disputes")],
+              ...eventRows(d),
+            ],
+          },
+          {
+            title: "What to do",
+            lines: [
+              "Answer the dispute in the Stripe Dashboard before the evidence deadline (booking " +
+              "details above, the confirmation sent to the guest, the stay dates), or accept it. " +
+              "If you accept it and the stay is off, cancel the booking and its Guestly reservation.",
+            ],
+          },
+        ],
+      };
+    case "partial_refund":
+      return {
+        subject: `Partial refund: ${who(ctx)} (${money(d)} of ${
+          money(d, "charge_amount")
+        } refunded)`,
+        sections: [
+          happened(ctx, [
+            `Part of the payment was refunded in Stripe. The booking stays ${status} and its ` +
+            "Guestly reservation is unchanged: only a full refund cancels it.",
+          ]),
+          bookingSection(ctx, bookingRows),
+          {
+            title: "Refund",
+            rows: [
+              ["Refunded so far", money(d)],
+              ["Charge amount", money(d, "charge_amount")],
+              ["Charge", str(d.charge_id) ?? "(none)"],
+              ...paymentRows.slice(1),
+              ...eventRows(d),
+            ],
+          },
+          {
+            title: "What to do",
+            lines: [
+              "If the stay changed (fewer nights or guests), change the reservation in Guestly by " +
+              "hand. If the booking should be cancelled, refund the rest: a full refund cancels it " +
+              "in Guestly automatically.",
+            ],
+          },
+        ],
+      };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,38 @@
+-- The operator's view of Stripe events that need a person, with the money outcomes of
+-- 20261202000020. What is no longer listed:
+--   * an `unmatched` event whose PaymentIntent has since confirmed (or refunded) a booking —
+--     typically a payment_intent.succeeded without booking metadata that arrived after the grace
+--     window, before its Checkout session event stored the PaymentIntent on the booking;
+--   * an `unmatched` payment failure (no money arrived; the guest may try again);
+--   * a `stale` event for a cancelled booking that is the booking's own payment arriving late.
+-- Rows written before that migration keep their old outcomes: a second payment was `confirmed`
+-- with a note ("booking already confirmed by …"; a free Checkout's note is not one), a payment
+-- for a cancelled booking `stale` with another PaymentIntent.
+create or replace view public.stripe_events_needing_attention
+  with (security_invoker = true)
+  as
+select e.id as event_id,
+       e.type,
+       e.outcome,
+       e.booking_id,
+       e.payment_intent_id,
+       e.amount,
+       e.currency,
+       e.error,
+       e.created as event_created_at,
+       e.received_at
+  from payments.stripe_events e
+  left join public.bookings b on b.id = e.booking_id
+ where (e.outcome = 'unmatched'
+        and e.type not in ('payment_intent.payment_failed', 'checkout.session.async_payment_failed')
+        and not exists (select 1 from public.bookings p
+                         where e.payment_intent_id is not null
+                           and p.stripe_payment_intent_id = e.payment_intent_id))
+    or e.outcome in ('amount_mismatch', 'duplicate_payment', 'payment_for_cancelled_booking',
+                     'partial_refund', 'disputed')
+    or (e.outcome = 'stale' and b.status = 'cancelled'
+        and e.payment_intent_id is distinct from b.stripe_payment_intent_id)
+    or (e.outcome = 'confirmed' and e.error like 'booking already confirmed by %');
+
+revoke all on public.stripe_events_needing_attention from public, anon, authenticated;
+grant select on public.stripe_events_needing_attention to service_role;
