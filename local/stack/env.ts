@@ -27,7 +27,8 @@ export async function functionsEnv(config: StackConfig): Promise<Record<string, 
     ALERT_FROM_EMAIL: "Guestly Sync <alerts@rental.example>",
     STRIPE_WEBHOOK_SECRET: config.stripeWebhookSecret,
     STRIPE_LIVEMODE: "false",
-    RETRY_LINK_SECRET: "local-stack-retry-link-secret-not-for-production",
+    // Random per stack (kept in its state directory): the functions refuse a guessable one.
+    RETRY_LINK_SECRET: await stackSecret(config, "RETRY_LINK_SECRET"),
   };
   const dotEnv = parseEnvFile(
     await Deno.readTextFile(`${config.root}/supabase/functions/.env`).catch(() => ""),
@@ -37,4 +38,19 @@ export async function functionsEnv(config: StackConfig): Promise<Record<string, 
     if (PASS_THROUGH.test(key) && !SANDBOX_ONLY.test(key)) overrides[key] = value;
   }
   return { ...defaults, ...dotEnv, ...overrides };
+}
+
+/** A random secret made once per stack state directory, the way a deployment's would be. */
+async function stackSecret(config: StackConfig, name: string): Promise<string> {
+  const file = `${config.stateDir}/local-secrets.json`;
+  const saved = JSON.parse(await Deno.readTextFile(file).catch(() => "{}")) as Record<
+    string,
+    string
+  >;
+  if (saved[name]) return saved[name];
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  saved[name] = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  await Deno.mkdir(config.stateDir, { recursive: true });
+  await Deno.writeTextFile(file, JSON.stringify(saved, null, 2));
+  return saved[name];
 }

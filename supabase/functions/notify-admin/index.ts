@@ -5,24 +5,15 @@ import { database } from "../_shared/db.ts";
 import { jsonLogger } from "../_shared/log.ts";
 import { createNotifyAdminHandler } from "../_shared/notifications/handlers.ts";
 import { postgresAlertStore } from "../_shared/notifications/db.ts";
-import {
-  deliverDueAlerts,
-  parseRecipients,
-  resendMailer,
-} from "../_shared/notifications/outbox.ts";
+import { deliverDueAlerts, resendMailer } from "../_shared/notifications/outbox.ts";
 import { parseRetryLinkBase } from "../_shared/notifications/retry-token.ts";
+import { notifyAdminConfig } from "../_shared/notifications/config.ts";
 
 const env = Deno.env.toObject();
 const log = jsonLogger(undefined, { fn: "notify-admin" });
-const to = parseRecipients(env.ADMIN_ALERT_EMAILS);
-const missing = [
-  ["SUPABASE_DB_URL", env.SUPABASE_DB_URL],
-  ["SUPABASE_URL", env.SUPABASE_URL],
-  ["RESEND_API_KEY", env.RESEND_API_KEY],
-  ["ALERT_FROM_EMAIL", env.ALERT_FROM_EMAIL],
-  ["ADMIN_ALERT_EMAILS", to.length ? "set" : ""],
-].filter(([, value]) => !value).map(([name]) => name);
-const configError = missing.length ? `missing configuration: ${missing.join(", ")}` : null;
+const { configError, to, retryLinkSecret, retryLinkProblem } = notifyAdminConfig(env);
+// A weak retry-link secret must not stop the alerts either: they go out without the link.
+if (retryLinkProblem) log.error("admin_alert.misconfigured", { error: retryLinkProblem });
 // A bad RETRY_LINK_BASE_URL must not stop the alerts: links then open the function itself.
 const linkBase = parseRetryLinkBase(env.RETRY_LINK_BASE_URL);
 if (!linkBase.ok) log.error("admin_alert.misconfigured", { error: linkBase.error });
@@ -40,7 +31,7 @@ Deno.serve(createNotifyAdminHandler({
       from: env.ALERT_FROM_EMAIL,
       to,
       supabaseUrl: env.SUPABASE_URL,
-      retryLinkSecret: env.RETRY_LINK_SECRET ?? "",
+      retryLinkSecret,
       retryLinkBaseUrl: linkBase.ok ? linkBase.base?.url : null,
       log,
       // 50 × 0.55 s stays well inside the 150 s wall clock; the rest waits for the next wake-up.

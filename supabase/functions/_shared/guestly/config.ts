@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { parseEnv } from "../env.ts";
 import { DEFAULT_SETTLE_MS } from "./retry-policy.ts";
+import { assertStrongSecrets } from "../secrets.ts";
 
 const flag = z.enum(["true", "false", ""]).optional().transform((v) => v === "true");
 const positiveInt = (fallback: number) =>
@@ -42,6 +43,11 @@ export type GuestlyEnv = z.infer<typeof GuestlyEnv>;
 
 export function parseGuestlyEnv(env: Record<string, string | undefined>): GuestlyEnv {
   const config = parseEnv(GuestlyEnv, env);
+  const fromGuestly = "use the client id and secret of your Guestly Open API application";
+  assertStrongSecrets(env, [
+    { name: "GUESTLY_CLIENT_ID", howToFix: fromGuestly },
+    { name: "GUESTLY_CLIENT_SECRET", howToFix: fromGuestly },
+  ]);
   const timeout = config.GUESTLY_REQUEST_TIMEOUT_MS;
   // A lookup sooner than the request timeout after an unknown create could miss a create that
   // is still running; a budget shorter than one request could never send anything.

@@ -1,6 +1,7 @@
 // Settings of the stripe-webhook function, read from the environment once and validated.
 import { z } from "zod";
 import { parseEnv } from "../env.ts";
+import { assertStrongSecrets } from "../secrets.ts";
 
 const LIVE_KEY = /^(sk|rk)_live_/;
 const TEST_KEY = /^(sk|rk)_test_/;
@@ -66,5 +67,17 @@ export const StripeWebhookEnv = Fields.transform((env, ctx) => {
 export type StripeWebhookEnv = z.infer<typeof StripeWebhookEnv>;
 
 export function parseStripeWebhookEnv(env: Record<string, string | undefined>): StripeWebhookEnv {
-  return parseEnv(StripeWebhookEnv, env);
+  const config = parseEnv(StripeWebhookEnv, env);
+  assertStrongSecrets(env, [
+    {
+      name: "STRIPE_WEBHOOK_SECRET",
+      howToFix:
+        "copy this endpoint's signing secret from the Stripe Dashboard (Developers → Webhooks)",
+    },
+    {
+      name: "STRIPE_SECRET_KEY",
+      howToFix: "use a restricted key from the Stripe Dashboard, or leave it unset",
+    },
+  ]);
+  return config;
 }
