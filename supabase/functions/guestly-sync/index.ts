@@ -11,6 +11,11 @@ import { GuestlyClient } from "../_shared/guestly/client.ts";
 import { retryFailedSync, syncBookingToGuestly, type SyncDeps } from "../_shared/guestly/sync.ts";
 import { createGuestlySyncHandler } from "../_shared/guestly/handler.ts";
 import { jsonLogger } from "../_shared/log.ts";
+import {
+  functionStateHeartbeat,
+  parseStallEnv,
+  postgresFunctionStateReporter,
+} from "../_shared/guestly/function-state.ts";
 
 const config = parseGuestlyEnv(Deno.env.toObject());
 const log = jsonLogger(undefined, { fn: "guestly-sync" });
@@ -53,4 +58,13 @@ Deno.serve(createGuestlySyncHandler({
   sync: (bookingId) => syncBookingToGuestly(bookingId, deps),
   retry: (bookingId) => retryFailedSync(bookingId, deps),
   log,
+  heartbeat: functionStateHeartbeat({
+    report: postgresFunctionStateReporter(sql),
+    state: {
+      enabled: config.GUESTLY_SYNC_ENABLED,
+      testMode: config.GUESTLY_TEST_MODE,
+      stallAlertMinutes: parseStallEnv(Deno.env.toObject()),
+    },
+    log,
+  }),
 }));
