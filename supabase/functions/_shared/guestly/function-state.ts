@@ -2,26 +2,10 @@
 // its first authorized request and then at most once a minute, it records enabled / test mode
 // and GUESTLY_STALL_ALERT_MINUTES through guestly.report_function_state. The stall detector
 // uses it to say "GUESTLY_SYNC_ENABLED is not true" plainly, and as its alert threshold.
-import { z } from "zod";
-import { parseEnv } from "../env.ts";
 import type { Sql } from "../db.ts";
 import type { Logger } from "../log.ts";
 
-export const StallEnv = z.object({
-  GUESTLY_STALL_ALERT_MINUTES: z.string().optional().transform((v, ctx) => {
-    if (v === undefined || v === "") return 15;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0 || n > 100_000) {
-      ctx.addIssue({ code: "custom", message: "must be a positive whole number of minutes" });
-      return z.NEVER;
-    }
-    return n;
-  }),
-});
-
-export function parseStallEnv(env: Record<string, string | undefined>): number {
-  return parseEnv(StallEnv, env).GUESTLY_STALL_ALERT_MINUTES;
-}
+export { parseStallEnv } from "./stall-config.ts";
 
 export interface FunctionState {
   enabled: boolean;
