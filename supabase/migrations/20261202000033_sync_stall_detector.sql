@@ -57,9 +57,11 @@ create unique index admin_alerts_sync_stalled_episode_idx
 -- A failed booking waiting for its retry time has not been called since its last attempt, and
 -- a booking whose round is running holds a live lease: neither is stalled.
 -- stall_minutes null: what guestly-sync reported as GUESTLY_STALL_ALERT_MINUTES, else 15.
+-- only_unalerted: skip (before any diagnosis) the episodes already alerted — the cron path.
 create function guestly.stalled_syncs(
   as_of timestamptz default now(),
-  stall_minutes int default null
+  stall_minutes int default null,
+  only_unalerted boolean default false
 ) returns table (
   booking_id uuid,
   episode text,
@@ -119,17 +121,24 @@ create function guestly.stalled_syncs(
            end as due_since
       from owed o
   ), stalled as (
-    select a.*, t.minutes
-      from anchored a, threshold t
+    select a.*, t.minutes, extract(epoch from a.episode_started_at)::text as episode,
+           al.id as alert_id, al.sent_at as alert_sent_at
+      from anchored a
+     cross join threshold t
+      left join guestly.admin_alerts al
+        on al.booking_id = a.id and al.kind = 'sync_stalled'
+       and al.details ->> 'episode' = extract(epoch from a.episode_started_at)::text
      where a.due_since <= stalled_syncs.as_of - make_interval(mins => t.minutes)
+       and not (stalled_syncs.only_unalerted and al.id is not null)
   ), diagnosed as (
     select s.*,
-           calls.n as calls, calls.not_made, calls.unanswered, calls.call_error, calls.last_call_at,
+           calls.n as calls, calls.not_made, pending.unanswered, calls.call_error,
+           calls.last_call_at,
            resp.status_code, resp.timed_out, resp.error_msg, resp.body, resp.answered_at,
            fs.enabled, fs.test_mode, fs.reported_at,
            case
-             when fs.reported_at >= s.due_since and not fs.enabled then 'sync_disabled'
-             when fs.reported_at >= s.due_since and fs.test_mode then 'test_mode'
+             when report.current and not fs.enabled then 'sync_disabled'
+             when report.current and fs.test_mode then 'test_mode'
              when resp.status_code in (401, 403) then 'unauthorized'
              when resp.status_code = 404 then 'function_not_found'
              when resp.status_code >= 500 then 'function_error'
@@ -145,14 +154,22 @@ create function guestly.stalled_syncs(
       left join lateral (
         select count(*) as n,
                count(*) filter (where i.request_id is null) as not_made,
-               count(*) filter (where i.request_id is not null and not exists (
-                 select 1 from net._http_response r where r.id = i.request_id)) as unanswered,
                (array_agg(i.error order by i.id desc) filter (where i.error is not null))[1]
                  as call_error,
                max(i.invoked_at) as last_call_at
           from guestly.function_invocations i
          where i.booking_id = s.id and i.function_name = 'guestly-sync'
            and i.invoked_at >= s.due_since and i.invoked_at <= stalled_syncs.as_of) calls on true
+      -- Of the latest 20 calls only: net._http_response has no index on id.
+      left join lateral (
+        select count(*) as unanswered
+          from (select i.request_id from guestly.function_invocations i
+                 where i.booking_id = s.id and i.function_name = 'guestly-sync'
+                   and i.request_id is not null
+                   and i.invoked_at >= s.due_since and i.invoked_at <= stalled_syncs.as_of
+                 order by i.id desc limit 20) recent
+         where not exists (select 1 from net._http_response r where r.id = recent.request_id))
+        pending on true
       left join lateral (
         select r.status_code, r.timed_out, r.error_msg, left(r.content, 300) as body,
                r.created as answered_at
@@ -162,10 +179,17 @@ create function guestly.stalled_syncs(
            and i.invoked_at >= s.due_since and i.invoked_at <= stalled_syncs.as_of
          order by i.id desc
          limit 1) resp on true
+      -- What the function said about itself counts when said during this wait, and not long
+      -- before a newer answer that contradicts it (re-enabled, but now refusing the key).
+      cross join lateral (
+        select coalesce(fs.reported_at >= s.due_since
+                        and (resp.answered_at is null or resp.status_code between 200 and 299
+                             or fs.reported_at >= resp.answered_at - interval '2 minutes'),
+                        false) as current) report
   )
   select
     d.id,
-    extract(epoch from d.episode_started_at)::text,
+    d.episode,
     d.episode_started_at,
     d.due_since,
     d.minutes,
@@ -228,12 +252,9 @@ create function guestly.stalled_syncs(
         'http_status', d.http_status, 'outcome', d.outcome, 'error', left(d.error, 2000)) end,
       'function_state', case when d.reported_at is null then null else jsonb_build_object(
         'enabled', d.enabled, 'test_mode', d.test_mode, 'reported_at', d.reported_at) end),
-    al.id,
-    al.sent_at
-  from diagnosed d
-  left join guestly.admin_alerts al
-    on al.booking_id = d.id and al.kind = 'sync_stalled'
-   and al.details ->> 'episode' = extract(epoch from d.episode_started_at)::text;
+    d.alert_id,
+    d.alert_sent_at
+  from diagnosed d;
 $$;
 
 -- The cron body: one alert per stalled booking and episode (the unique index makes a second
@@ -255,7 +276,7 @@ declare
   oldest timestamptz;
   problem text;
 begin
-  for s in select * from guestly.stalled_syncs(as_of, stall_minutes) st where st.alert_id is null
+  for s in select * from guestly.stalled_syncs(as_of, stall_minutes, only_unalerted => true)
   loop
     insert into guestly.admin_alerts (booking_id, kind, details)
     values (s.booking_id, 'sync_stalled',
@@ -307,10 +328,10 @@ left join public.properties p on p.id = b.property_id;
 
 revoke all on function public.tg_bookings__guestly_sync_episode()
   from public, anon, authenticated, service_role;
-revoke all on function guestly.stalled_syncs(timestamptz, int),
+revoke all on function guestly.stalled_syncs(timestamptz, int, boolean),
   guestly.detect_stalled_syncs(timestamptz, int)
   from public, anon, authenticated;
-grant execute on function guestly.stalled_syncs(timestamptz, int),
+grant execute on function guestly.stalled_syncs(timestamptz, int, boolean),
   guestly.detect_stalled_syncs(timestamptz, int)
   to service_role;
 revoke all on public.guestly_sync_stalled from public, anon, authenticated;

@@ -4,7 +4,7 @@
 -- are covered end to end in supabase/tests/integration/sync_stall_test.ts.
 begin;
 set local role postgres;
-select plan(31);
+select plan(34);
 
 -- Only this file's function state counts (rolled back at the end).
 delete from guestly.function_state;
@@ -180,6 +180,21 @@ select guestly.claim_sync('00000000-0000-4000-8000-0000000057a7', 600);
 select guestly.detect_stalled_syncs(as_of => now() + interval '1 minute');
 select is(pg_temp.stall_alerts('00000000-0000-4000-8000-0000000057a7'), 0,
   'a booking whose round is running is not stalled');
+
+-- 9. Vault secrets missing: the call cannot be made; the alert and the outbox say why --------
+delete from vault.secrets where name = 'project_url';
+select pg_temp.paid_booking('00000000-0000-4000-8000-0000000057a8', interval '20 minutes');
+select is((select error from guestly.function_invocations
+            where booking_id = '00000000-0000-4000-8000-0000000057a8'),
+  'Vault secrets project_url/service_role_key missing', 'a call that cannot be made is logged');
+select guestly.detect_stalled_syncs();
+select is(pg_temp.stall_detail('00000000-0000-4000-8000-0000000057a8', 'cause'), 'not_called',
+  'the alert says the database could not call the function');
+select matches((select why from public.guestly_undelivered_alerts a
+                 join guestly.admin_alerts x on x.id = a.alert_id
+                where x.booking_id = '00000000-0000-4000-8000-0000000057a8'),
+  '^the database could not call notify-admin: Vault secrets',
+  'and the undelivered alert says why notify-admin was not reached');
 
 -- 8. Who may call what -------------------------------------------------------------------------
 select ok(not has_function_privilege('anon', 'guestly.detect_stalled_syncs(timestamptz, int)', 'execute')
