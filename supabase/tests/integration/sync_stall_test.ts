@@ -229,6 +229,76 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a database error in the handler: the alert names the 500 and the crash",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await forgetFunctionState();
+    const badDb = stack.dbUrl.replace("postgres:postgres@", "postgres:wrong-password@");
+    await withGateway({ SUPABASE_DB_URL: badDb }, async (gateway, logDir) => {
+      await withVaultSecret("project_url", gateway.url, async () => {
+        const id = await paidBooking("DbError");
+        try {
+          const answer = await lastAnswer(id);
+          assert.equal(answer.status_code, 500);
+          assert.match(answer.content, /sync failed unexpectedly/);
+          await detectAhead();
+          await detectAhead();
+          const alerts = await stallAlerts(id);
+          assert.equal(alerts.length, 1);
+          assert.equal(alerts[0].details.cause, "function_error");
+          assert.match(alerts[0].details.reason, /HTTP 500.*crashes \(e\.g\. a database error\)/);
+          const log = await Deno.readTextFile(`${logDir}/guestly-sync.log`);
+          assert.match(log, /"event":"guestly\.sync\.crashed"/);
+          assert.match(log, /"event":"guestly\.function_state\.report_failed"/);
+        } finally {
+          await settle(id);
+        }
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "the anon key in Vault: the function itself refuses it, and its log says why",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await forgetFunctionState();
+    await withGateway({}, async (gateway, logDir) => {
+      await withVaultSecret("project_url", gateway.url, async () => {
+        await withVaultSecret("service_role_key", keys.anonKey, async () => {
+          const id = await paidBooking("AnonKey");
+          try {
+            const answer = await lastAnswer(id);
+            assert.equal(answer.status_code, 401);
+            assert.match(answer.content, /service_role key is required/);
+            await detectAhead();
+            const alerts = await stallAlerts(id);
+            assert.equal(alerts.length, 1);
+            assert.equal(alerts[0].details.cause, "unauthorized");
+            const log = await Deno.readTextFile(`${logDir}/guestly-sync.log`);
+            assert.match(log, /"event":"guestly\.sync\.unauthorized"/);
+            assert.doesNotMatch(log, new RegExp(keys.anonKey), "the key itself is never logged");
+            // The alert's wake-up of notify-admin carries the same key: refused, and logged.
+            await waitFor(
+              "notify-admin to log the refused key",
+              async () =>
+                /"event":"admin_alert\.unauthorized"/.test(
+                  await Deno.readTextFile(`${logDir}/notify-admin.log`).catch(() => ""),
+                ),
+              30_000,
+            );
+          } finally {
+            await settle(id);
+          }
+        });
+      });
+    });
+  },
+});
+
+Deno.test({
   name: "a stalled booking that recovers is synced, and no alert follows",
   sanitizeResources: false,
   sanitizeOps: false,
