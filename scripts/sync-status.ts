@@ -1,6 +1,7 @@
 // `npm run sync:status [-- --json]`: where the Guestly sync stands. Reads the views
-// public.guestly_sync_overview, public.guestly_sync_failures and
-// public.stripe_events_needing_attention (service_role / postgres only) with SUPABASE_DB_URL
+// public.guestly_sync_overview, public.guestly_sync_failures,
+// public.stripe_events_needing_attention, public.guestly_sync_stalled and
+// public.guestly_undelivered_alerts (service_role / postgres only) with SUPABASE_DB_URL
 // (default: the local stack). The formatting is a pure function.
 import postgres from "postgres";
 
@@ -44,6 +45,61 @@ export interface StripeEventIssue {
   currency: string | null;
   error: string | null;
   received_at: Date | null;
+}
+
+/** A paid booking that owes Guestly a sync and is going nowhere (guestly_sync_stalled). */
+export interface StalledBooking {
+  booking_id: string;
+  guest_name: string;
+  property_name: string | null;
+  waiting_since: Date | null;
+  cause: string;
+  reason: string;
+  alerted: boolean;
+  alert_sent_at: Date | null;
+}
+
+/** An alert still in the outbox, with why (guestly_undelivered_alerts). */
+export interface UndeliveredAlert {
+  alert_id: string;
+  kind: string;
+  booking_id: string | null;
+  created_at: Date | null;
+  send_attempts: number;
+  why: string;
+}
+
+/** What needs a person before anything else: stalls, and alerts that reached nobody. */
+export interface Attention {
+  stalled: StalledBooking[];
+  undelivered: UndeliveredAlert[];
+}
+
+/** An unsent alert younger than this is just in flight; older ones are shown as undelivered. */
+export const UNDELIVERED_AFTER_MS = 2 * 60_000;
+
+export function toStalledBooking(row: Record<string, unknown>): StalledBooking {
+  return {
+    booking_id: row.booking_id as string,
+    guest_name: row.guest_name as string,
+    property_name: (row.property_name as string | null) ?? null,
+    waiting_since: date(row.waiting_since),
+    cause: row.cause as string,
+    reason: row.reason as string,
+    alerted: Boolean(row.alerted),
+    alert_sent_at: date(row.alert_sent_at),
+  };
+}
+
+export function toUndeliveredAlert(row: Record<string, unknown>): UndeliveredAlert {
+  return {
+    alert_id: row.alert_id as string,
+    kind: row.kind as string,
+    booking_id: (row.booking_id as string | null) ?? null,
+    created_at: date(row.created_at),
+    send_attempts: Number(row.send_attempts ?? 0),
+    why: row.why as string,
+  };
 }
 
 /** How many Stripe events needing attention sync:status lists (the newest). */
@@ -126,9 +182,11 @@ export function formatStatus(
   o: Overview,
   failures: FailedBooking[],
   stripe: { total: number; newest: StripeEventIssue[] } = { total: 0, newest: [] },
+  attention: Attention = { stalled: [], undelivered: [] },
 ): string {
   const now = o.as_of.getTime();
   const out: string[] = [`Guestly sync status (as of ${formatTime(o.as_of)})`, ""];
+  out.push(...attentionLines(attention, now));
   const count = (n: number) => String(n).padStart(6);
   out.push("Bookings (paid or cancelled; those awaiting payment need no sync)");
   out.push(`  synced          ${count(o.synced)}`);
@@ -202,13 +260,69 @@ export function formatStatus(
   return out.join("\n");
 }
 
+/** First in the report: the admins may not know, because their alerts did not reach them. */
+function attentionLines(attention: Attention, now: number): string[] {
+  const out: string[] = [];
+  const undelivered = attention.undelivered.filter((a) =>
+    a.created_at && now - a.created_at.getTime() >= UNDELIVERED_AFTER_MS
+  );
+  if (undelivered.length) {
+    const oldest = Math.min(...undelivered.map((a) => a.created_at!.getTime()));
+    out.push(
+      `!!! ${undelivered.length} ADMIN ALERT${undelivered.length === 1 ? "" : "S"} NOT DELIVERED ` +
+        `(oldest ${formatAge(now - oldest)}): nobody has been emailed about these.`,
+    );
+    out.push(`!!! why: ${oneLine(undelivered[0].why, 300)}`);
+    for (const a of undelivered) {
+      out.push(
+        `  ${a.kind.padEnd(22)} booking ${a.booking_id ?? "-"} · written ${
+          formatTime(a.created_at)
+        } · ${a.send_attempts} send attempt${a.send_attempts === 1 ? "" : "s"}`,
+      );
+    }
+    out.push("  (public.guestly_undelivered_alerts in Studio has the same list)", "");
+  }
+  if (attention.stalled.length) {
+    out.push(
+      `Stalled bookings (${attention.stalled.length}): paid, owed to Guestly, going nowhere`,
+    );
+    for (const s of attention.stalled) {
+      out.push(`  ${s.booking_id}  ${s.guest_name} at ${s.property_name ?? "(unknown property)"}`);
+      out.push(
+        `      waiting ${
+          s.waiting_since ? formatAge(now - s.waiting_since.getTime()) : "-"
+        } · cause ${s.cause} · alert ${
+          s.alert_sent_at
+            ? `sent ${formatTime(s.alert_sent_at)}`
+            : s.alerted
+            ? "written, NOT sent yet"
+            : "not written yet"
+        }`,
+      );
+      out.push(`      ${oneLine(s.reason, 300)}`);
+    }
+    out.push("");
+  }
+  return out;
+}
+
 export function statusJson(
   o: Overview,
   failures: FailedBooking[],
   stripe: { total: number; newest: StripeEventIssue[] } = { total: 0, newest: [] },
+  attention: Attention = { stalled: [], undelivered: [] },
 ) {
   return {
     as_of: o.as_of.toISOString(),
+    stalled: attention.stalled.map((s) => ({
+      ...s,
+      waiting_since: s.waiting_since?.toISOString() ?? null,
+      alert_sent_at: s.alert_sent_at?.toISOString() ?? null,
+    })),
+    undelivered_alerts: attention.undelivered.map((a) => ({
+      ...a,
+      created_at: a.created_at?.toISOString() ?? null,
+    })),
     bookings: {
       synced: o.synced,
       pending: o.pending,
@@ -257,7 +371,15 @@ export async function readStatus(dbUrl: string) {
     const newest = await sql`
       select * from public.stripe_events_needing_attention
        order by received_at desc limit ${STRIPE_ISSUES_SHOWN}`;
+    const stalled = await sql`
+      select * from public.guestly_sync_stalled order by waiting_since, booking_id`;
+    const undelivered = await sql`
+      select * from public.guestly_undelivered_alerts order by created_at, alert_id`;
     return {
+      attention: {
+        stalled: stalled.map((r) => toStalledBooking(r)),
+        undelivered: undelivered.map((r) => toUndeliveredAlert(r)),
+      },
       overview: toOverview(overview),
       failures: failures.map((r) => toFailedBooking(r)),
       stripe: { total: total as number, newest: newest.map((r) => toStripeEventIssue(r)) },
@@ -281,12 +403,12 @@ if (import.meta.main) {
   }
   const target = await defaultDbUrl(Deno.env.toObject());
   try {
-    const { overview, failures, stripe } = await readStatus(target.url);
+    const { overview, failures, stripe, attention } = await readStatus(target.url);
     if (Deno.args.includes("--json")) {
-      console.log(JSON.stringify(statusJson(overview, failures, stripe), null, 2));
+      console.log(JSON.stringify(statusJson(overview, failures, stripe, attention), null, 2));
     } else {
       console.log(`database: ${new URL(target.url).host} (${target.from})\n`);
-      console.log(formatStatus(overview, failures, stripe));
+      console.log(formatStatus(overview, failures, stripe, attention));
     }
   } catch (error) {
     console.error(`error: could not read the sync status: ${(error as Error).message}`);

@@ -12,6 +12,11 @@ import { retryFailedSync, syncBookingToGuestly, type SyncDeps } from "../_shared
 import { createGuestlySyncHandler } from "../_shared/guestly/handler.ts";
 import { jsonLogger } from "../_shared/log.ts";
 import { handlerOrConfigurationError } from "../_shared/http.ts";
+import {
+  functionStateHeartbeat,
+  parseStallEnv,
+  postgresFunctionStateReporter,
+} from "../_shared/guestly/function-state.ts";
 
 const log = jsonLogger(undefined, { fn: "guestly-sync" });
 
@@ -67,5 +72,14 @@ Deno.serve(handlerOrConfigurationError(() => {
     sync: (bookingId) => syncBookingToGuestly(bookingId, deps),
     retry: (bookingId) => retryFailedSync(bookingId, deps),
     log,
-  }});
+    heartbeat: functionStateHeartbeat({
+      report: postgresFunctionStateReporter(sql),
+      state: {
+        enabled: config.GUESTLY_SYNC_ENABLED,
+        testMode: config.GUESTLY_TEST_MODE,
+        stallAlertMinutes: parseStallEnv(Deno.env.toObject()),
+      },
+      log,
+    }),
+  });
 }, (error) => log.error("guestly.sync.misconfigured", { error })));

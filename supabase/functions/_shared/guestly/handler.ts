@@ -11,6 +11,8 @@ export interface GuestlySyncHandlerDeps {
   sync: (bookingId: string) => Promise<SyncOutcome>;
   retry: (bookingId: string) => Promise<SyncOutcome>;
   log: Logger;
+  /** Tells the database how this function runs (see function-state.ts); never throws. */
+  heartbeat?: () => Promise<void>;
 }
 
 export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
@@ -19,8 +21,12 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
     if (!bearerMatches(request, deps.serviceRoleKey)) {
+      deps.log.warn("guestly.sync.unauthorized", {
+        hint: "the caller's key is not SUPABASE_SERVICE_ROLE_KEY (Vault secret service_role_key?)",
+      });
       return json(401, { error: "unauthorized: the service_role key is required" });
     }
+    await deps.heartbeat?.();
     const body = await readJsonBody(request);
     if (!body.ok) return body.response;
     const parsed = SyncRequest.safeParse(body.body);

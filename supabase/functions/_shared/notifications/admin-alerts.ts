@@ -3,6 +3,7 @@
 // link arrives already signed). The output must be identical for identical input: Resend
 // rejects a repeated idempotency key whose payload differs.
 import { moneyAlertEmail } from "./money-alerts.ts";
+import { syncStalledSections, syncStalledSubject } from "./sync-stalled.ts";
 
 export interface AlertAttempt {
   attempt: number;
@@ -112,10 +113,10 @@ export function retryCommands(bookingId: string): { cli: string; sql: string } {
   };
 }
 
-type Row = [label: string, value: string];
-type Section = { title: string; rows?: Row[]; lines?: string[]; links?: Row[] };
+export type Row = [label: string, value: string];
+export type Section = { title: string; rows?: Row[]; lines?: string[]; links?: Row[] };
 
-function bookingRows(ctx: AlertContext): Row[] {
+export function bookingRows(ctx: AlertContext): Row[] {
   const b = ctx.booking;
   if (!b) {
     return [["Booking id", ctx.alert.booking_id ?? "(the booking no longer exists)"]];
@@ -229,6 +230,7 @@ function paymentMismatchSections(ctx: AlertContext): Section[] {
 function subjectFor(ctx: AlertContext): string {
   const who = `${guestName(ctx.booking)} at ${ctx.booking?.property_name ?? "(unknown property)"}`;
   const booking = `booking ${shortId(ctx.booking?.id ?? ctx.alert.booking_id)}`;
+  if (ctx.alert.kind === "sync_stalled") return syncStalledSubject(ctx, who, booking);
   if (ctx.alert.kind === "payment_mismatch") {
     const d = ctx.alert.details ?? {};
     return `Payment mismatch: ${booking} — ${who} (received ${
@@ -299,6 +301,8 @@ export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): Ale
   const subject = (money?.subject ?? subjectFor(ctx)).replace(/[\r\n]+/g, " ");
   const sections = money
     ? money.sections
+    : ctx.alert.kind === "sync_stalled"
+    ? syncStalledSections(ctx)
     : ctx.alert.kind === "payment_mismatch"
     ? paymentMismatchSections(ctx)
     : syncFailedSections(ctx, link);

@@ -21,6 +21,10 @@ export function createNotifyAdminHandler(deps: NotifyAdminHandlerDeps) {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
     if (!bearerMatches(request, deps.serviceRoleKey)) {
+      // Alerts stay in the outbox (npm run sync:status lists them); say why in the logs.
+      deps.log.error("admin_alert.unauthorized", {
+        hint: "the caller's key is not SUPABASE_SERVICE_ROLE_KEY (Vault secret service_role_key?)",
+      });
       return json(401, { error: "unauthorized: the service_role key is required" });
     }
     await request.body?.cancel();
