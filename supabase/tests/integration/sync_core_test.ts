@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { booking, connect, PROPERTY } from "./harness.ts";
 import { startGuestlySandbox } from "../../../local/guestly-sandbox/server.ts";
-import { postgresSyncStore, postgresTokenStore } from "../../functions/_shared/guestly/db.ts";
+import {
+  postgresRateLimiter,
+  postgresSyncStore,
+  postgresTokenStore,
+} from "../../functions/_shared/guestly/db.ts";
 import { GuestlyClient } from "../../functions/_shared/guestly/client.ts";
 import { syncBookingToGuestly, type SyncDeps } from "../../functions/_shared/guestly/sync.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
@@ -347,3 +351,32 @@ async function insertConfirmed(
     return row.id as string;
   });
 }
+
+Deno.test("a tiny time budget and a saturated limiter: deferred cleanly, nothing sent", async () => {
+  await withSandbox(async ({ sql, deps, sandbox }) => {
+    const id = await insertConfirmed(sql);
+    // The real limiter at one request a second, just used: the next slot is ~1.1 s away, more
+    // than a 2 s budget leaves after one 1.5 s request timeout.
+    const limiter = postgresRateLimiter(sql, {
+      perSecond: 1,
+      perMinute: 10_000,
+      perHour: 1_000_000,
+    });
+    assert.ok(await limiter.reserve(1000));
+    const guestly = new GuestlyClient(deps.guestly.credentials, { ...deps.guestly.deps, limiter });
+    const started = Date.now();
+    const result = await syncBookingToGuestly(id, {
+      ...deps,
+      guestly,
+      settings: { ...deps.settings, budgetMs: 2000 },
+    });
+    assert.equal(result.outcome, "deferred", JSON.stringify(result));
+    assert.ok(Date.now() - started < 2000, "returned inside its budget");
+    const row = await booking(sql, id);
+    assert.equal(row.guestly_sync_attempts, 0);
+    assert.equal(row.guestly_sync_lease_id, null, "the lease is given back");
+    assert.ok(row.guestly_sync_next_attempt_at instanceof Date, "the sweep comes back");
+    const requests = await (await fetch(`${sandbox.url}/__sandbox/requests`)).json();
+    assert.equal(requests.filter((r: { path: string }) => r.path.startsWith("/v1/")).length, 0);
+  });
+});
