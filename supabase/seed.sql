@@ -1,9 +1,9 @@
 -- Local seed: a few properties (mapped to the Guestly sandbox's listings) and bookings waiting
 -- for payment. The demo (`npm start`) pays for some of them through signed Stripe events.
-insert into public.properties (id, name, guestly_listing_id) values
-  ('0b0e7f3a-0000-4000-8000-000000000001', 'Ocean View Loft', '64f1a2b3c4d5e6f7a8b9c0d1'),
-  ('0b0e7f3a-0000-4000-8000-000000000002', 'Pine Cabin', '64f1a2b3c4d5e6f7a8b9c0d2'),
-  ('0b0e7f3a-0000-4000-8000-000000000003', 'Old Town Apartment', '64f1a2b3c4d5e6f7a8b9c0d3')
+insert into public.properties (id, name, guestly_listing_id, country_code) values
+  ('0b0e7f3a-0000-4000-8000-000000000001', 'Ocean View Loft', '64f1a2b3c4d5e6f7a8b9c0d1', 'US'),
+  ('0b0e7f3a-0000-4000-8000-000000000002', 'Pine Cabin', '64f1a2b3c4d5e6f7a8b9c0d2', 'GB'),
+  ('0b0e7f3a-0000-4000-8000-000000000003', 'Old Town Apartment', '64f1a2b3c4d5e6f7a8b9c0d3', 'PT')
 on conflict (id) do nothing;
 
 insert into public.bookings

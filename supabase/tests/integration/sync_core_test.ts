@@ -313,6 +313,30 @@ Deno.test("names with quotes, emoji and other scripts reach Guestly intact", asy
   });
 });
 
+Deno.test("a phone written locally reaches Guestly as E.164; an unreadable one, in the notes", async () => {
+  await withSandbox(async ({ sql, deps, reservations }) => {
+    // Pine Cabin is in GB (seed): "07700 900123" is read as a UK number.
+    const local = await insertConfirmed(sql, {
+      propertyId: PROPERTY.pineCabin,
+      phone: "07700 900123",
+    });
+    const odd = await insertConfirmed(sql, { phone: "ask at reception" });
+    for (const id of [local, odd]) {
+      assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    }
+    const byRef = new Map((await reservations()).map((r) => [
+      (r.customFields as Array<{ value: string }>)[0].value,
+      r as { guest: { phones?: string[] }; notes?: { other?: string } },
+    ]));
+    assert.deepEqual(byRef.get(local)?.guest.phones, ["+447700900123"]);
+    assert.equal(byRef.get(odd)?.guest.phones, undefined);
+    assert.match(
+      byRef.get(odd)?.notes?.other ?? "",
+      /Guest phone \(as entered\): ask at reception/,
+    );
+  });
+});
+
 Deno.test("the token is cached in the database: many syncs mint one token", async () => {
   await withSandbox(async ({ sql, deps, sandbox }) => {
     for (let i = 0; i < 5; i++) {
@@ -339,10 +363,12 @@ async function insertConfirmed(
   return await sql.begin(async (tx) => {
     const [row] = await tx`
       insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
-        check_in, check_out, guests_count, amount_total, currency, status)
-      values (${PROPERTY.oceanView}, ${(extra.firstName as string) ?? "Core"},
+        guest_phone, check_in, check_out, guests_count, amount_total, currency, status)
+      values (${(extra.propertyId as string) ?? PROPERTY.oceanView},
+        ${(extra.firstName as string) ?? "Core"},
         ${(extra.lastName as string) ?? "Test"},
         ${(extra.email as string) ?? `core-${crypto.randomUUID().slice(0, 8)}@example.com`},
+        ${(extra.phone as string) ?? null},
         '2027-06-01', '2027-06-03', 2, 30000, 'usd', 'confirmed')
       returning id`;
     const dropped = await tx`delete from net.http_request_queue

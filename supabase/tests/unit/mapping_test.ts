@@ -55,3 +55,31 @@ Deno.test("minor units become major units, except zero-decimal currencies", () =
   assert.equal(minorToMajor(12345, "usd"), 123.45);
   assert.equal(minorToMajor(5000, "jpy"), 5000);
 });
+
+Deno.test("phones go to Guestly as E.164; a local number is read in the property's country", () => {
+  const phones = (phone: string | null, country: string | null = null) =>
+    mapBookingToGuestlyReservation(
+      bookingRow({ guest_phone: phone, guestly_property_country: country }),
+      "f",
+    ).guest.phones;
+  assert.deepEqual(phones("+44 7700 900123"), ["+447700900123"]);
+  assert.deepEqual(phones("(020) 7946 0018", "GB"), ["+442079460018"]);
+  assert.deepEqual(phones("07700 900123", "GB"), ["+447700900123"]);
+  assert.deepEqual(phones("+1 (202) 555-0143"), ["+12025550143"]);
+  assert.equal(phones(null), undefined);
+  assert.equal(phones("   "), undefined);
+});
+
+Deno.test("a phone that cannot be read travels in the notes, never fails the booking", () => {
+  for (const [raw, country] of [["07700 900123", null], ["call me maybe", "GB"], ["+99", null]]) {
+    const payload = mapBookingToGuestlyReservation(
+      bookingRow({ guest_phone: raw, guestly_property_country: country }),
+      "f",
+    );
+    assert.equal(payload.guest.phones, undefined, raw!);
+    assert.match(
+      payload.notes.other,
+      new RegExp(`Guest phone \\(as entered\\): ${raw!.replace("+", "\\+")}`),
+    );
+  }
+});

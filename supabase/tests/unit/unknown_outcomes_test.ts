@@ -278,3 +278,16 @@ Deno.test("a create whose pre-send check ends after its slot takes a fresh slot 
   assert.equal(checks, 1, "a check a moment old still holds");
   assert.deepEqual(sentAt, [slots[1]], "and left exactly at it");
 });
+
+Deno.test("a name Guestly would refuse is caught before sending, naming the field", async () => {
+  const store = new MemoryStore(bookingRow({ guest_first_name: "   " }));
+  const guestly = new FakeGuestly([]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "failed" && result.final, true);
+  assert.equal(
+    result.outcome === "failed" && result.error,
+    "Guestly would refuse the reservation: guest.firstName: must not be empty",
+  );
+  assert.equal(guestly.requests.length, 0);
+});

@@ -5,6 +5,7 @@ import {
   type GuestlyReservationCreate,
   type GuestlyStatus,
 } from "./schemas.ts";
+import { normalisePhone } from "./phone.ts";
 
 /**
  * The one status table (docs/status-mapping.md shows the same):
@@ -56,7 +57,9 @@ export function mapBookingToGuestlyReservation(
   if (status !== "confirmed") {
     throw new Error(`booking ${booking.id} has status ${booking.status}: nothing to create`);
   }
-  const phone = booking.guest_phone?.replace(/[\s()-]/g, "");
+  const phone = normalisePhone(booking.guest_phone, booking.guestly_property_country);
+  const notes = [`Website booking ${booking.id}`];
+  if (phone.kind === "unreadable") notes.push(`Guest phone (as entered): ${phone.raw}`);
   return {
     listingId: booking.guestly_listing_id,
     checkInDateLocalized: booking.check_in,
@@ -68,13 +71,13 @@ export function mapBookingToGuestlyReservation(
       firstName: booking.guest_first_name,
       lastName: booking.guest_last_name,
       email: booking.guest_email,
-      ...(phone ? { phones: [phone] } : {}),
+      ...(phone.kind === "e164" ? { phones: [phone.phone] } : {}),
     },
     money: {
       fareAccommodation: minorToMajor(booking.amount_total, booking.currency),
       currency: booking.currency.toUpperCase(),
     },
     customFields: [{ fieldId: bookingRefFieldId, value: booking.id }],
-    notes: { other: `Website booking ${booking.id}` },
+    notes: { other: notes.join("\n") },
   };
 }

@@ -26,6 +26,8 @@ export const BookingRow = z.object({
   id: z.string().uuid(),
   property_id: z.string().uuid(),
   guestly_listing_id: z.string().min(1, "the property has no Guestly listing id"),
+  /** The property's country (ISO 3166 alpha-2): the region of a phone number written locally. */
+  guestly_property_country: z.string().nullable().optional(),
   guest_first_name: z.string().min(1),
   guest_last_name: z.string().min(1),
   guest_email: z.string().email(),
@@ -48,8 +50,8 @@ export const BookingRow = z.object({
 export type BookingRow = z.infer<typeof BookingRow>;
 
 export const GuestlyGuest = z.object({
-  firstName: z.string().min(1),
-  lastName: z.string().min(1),
+  firstName: z.string().trim().min(1, "must not be empty"),
+  lastName: z.string().trim().min(1, "must not be empty"),
   email: z.string().email(),
   phones: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/)).optional(),
 });

@@ -1,7 +1,12 @@
 // One step of a sync round: decide what Guestly needs next for this booking and send that one
 // request (a lookup, a create, or status changes). The rules for unknown outcomes live here:
 // a create is never sent again before a lookup that could see the first one's effect.
-import type { BookingRow, GuestlyReservation, GuestlyStatus } from "./schemas.ts";
+import {
+  type BookingRow,
+  type GuestlyReservation,
+  GuestlyReservationCreate,
+  type GuestlyStatus,
+} from "./schemas.ts";
 import { mapBookingToGuestlyReservation, mapStatusToGuestly } from "./mapping.ts";
 import { describeDuplicates, judgeLookup } from "./lookup.ts";
 import type { CallOptions, HttpAttempt } from "./client.ts";
@@ -129,7 +134,17 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
 
 async function create(ctx: RoundContext): Promise<Step> {
   const { booking, deps } = ctx;
-  const payload = mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
+  const mapped = mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
+  // What Guestly would refuse is caught here, naming the field, without spending a request.
+  const checked = GuestlyReservationCreate.safeParse(mapped);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    return {
+      kind: "permanent",
+      error: `Guestly would refuse the reservation: ${issue.path.join(".")}: ${issue.message}`,
+    };
+  }
+  const payload = checked.data;
   const created = await attempt(
     ctx,
     "create",
