@@ -11,9 +11,12 @@ import { GuestlyClient } from "../_shared/guestly/client.ts";
 import { retryFailedSync, syncBookingToGuestly, type SyncDeps } from "../_shared/guestly/sync.ts";
 import { createGuestlySyncHandler } from "../_shared/guestly/handler.ts";
 import { jsonLogger } from "../_shared/log.ts";
+import { serviceKeysFrom } from "../_shared/service-keys.ts";
 
 const config = parseGuestlyEnv(Deno.env.toObject());
 const log = jsonLogger(undefined, { fn: "guestly-sync" });
+const serviceKeys = serviceKeysFrom(Deno.env.toObject());
+for (const problem of serviceKeys.problems) log.error("guestly.sync.misconfigured", { problem });
 const sql = database(config.SUPABASE_DB_URL);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 // Creates go out on a connection of their own, never a reused keep-alive one: on a reused
@@ -59,7 +62,7 @@ const deps: SyncDeps = {
 };
 
 Deno.serve(createGuestlySyncHandler({
-  serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY,
+  serviceKeys,
   enabled: config.GUESTLY_SYNC_ENABLED,
   sync: (bookingId) => syncBookingToGuestly(bookingId, deps),
   retry: (bookingId) => retryFailedSync(bookingId, deps),

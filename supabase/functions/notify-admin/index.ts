@@ -11,6 +11,7 @@ import {
   resendMailer,
 } from "../_shared/notifications/outbox.ts";
 import { parseRetryLinkBase } from "../_shared/notifications/retry-token.ts";
+import { serviceKeysFrom } from "../_shared/service-keys.ts";
 
 const env = Deno.env.toObject();
 const log = jsonLogger(undefined, { fn: "notify-admin" });
@@ -23,12 +24,14 @@ const missing = [
   ["ADMIN_ALERT_EMAILS", to.length ? "set" : ""],
 ].filter(([, value]) => !value).map(([name]) => name);
 const configError = missing.length ? `missing configuration: ${missing.join(", ")}` : null;
+const serviceKeys = serviceKeysFrom(env);
+for (const problem of serviceKeys.problems) log.error("admin_alert.misconfigured", { problem });
 // A bad RETRY_LINK_BASE_URL must not stop the alerts: links then open the function itself.
 const linkBase = parseRetryLinkBase(env.RETRY_LINK_BASE_URL);
 if (!linkBase.ok) log.error("admin_alert.misconfigured", { error: linkBase.error });
 
 Deno.serve(createNotifyAdminHandler({
-  serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY ?? "",
+  serviceKeys,
   configError,
   log,
   deliver: () =>

@@ -17,6 +17,7 @@ import {
   resendMailer,
 } from "../../functions/_shared/notifications/outbox.ts";
 import { createNotifyAdminHandler } from "../../functions/_shared/notifications/handlers.ts";
+import { serviceKeysFrom } from "../../functions/_shared/service-keys.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
 import {
   type FailedBooking,
@@ -371,7 +372,7 @@ Deno.test("resend mailer: passes the idempotency key; errors become values", asy
 Deno.test("notify-admin: only the service_role key gets in", async () => {
   let delivered = 0;
   const handler = createNotifyAdminHandler({
-    serviceRoleKey: "service-key",
+    serviceKeys: serviceKeysFrom({ SUPABASE_SERVICE_ROLE_KEY: "service-key" }),
     configError: null,
     deliver: () => {
       delivered++;

@@ -1,14 +1,16 @@
 // HTTP edges of notify-admin (woken by the database with the service_role key) and retry-link
 // (opened by an admin from an email: authenticated by its own signed, expiring, one-use token).
 import { z } from "zod";
-import { bearerMatches, json } from "../http.ts";
+import { json } from "../http.ts";
+import type { ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 import { escapeHtml } from "./admin-alerts.ts";
 import type { DeliverySummary } from "./outbox.ts";
 import { verifyRetryToken } from "./retry-token.ts";
 
 export interface NotifyAdminHandlerDeps {
-  serviceRoleKey: string;
+  /** The keys the database (from Vault) presents: service_role JWT or sb_secret_. */
+  serviceKeys: ServiceKeys;
   /** Null when configuration is incomplete: nothing is claimed, so no attempt is burnt. */
   configError: string | null;
   deliver: () => Promise<DeliverySummary>;
@@ -20,9 +22,8 @@ export function createNotifyAdminHandler(deps: NotifyAdminHandlerDeps) {
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
-    if (!bearerMatches(request, deps.serviceRoleKey)) {
-      return json(401, { error: "unauthorized: the service_role key is required" });
-    }
+    const refused = await deps.serviceKeys.refusal(request);
+    if (refused) return refused;
     await request.body?.cancel();
     if (deps.configError) {
       deps.log.error("admin_alert.misconfigured", { error: deps.configError });
