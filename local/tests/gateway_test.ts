@@ -21,6 +21,9 @@ Deno.serve(async (req) => {
 });
 `;
 
+/** A function's own deno.json, as `supabase functions deploy` bundles it. */
+const ZOD_ONLY = JSON.stringify({ imports: { zod: "npm:zod@^3.25.0" } });
+
 const CRASH = `Deno.serve({ port: 1 }, (req) => {
   if (new URL(req.url).pathname.endsWith("/die")) Deno.exit(1);
   return new Response("alive " + Deno.pid);
@@ -42,6 +45,9 @@ async function setup() {
   }
   await Deno.writeTextFile(`${fns}/echo/index.ts`, ECHO);
   await Deno.writeTextFile(`${fns}/open/index.ts`, ECHO);
+  for (const name of ["echo", "open"]) {
+    await Deno.writeTextFile(`${fns}/${name}/deno.json`, ZOD_ONLY);
+  }
   await Deno.writeTextFile(`${fns}/crash/index.ts`, CRASH);
   await Deno.writeTextFile(`${fns}/_shared/index.ts`, `throw new Error("not a function");\n`);
   await Deno.writeTextFile(`${dir}/config.toml`, CONFIG);
@@ -267,6 +273,73 @@ Deno.test("gateway: a function that cannot start answers 503 and is retried", as
     }
     assert.ok(gateway.functions()[0].restarts >= 1);
     assert.match(await Deno.readTextFile(`${dir}/logs/echo.log`), /boom at import/);
+  } finally {
+    await gateway.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+// Imports a package the repository's deno.json (and node_modules) has, but its own does not map.
+const USES_STRIPE = `import Stripe from "stripe";
+Deno.serve(() => new Response(typeof Stripe));
+`;
+
+Deno.test("gateway: each function runs with its own deno.json and nothing else", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gateway_config_" });
+  const fns = `${dir}/functions`;
+  const write = async (name: string, code: string, config?: string) => {
+    await Deno.mkdir(`${fns}/${name}`, { recursive: true });
+    await Deno.writeTextFile(`${fns}/${name}/index.ts`, code);
+    if (config) await Deno.writeTextFile(`${fns}/${name}/deno.json`, config);
+  };
+  await write("mapped", ECHO, ZOD_ONLY);
+  await write("unmapped", USES_STRIPE, ZOD_ONLY);
+  await write("no-config", ECHO);
+  await write(
+    "own-stripe",
+    USES_STRIPE,
+    JSON.stringify({ imports: { stripe: "npm:stripe@^17.7.0" } }),
+  );
+  await Deno.writeTextFile(
+    `${dir}/config.toml`,
+    ["mapped", "unmapped", "no-config", "own-stripe"]
+      .map((n) => `[functions.${n}]\nverify_jwt = false\n`).join("\n"),
+  );
+  const gateway = await startGateway({
+    port: 0,
+    functionsDir: fns,
+    configTomlPath: `${dir}/config.toml`,
+    env: {},
+    jwtSecret: LOCAL_JWT_SECRET,
+    quiet: true,
+    logDir: `${dir}/logs`,
+    requestWaitMs: 300,
+  });
+  const call = async (name: string) => {
+    const res = await fetch(`${gateway.url}/functions/v1/${name}`);
+    return { status: res.status, text: await res.text() };
+  };
+  try {
+    const mapped = await call("mapped");
+    assert.equal(mapped.status, 200);
+    assert.equal(JSON.parse(mapped.text).zod, "ok");
+    assert.deepEqual(await call("own-stripe"), { status: 200, text: "function" });
+
+    // "stripe" is in the repository's deno.json and node_modules, not in this function's file.
+    const unmapped = await call("unmapped");
+    assert.equal(unmapped.status, 503);
+    assert.match(JSON.parse(unmapped.text).message, /Import "stripe" not a dependency/);
+    assert.match(await Deno.readTextFile(`${dir}/logs/unmapped.log`), /"stripe" not a dependency/);
+    // Without a deno.json of its own nothing is mapped (the repository's file is never used).
+    const bare = await call("no-config");
+    assert.equal(bare.status, 503);
+    assert.match(JSON.parse(bare.text).message, /Import "zod" not a dependency/);
+    // Running a function writes nothing into it (no deno.lock beside its deno.json).
+    for (const name of ["mapped", "own-stripe"]) {
+      const files: string[] = [];
+      for await (const e of Deno.readDir(`${fns}/${name}`)) files.push(e.name);
+      assert.deepEqual(files.sort(), ["deno.json", "index.ts"]);
+    }
   } finally {
     await gateway.close();
   }
