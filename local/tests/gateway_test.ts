@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { startGateway, WALL_CLOCK_LIMIT, wallClockLimitFrom } from "../gateway/server.ts";
-import { LOCAL_JWT_SECRET, localKeys, verifySupabaseJwt } from "../keys.ts";
+import {
+  generateApiKeys,
+  LOCAL_JWT_SECRET,
+  localKeys,
+  stackApiKeys,
+  verifySupabaseJwt,
+} from "../keys.ts";
 import { SignJWT } from "jose";
 
 const ECHO = `import { z } from "zod";
@@ -153,6 +159,20 @@ Deno.test("gateway: routing, env, verify_jwt, restarts, clean shutdown", async (
       const garbage = await fetch(`${base}/echo`, { headers: { authorization: "Basic abc" } });
       assert.equal(garbage.status, 401);
       await garbage.body?.cancel();
+
+      // The new keys are not JWTs: the platform's check refuses them, in either header.
+      const { secretKey, publishableKey } = await generateApiKeys();
+      for (const key of [secretKey, publishableKey]) {
+        const asBearer = await fetch(`${base}/echo`, { headers: bearer(key) });
+        assert.equal(asBearer.status, 401);
+        assert.deepEqual(await asBearer.json(), { code: 401, message: "Invalid JWT" });
+        const asApikey = await fetch(`${base}/echo`, { headers: { apikey: key } });
+        assert.equal(asApikey.status, 401);
+        assert.deepEqual(await asApikey.json(), {
+          code: 401,
+          message: "Missing authorization header",
+        });
+      }
 
       for (const key of [keys.anonKey, keys.serviceRoleKey]) {
         const ok = await fetch(`${base}/echo`, { headers: bearer(key) });
@@ -446,4 +466,20 @@ Deno.test("keys: CLI-compatible local keys and verification", async () => {
   });
   assert.equal(await verifySupabaseJwt(keys.anonKey, "x".repeat(40)), null);
   assert.equal(await verifySupabaseJwt("garbage", LOCAL_JWT_SECRET), null);
+});
+
+Deno.test("keys: a random sb_publishable_/sb_secret_ pair per stack, kept for its processes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "stack_keys_" });
+  try {
+    const first = await stackApiKeys(dir);
+    assert.match(first.secretKey, /^sb_secret_[A-Za-z0-9_-]{22}_[A-Za-z0-9_-]{8}$/);
+    assert.match(first.publishableKey, /^sb_publishable_[A-Za-z0-9_-]{22}_[A-Za-z0-9_-]{8}$/);
+    assert.deepEqual(await stackApiKeys(dir), first, "the same stack keeps its keys");
+    assert.equal((await Deno.stat(`${dir}/api-keys.json`)).mode! & 0o077, 0, "mode 600");
+    const other = await Deno.makeTempDir({ prefix: "stack_keys_" });
+    assert.notEqual((await stackApiKeys(other)).secretKey, first.secretKey, "another stack");
+    await Deno.remove(other, { recursive: true });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
