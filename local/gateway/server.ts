@@ -351,6 +351,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         while ((nl = buffered.indexOf("\n")) >= 0) {
           const line = buffered.slice(0, nl);
           // deno's own errors (a module that cannot load) start with "error:", in colour.
+          // deno-lint-ignore no-control-regex -- strips the colour codes (ESC [ … m)
           const plain = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
           if (tag === ":err" && /^error:/i.test(plain)) state.lastStderrError = plain;
           await state.log(`[${state.name}${tag}] ${line}\n`);
