@@ -13,7 +13,7 @@ import {
   stopPostgres,
 } from "./postgres.ts";
 import { servicePid, startService, stopService } from "./services.ts";
-import { localKeys, stackApiKeys } from "../keys.ts";
+import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { wallClockLimitFrom } from "../gateway/server.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
@@ -43,7 +43,10 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
       () => null,
     )
     : null;
-  const env: Record<string, string> = saved ?? await functionsEnv(config);
+  // A state saved before the stack had the new keys gets them: Vault holds the secret key.
+  const env: Record<string, string> = saved
+    ? { ...saved, ...apiKeysEnv(await stackApiKeys(config.stateDir)) }
+    : await functionsEnv(config);
   await startService(config, {
     name: "mail-catcher",
     script: "local/mail-catcher/main.ts",
