@@ -2,8 +2,9 @@
 // starts a new sync round for failed bookings through the guestly-sync Edge Function (the same
 // path as the retry link and `select guestly_retry_sync(…)`), and prints each booking's result.
 //
-// Target: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY from the environment; when BOTH are absent,
-// the local stack. `--all-failed` reads the list of failed bookings from Postgres
+// Target: SUPABASE_URL + a key from the environment — SUPABASE_SECRET_KEY (sb_secret_…) or
+// SUPABASE_SERVICE_ROLE_KEY (either kind: the legacy service_role JWT or a secret key); when
+// the URL and both keys are absent, the local stack (with its secret key). `--all-failed` reads the list of failed bookings from Postgres
 // (public.guestly_sync_failures) at SUPABASE_DB_URL (default: local stack, only when the other
 // two are absent too).
 //
@@ -19,8 +20,9 @@ export const USAGE = `usage: npm run sync:retry -- <booking-id> [<booking-id> �
        npm run sync:retry -- --all-failed
 
 Starts a new Guestly sync round for each booking (even after the automatic retries gave up)
-and waits for its result. Target: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY, or the local
-stack when neither is set. --all-failed lists failed bookings from SUPABASE_DB_URL.`;
+and waits for its result. Target: SUPABASE_URL with SUPABASE_SECRET_KEY (sb_secret_…) or
+SUPABASE_SERVICE_ROLE_KEY (the legacy service_role JWT or a secret key), or the local stack
+when none is set. --all-failed lists failed bookings from SUPABASE_DB_URL.`;
 
 export type Args =
   | { kind: "ids"; bookingIds: string[] }
@@ -51,6 +53,7 @@ export function parseArgs(argv: string[]): Args {
 
 export interface Target {
   url: string;
+  /** A secret key (sb_secret_…) or the legacy service_role JWT: guestly-sync takes either. */
   serviceRoleKey: string;
   /** Null when it cannot be known safely (a remote target without SUPABASE_DB_URL). */
   dbUrl: string | null;
@@ -59,31 +62,44 @@ export interface Target {
 
 /** Local defaults ONLY when the variables are absent: never a local key for a remote URL. */
 export async function resolveTarget(env: Record<string, string | undefined>): Promise<Target> {
-  const url = env.SUPABASE_URL, key = env.SUPABASE_SERVICE_ROLE_KEY;
+  const url = env.SUPABASE_URL;
+  // SUPABASE_SECRET_KEY wins: a shell can keep the old service_role key while moving to it.
+  const keyName = env.SUPABASE_SECRET_KEY
+    ? "SUPABASE_SECRET_KEY"
+    : env.SUPABASE_SERVICE_ROLE_KEY
+    ? "SUPABASE_SERVICE_ROLE_KEY"
+    : null;
+  const key = keyName ? env[keyName]!.trim() : "";
+  if (key.startsWith("sb_publishable_")) {
+    throw new Error(
+      `${keyName} holds a publishable key (sb_publishable_…): guestly-sync needs a secret key ` +
+        "(sb_secret_…) or the service_role key",
+    );
+  }
   if (url && key) {
     return {
       url,
       serviceRoleKey: key,
       dbUrl: env.SUPABASE_DB_URL || null,
-      description: `${url} (from SUPABASE_URL)`,
+      description: `${url} (from SUPABASE_URL, key from ${keyName})`,
     };
   }
   if (url || key) {
     throw new Error(
-      `${url ? "SUPABASE_URL" : "SUPABASE_SERVICE_ROLE_KEY"} is set but ${
-        url ? "SUPABASE_SERVICE_ROLE_KEY" : "SUPABASE_URL"
-      } is not: set both, or neither to use the local stack`,
+      url
+        ? "SUPABASE_URL is set but SUPABASE_SECRET_KEY / SUPABASE_SERVICE_ROLE_KEY is not: " +
+          "set a key too, or neither to use the local stack"
+        : `${keyName} is set but SUPABASE_URL is not: set both, or neither to use the local stack`,
     );
   }
   const { loadStackConfig } = await import("../local/stack/config.ts");
-  const { localKeys } = await import("../local/keys.ts");
+  const { stackApiKeys } = await import("../local/keys.ts");
   const stack = loadStackConfig();
   return {
     url: stack.apiUrl,
-    serviceRoleKey: (await localKeys()).serviceRoleKey,
+    serviceRoleKey: (await stackApiKeys(stack.stateDir)).secretKey,
     dbUrl: env.SUPABASE_DB_URL || stack.dbUrl,
-    description:
-      `${stack.apiUrl} (local stack: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY not set)`,
+    description: `${stack.apiUrl} (local stack: SUPABASE_URL and no key set)`,
   };
 }
 

@@ -29,7 +29,10 @@ export interface GatewayOptions {
   logDir?: string;
   /** Working directory of function processes. Default: the repo root. */
   cwd?: string;
-  /** Deno config for every function process. Default: `<repo>/deno.json`. */
+  /**
+   * Deno config for a function without a `deno.json` of its own. Default: none (`--no-config`,
+   * so nothing is mapped). A function's own `<name>/deno.json` always wins, as on the platform.
+   */
   denoConfig?: string;
   /** How long a function may take to listen. Default 20 000 ms. */
   startTimeoutMs?: number;
@@ -194,7 +197,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 interface FunctionState {
   name: string;
   entry: string;
-  config: string;
+  /** The function's own deno.json (as `supabase functions deploy` bundles it), or the fallback. */
+  config: string | null;
   verifyJwt: boolean;
   child: Deno.ChildProcess | null;
   pid: number | null;
@@ -202,6 +206,8 @@ interface FunctionState {
   up: boolean;
   restarts: number;
   lastError: string | null;
+  /** The last `error:` line the current process wrote to stderr (e.g. an unmapped import). */
+  lastStderrError: string | null;
   waiters: Set<(up: boolean) => void>;
   /** Processes killed because a request ran past the wall clock (their requests get 546). */
   cutOff: Set<number>;
@@ -242,7 +248,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const wallClockLimitMs = options.wallClockLimitMs ?? DEFAULT_WALL_CLOCK_LIMIT_MS;
   const cwd = options.cwd ?? REPO_ROOT;
   const functionsDir = await Deno.realPath(options.functionsDir);
-  const defaultConfig = options.denoConfig ?? `${REPO_ROOT}/deno.json`;
+  const fallbackConfig = options.denoConfig ?? null;
   const say = options.quiet ? () => {} : (msg: string) => console.log(`[gateway] ${msg}`);
 
   const verifyJwt = await readVerifyJwt(options.configTomlPath);
@@ -285,13 +291,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const states = new Map<string, FunctionState>();
   for (const name of await discoverFunctions(functionsDir)) {
     const dir = `${functionsDir}/${name}`;
-    // Always the repository's config (npm packages from its node_modules): a function's own
-    // deno.json is for `supabase functions deploy`, and carries the same imports (a unit test
-    // keeps them equal), but using it here would download packages and write lock files.
+    // Each function with its own deno.json, as `supabase functions deploy` bundles it: it can
+    // import only what that file maps (never the repository's deno.json or node_modules). Its
+    // npm packages come from Deno's cache (DENO_DIR), fetched from the npm registry on first
+    // use; --no-lock keeps the run from writing deno.lock files into the functions.
     states.set(name, {
       name,
       entry: `${dir}/index.ts`,
-      config: defaultConfig,
+      config: await exists(`${dir}/deno.json`) ? `${dir}/deno.json` : fallbackConfig,
       verifyJwt: verifyJwt.get(name) ?? true,
       child: null,
       pid: null,
@@ -299,6 +306,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       up: false,
       restarts: 0,
       lastError: null,
+      lastStderrError: null,
       waiters: new Set(),
       cutOff: new Set(),
       firstAttempt: Promise.withResolvers<void>(),
@@ -341,7 +349,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         buffered += chunk;
         let nl: number;
         while ((nl = buffered.indexOf("\n")) >= 0) {
-          await state.log(`[${state.name}${tag}] ${buffered.slice(0, nl)}\n`);
+          const line = buffered.slice(0, nl);
+          // deno's own errors (a module that cannot load) start with "error:", in colour.
+          // deno-lint-ignore no-control-regex -- strips the colour codes (ESC [ … m)
+          const plain = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
+          if (tag === ":err" && /^error:/i.test(plain)) state.lastStderrError = plain;
+          await state.log(`[${state.name}${tag}] ${line}\n`);
           buffered = buffered.slice(nl + 1);
         }
       }
@@ -371,6 +384,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!first) state.restarts++;
       // Requests of a process cut off by the wall clock have all been answered by now.
       state.cutOff.clear();
+      state.lastStderrError = null;
       const port = freePort();
       let child: Deno.ChildProcess | null = null;
       try {
@@ -379,8 +393,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             "run",
             "--allow-all",
             "--no-prompt",
-            "--config",
-            state.config,
+            "--no-lock",
+            ...(state.config ? ["--config", state.config] : ["--no-config"]),
             HOST_SCRIPT,
             state.entry,
           ],
@@ -432,7 +446,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         state.pid = null;
         if (!closing) {
           const how = s.signal ? `signal ${s.signal}` : `code ${s.code}`;
-          state.lastError ??= `exited with ${how}`;
+          state.lastError ??= `exited with ${how}` +
+            (state.lastStderrError ? ` (${state.lastStderrError})` : "");
           say(`${state.name} exited (${how}); restarting`);
         }
       }

@@ -1,7 +1,7 @@
 // The environment the local stack gives its Edge Functions: what `supabase functions serve`
 // would inject, plus this project's settings pointed at the local sandbox and mail catcher.
 import type { StackConfig } from "./config.ts";
-import { localKeys } from "../keys.ts";
+import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { parseEnvFile } from "../gateway/server.ts";
 
 /** Variables a developer may override when starting the stack (e.g. GUESTLY_SYNC_ENABLED=true). */
@@ -15,6 +15,8 @@ export async function functionsEnv(config: StackConfig): Promise<Record<string, 
     SUPABASE_DB_URL: config.dbUrl,
     SUPABASE_ANON_KEY: keys.anonKey,
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    // As the platform injects them: {"default":"sb_secret_…"} / {"default":"sb_publishable_…"}.
+    ...apiKeysEnv(await stackApiKeys(config.stateDir)),
     GUESTLY_SYNC_ENABLED: "false",
     GUESTLY_TEST_MODE: "false",
     GUESTLY_BASE_URL: `${config.sandboxUrl}/v1`,

@@ -13,7 +13,7 @@ import {
   stopPostgres,
 } from "./postgres.ts";
 import { servicePid, startService, stopService } from "./services.ts";
-import { localKeys } from "../keys.ts";
+import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { wallClockLimitFrom } from "../gateway/server.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
@@ -43,7 +43,10 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
       () => null,
     )
     : null;
-  const env: Record<string, string> = saved ?? await functionsEnv(config);
+  // A state saved before the stack had the new keys gets them: Vault holds the secret key.
+  const env: Record<string, string> = saved
+    ? { ...saved, ...apiKeysEnv(await stackApiKeys(config.stateDir)) }
+    : await functionsEnv(config);
   await startService(config, {
     name: "mail-catcher",
     script: "local/mail-catcher/main.ts",
@@ -89,12 +92,18 @@ function wallClockSetting(saved: Record<string, string>): Record<string, string>
   return { FUNCTIONS_WALL_CLOCK_LIMIT_MS: value };
 }
 
-/** The database finds the functions through Vault, as the Supabase docs recommend. */
-export async function configureVault(config: StackConfig) {
-  const { serviceRoleKey } = await localKeys();
+/** Which key the database keeps in Vault (`service_role_key`) to call the functions with. */
+export type VaultKeyKind = "secret" | "service_role";
+
+/**
+ * The database finds the functions through Vault, as the Supabase docs recommend. By default it
+ * holds the stack's secret key (sb_secret_…), as docs/operations.md says to store on a project;
+ * `service_role` puts the legacy JWT there instead (tests run the path with both).
+ */
+export async function configureVault(config: StackConfig, key: VaultKeyKind = "secret") {
   const secrets: Record<string, string> = {
     project_url: config.apiUrl,
-    service_role_key: serviceRoleKey,
+    service_role_key: await vaultKey(config, key),
   };
   for (const [name, value] of Object.entries(secrets)) {
     const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -113,6 +122,13 @@ export async function configureVault(config: StackConfig) {
        end $$`,
     );
   }
+}
+
+/** The value `configureVault` stores for a kind of key. */
+export async function vaultKey(config: StackConfig, key: VaultKeyKind): Promise<string> {
+  return key === "secret"
+    ? (await stackApiKeys(config.stateDir)).secretKey
+    : (await localKeys()).serviceRoleKey;
 }
 
 export async function stackDown(log: (line: string) => void = console.log) {
@@ -136,6 +152,7 @@ export async function stackStatus() {
 
 export async function describeStack(config: StackConfig): Promise<string> {
   const keys = await localKeys();
+  const apiKeys = await stackApiKeys(config.stateDir);
   return [
     `API (functions)     ${config.functionsUrl}/<name>`,
     `  stripe-webhook    ${config.functionsUrl}/stripe-webhook`,
@@ -143,8 +160,10 @@ export async function describeStack(config: StackConfig): Promise<string> {
     `Database            ${config.dbUrl}`,
     `Guestly sandbox     ${config.sandboxUrl}/__sandbox/   (API ${config.sandboxUrl}/v1)`,
     `Mail inbox          ${config.mailUrl}/`,
-    `anon key            ${keys.anonKey}`,
-    `service_role key    ${keys.serviceRoleKey}`,
+    `publishable key     ${apiKeys.publishableKey}`,
+    `secret key          ${apiKeys.secretKey}   (in Vault: the database calls functions with it)`,
+    `anon key (legacy)   ${keys.anonKey}`,
+    `service_role key (legacy) ${keys.serviceRoleKey}`,
     `Stripe webhook secret (local) ${config.stripeWebhookSecret}`,
   ].join("\n");
 }

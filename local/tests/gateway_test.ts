@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { startGateway, WALL_CLOCK_LIMIT, wallClockLimitFrom } from "../gateway/server.ts";
-import { LOCAL_JWT_SECRET, localKeys, verifySupabaseJwt } from "../keys.ts";
+import {
+  generateApiKeys,
+  LOCAL_JWT_SECRET,
+  localKeys,
+  stackApiKeys,
+  verifySupabaseJwt,
+} from "../keys.ts";
 import { SignJWT } from "jose";
 
 const ECHO = `import { z } from "zod";
@@ -20,6 +26,9 @@ Deno.serve(async (req) => {
   });
 });
 `;
+
+/** A function's own deno.json, as `supabase functions deploy` bundles it. */
+const ZOD_ONLY = JSON.stringify({ imports: { zod: "npm:zod@^3.25.0" } });
 
 const CRASH = `Deno.serve({ port: 1 }, (req) => {
   if (new URL(req.url).pathname.endsWith("/die")) Deno.exit(1);
@@ -42,6 +51,9 @@ async function setup() {
   }
   await Deno.writeTextFile(`${fns}/echo/index.ts`, ECHO);
   await Deno.writeTextFile(`${fns}/open/index.ts`, ECHO);
+  for (const name of ["echo", "open"]) {
+    await Deno.writeTextFile(`${fns}/${name}/deno.json`, ZOD_ONLY);
+  }
   await Deno.writeTextFile(`${fns}/crash/index.ts`, CRASH);
   await Deno.writeTextFile(`${fns}/_shared/index.ts`, `throw new Error("not a function");\n`);
   await Deno.writeTextFile(`${dir}/config.toml`, CONFIG);
@@ -147,6 +159,20 @@ Deno.test("gateway: routing, env, verify_jwt, restarts, clean shutdown", async (
       const garbage = await fetch(`${base}/echo`, { headers: { authorization: "Basic abc" } });
       assert.equal(garbage.status, 401);
       await garbage.body?.cancel();
+
+      // The new keys are not JWTs: the platform's check refuses them, in either header.
+      const { secretKey, publishableKey } = await generateApiKeys();
+      for (const key of [secretKey, publishableKey]) {
+        const asBearer = await fetch(`${base}/echo`, { headers: bearer(key) });
+        assert.equal(asBearer.status, 401);
+        assert.deepEqual(await asBearer.json(), { code: 401, message: "Invalid JWT" });
+        const asApikey = await fetch(`${base}/echo`, { headers: { apikey: key } });
+        assert.equal(asApikey.status, 401);
+        assert.deepEqual(await asApikey.json(), {
+          code: 401,
+          message: "Missing authorization header",
+        });
+      }
 
       for (const key of [keys.anonKey, keys.serviceRoleKey]) {
         const ok = await fetch(`${base}/echo`, { headers: bearer(key) });
@@ -273,6 +299,73 @@ Deno.test("gateway: a function that cannot start answers 503 and is retried", as
   await Deno.remove(dir, { recursive: true });
 });
 
+// Imports a package the repository's deno.json (and node_modules) has, but its own does not map.
+const USES_STRIPE = `import Stripe from "stripe";
+Deno.serve(() => new Response(typeof Stripe));
+`;
+
+Deno.test("gateway: each function runs with its own deno.json and nothing else", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gateway_config_" });
+  const fns = `${dir}/functions`;
+  const write = async (name: string, code: string, config?: string) => {
+    await Deno.mkdir(`${fns}/${name}`, { recursive: true });
+    await Deno.writeTextFile(`${fns}/${name}/index.ts`, code);
+    if (config) await Deno.writeTextFile(`${fns}/${name}/deno.json`, config);
+  };
+  await write("mapped", ECHO, ZOD_ONLY);
+  await write("unmapped", USES_STRIPE, ZOD_ONLY);
+  await write("no-config", ECHO);
+  await write(
+    "own-stripe",
+    USES_STRIPE,
+    JSON.stringify({ imports: { stripe: "npm:stripe@^17.7.0" } }),
+  );
+  await Deno.writeTextFile(
+    `${dir}/config.toml`,
+    ["mapped", "unmapped", "no-config", "own-stripe"]
+      .map((n) => `[functions.${n}]\nverify_jwt = false\n`).join("\n"),
+  );
+  const gateway = await startGateway({
+    port: 0,
+    functionsDir: fns,
+    configTomlPath: `${dir}/config.toml`,
+    env: {},
+    jwtSecret: LOCAL_JWT_SECRET,
+    quiet: true,
+    logDir: `${dir}/logs`,
+    requestWaitMs: 300,
+  });
+  const call = async (name: string) => {
+    const res = await fetch(`${gateway.url}/functions/v1/${name}`);
+    return { status: res.status, text: await res.text() };
+  };
+  try {
+    const mapped = await call("mapped");
+    assert.equal(mapped.status, 200);
+    assert.equal(JSON.parse(mapped.text).zod, "ok");
+    assert.deepEqual(await call("own-stripe"), { status: 200, text: "function" });
+
+    // "stripe" is in the repository's deno.json and node_modules, not in this function's file.
+    const unmapped = await call("unmapped");
+    assert.equal(unmapped.status, 503);
+    assert.match(JSON.parse(unmapped.text).message, /Import "stripe" not a dependency/);
+    assert.match(await Deno.readTextFile(`${dir}/logs/unmapped.log`), /"stripe" not a dependency/);
+    // Without a deno.json of its own nothing is mapped (the repository's file is never used).
+    const bare = await call("no-config");
+    assert.equal(bare.status, 503);
+    assert.match(JSON.parse(bare.text).message, /Import "zod" not a dependency/);
+    // Running a function writes nothing into it (no deno.lock beside its deno.json).
+    for (const name of ["mapped", "own-stripe"]) {
+      const files: string[] = [];
+      for await (const e of Deno.readDir(`${fns}/${name}`)) files.push(e.name);
+      assert.deepEqual(files.sort(), ["deno.json", "index.ts"]);
+    }
+  } finally {
+    await gateway.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 // Waits `ms`, then leaves a file behind: the side effect a cut-off request must never have.
 const SLOW = `Deno.serve(async (req) => {
   const url = new URL(req.url);
@@ -373,4 +466,20 @@ Deno.test("keys: CLI-compatible local keys and verification", async () => {
   });
   assert.equal(await verifySupabaseJwt(keys.anonKey, "x".repeat(40)), null);
   assert.equal(await verifySupabaseJwt("garbage", LOCAL_JWT_SECRET), null);
+});
+
+Deno.test("keys: a random sb_publishable_/sb_secret_ pair per stack, kept for its processes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "stack_keys_" });
+  try {
+    const first = await stackApiKeys(dir);
+    assert.match(first.secretKey, /^sb_secret_[A-Za-z0-9_-]{22}_[A-Za-z0-9_-]{8}$/);
+    assert.match(first.publishableKey, /^sb_publishable_[A-Za-z0-9_-]{22}_[A-Za-z0-9_-]{8}$/);
+    assert.deepEqual(await stackApiKeys(dir), first, "the same stack keeps its keys");
+    assert.equal((await Deno.stat(`${dir}/api-keys.json`)).mode! & 0o077, 0, "mode 600");
+    const other = await Deno.makeTempDir({ prefix: "stack_keys_" });
+    assert.notEqual((await stackApiKeys(other)).secretKey, first.secretKey, "another stack");
+    await Deno.remove(other, { recursive: true });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -12,6 +12,7 @@ import { retryFailedSync, syncBookingToGuestly, type SyncDeps } from "../_shared
 import { createGuestlySyncHandler } from "../_shared/guestly/handler.ts";
 import { jsonLogger } from "../_shared/log.ts";
 import { handlerOrConfigurationError } from "../_shared/http.ts";
+import { serviceKeysFrom } from "../_shared/service-keys.ts";
 import {
   functionStateHeartbeat,
   parseStallEnv,
@@ -22,6 +23,8 @@ const log = jsonLogger(undefined, { fn: "guestly-sync" });
 
 Deno.serve(handlerOrConfigurationError(() => {
   const config = parseGuestlyEnv(Deno.env.toObject());
+  const serviceKeys = serviceKeysFrom(Deno.env.toObject());
+  for (const problem of serviceKeys.problems) log.error("guestly.sync.misconfigured", { problem });
   const sql = database(config.SUPABASE_DB_URL);
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   // Creates go out on a connection of their own, never a reused keep-alive one: on a reused
@@ -67,7 +70,7 @@ Deno.serve(handlerOrConfigurationError(() => {
   };
 
   return createGuestlySyncHandler({
-    serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY,
+    serviceKeys,
     enabled: config.GUESTLY_SYNC_ENABLED,
     sync: (bookingId) => syncBookingToGuestly(bookingId, deps),
     retry: (bookingId) => retryFailedSync(bookingId, deps),

@@ -8,18 +8,21 @@ import { postgresAlertStore } from "../_shared/notifications/db.ts";
 import { deliverDueAlerts, resendMailer } from "../_shared/notifications/outbox.ts";
 import { parseRetryLinkBase } from "../_shared/notifications/retry-token.ts";
 import { notifyAdminConfig } from "../_shared/notifications/config.ts";
+import { serviceKeysFrom } from "../_shared/service-keys.ts";
 
 const env = Deno.env.toObject();
 const log = jsonLogger(undefined, { fn: "notify-admin" });
 const { configError, to, retryLinkSecret, retryLinkProblem } = notifyAdminConfig(env);
 // A weak retry-link secret must not stop the alerts either: they go out without the link.
 if (retryLinkProblem) log.error("admin_alert.misconfigured", { error: retryLinkProblem });
+const serviceKeys = serviceKeysFrom(env);
+for (const problem of serviceKeys.problems) log.error("admin_alert.misconfigured", { problem });
 // A bad RETRY_LINK_BASE_URL must not stop the alerts: links then open the function itself.
 const linkBase = parseRetryLinkBase(env.RETRY_LINK_BASE_URL);
 if (!linkBase.ok) log.error("admin_alert.misconfigured", { error: linkBase.error });
 
 Deno.serve(createNotifyAdminHandler({
-  serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY ?? "",
+  serviceKeys,
   configError,
   log,
   deliver: () =>

@@ -3,10 +3,13 @@
 // the trigger, pg_net, the functions gateway, the Guestly sandbox and the mail catcher.
 import postgres from "postgres";
 import { loadStackConfig } from "../../../local/stack/config.ts";
-import { localKeys } from "../../../local/keys.ts";
+import { localKeys, stackApiKeys } from "../../../local/keys.ts";
 
 export const stack = loadStackConfig();
+/** The legacy anon / service_role JWTs. */
 export const keys = await localKeys();
+/** This stack's random sb_publishable_ / sb_secret_ keys (the secret one is in Vault). */
+export const apiKeys = await stackApiKeys(stack.stateDir);
 
 export function connect(admin = false) {
   return postgres(admin ? stack.adminDbUrl : stack.dbUrl, { max: 4, onnotice: () => {} });

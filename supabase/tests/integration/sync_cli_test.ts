@@ -4,6 +4,7 @@
 // functions URL so it never retries anybody else's bookings.
 import assert from "node:assert/strict";
 import {
+  apiKeys,
   booking,
   connect,
   insertBooking,
@@ -21,7 +22,14 @@ const DENO = `${stack.root}/node_modules/.bin/deno`;
 /** The caller's environment minus the Supabase target, plus `env`. */
 function cliEnv(env: Record<string, string> = {}): Record<string, string> {
   const base = Deno.env.toObject();
-  for (const name of ["SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_DB_URL"]) {
+  for (
+    const name of [
+      "SUPABASE_URL",
+      "SUPABASE_SERVICE_ROLE_KEY",
+      "SUPABASE_SECRET_KEY",
+      "SUPABASE_DB_URL",
+    ]
+  ) {
     delete base[name];
   }
   return { ...base, NO_COLOR: "1", ...env };
@@ -102,7 +110,7 @@ Deno.test({
           SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
         });
         assert.equal(result.code, 0, result.stdout + result.stderr);
-        assert.match(result.stdout, /\(from SUPABASE_URL\)/);
+        assert.match(result.stdout, /\(from SUPABASE_URL, key from SUPABASE_SERVICE_ROLE_KEY\)/);
         const row = await booking(sql, id);
         assert.equal(row.guestly_sync_status, "synced");
         assert.ok(row.guestly_reservation_id);
@@ -116,6 +124,16 @@ Deno.test({
       await t.step(
         "again: already synced — nothing to do, exit 0; status no longer lists it",
         async () => {
+          // With a secret key this time, in either variable (guestly-sync takes both kinds).
+          for (const name of ["SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY"]) {
+            const withSecret = await run("sync-retry.ts", [id], {
+              SUPABASE_URL: stack.apiUrl,
+              [name]: apiKeys.secretKey,
+            });
+            assert.equal(withSecret.code, 0, withSecret.stdout + withSecret.stderr);
+            assert.match(withSecret.stdout, new RegExp(`key from ${name}`));
+            assert.match(withSecret.stdout, new RegExp(`${id}: already synced — nothing to do`));
+          }
           const result = await run("sync-retry.ts", [id]);
           assert.equal(result.code, 0);
           assert.match(result.stdout, new RegExp(`${id}: already synced — nothing to do`));
@@ -148,7 +166,7 @@ Deno.test({
       SUPABASE_URL: "https://example.supabase.co",
     });
     assert.equal(halfSet.code, 1);
-    assert.match(halfSet.stderr, /SUPABASE_SERVICE_ROLE_KEY is not/);
+    assert.match(halfSet.stderr, /SUPABASE_SECRET_KEY \/ SUPABASE_SERVICE_ROLE_KEY is not/);
   },
 });
 

@@ -17,6 +17,7 @@ import {
   resendMailer,
 } from "../../functions/_shared/notifications/outbox.ts";
 import { createNotifyAdminHandler } from "../../functions/_shared/notifications/handlers.ts";
+import { serviceKeysFrom } from "../../functions/_shared/service-keys.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
 import {
   type FailedBooking,
@@ -371,7 +372,7 @@ Deno.test("resend mailer: passes the idempotency key; errors become values", asy
 Deno.test("notify-admin: only the service_role key gets in", async () => {
   let delivered = 0;
   const handler = createNotifyAdminHandler({
-    serviceRoleKey: "service-key",
+    serviceKeys: serviceKeysFrom({ SUPABASE_SERVICE_ROLE_KEY: "service-key" }),
     configError: null,
     deliver: () => {
       delivered++;
@@ -554,8 +555,31 @@ Deno.test("sync:retry target: env wins, local only when both are absent, never m
   });
   assert.equal(remote.url, "https://proj.supabase.co");
   assert.equal(remote.dbUrl, null, "no local DB for a remote project");
-  await assert.rejects(resolveTarget({ SUPABASE_URL: "https://proj.supabase.co" }), /set both/);
+  await assert.rejects(
+    resolveTarget({ SUPABASE_URL: "https://proj.supabase.co" }),
+    /SUPABASE_SECRET_KEY \/ SUPABASE_SERVICE_ROLE_KEY is not/,
+  );
+  await assert.rejects(resolveTarget({ SUPABASE_SECRET_KEY: "sb_secret_x" }), /set both/);
+  // Either kind of key, in either variable; SUPABASE_SECRET_KEY wins.
+  const url = "https://proj.supabase.co";
+  for (
+    const [env, key] of [
+      [{ SUPABASE_SERVICE_ROLE_KEY: "sb_secret_a" }, "sb_secret_a"],
+      [{ SUPABASE_SECRET_KEY: "sb_secret_b" }, "sb_secret_b"],
+      [
+        { SUPABASE_SERVICE_ROLE_KEY: "eyJ.legacy", SUPABASE_SECRET_KEY: "sb_secret_c" },
+        "sb_secret_c",
+      ],
+    ] as const
+  ) {
+    assert.equal((await resolveTarget({ SUPABASE_URL: url, ...env })).serviceRoleKey, key);
+  }
+  await assert.rejects(
+    resolveTarget({ SUPABASE_URL: url, SUPABASE_SECRET_KEY: "sb_publishable_x" }),
+    /publishable key/,
+  );
   const local = await resolveTarget({});
+  assert.match(local.serviceRoleKey, /^sb_secret_/, "the local stack's secret key");
   assert.match(local.description, /local stack/);
   assert.match(local.url, /^http:\/\/127\.0\.0\.1:\d+$/);
 });

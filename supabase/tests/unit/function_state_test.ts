@@ -8,6 +8,7 @@ import {
 } from "../../functions/_shared/guestly/function-state.ts";
 import { createGuestlySyncHandler } from "../../functions/_shared/guestly/handler.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
+import { serviceKeysFrom } from "../../functions/_shared/service-keys.ts";
 
 const KEY = "service-role-key-for-unit-tests";
 const BOOKING = "5eed0000-0000-4000-8000-000000000001";
@@ -40,7 +41,7 @@ Deno.test("a disabled function reports its state, then answers skipped; a 401 re
   let clock = 0;
   const log = memoryLogger();
   const handler = createGuestlySyncHandler({
-    serviceRoleKey: KEY,
+    serviceKeys: serviceKeysFrom({ SUPABASE_SERVICE_ROLE_KEY: KEY }),
     enabled: false,
     sync: () => Promise.reject(new Error("not called when disabled")),
     retry: () => Promise.reject(new Error("not called when disabled")),

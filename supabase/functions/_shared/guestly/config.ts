@@ -37,7 +37,6 @@ export const GuestlyEnv = z.object({
     return { perSecond, perMinute, perHour };
   }),
   SUPABASE_DB_URL: z.string().min(1, "SUPABASE_DB_URL is required"),
-  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1, "SUPABASE_SERVICE_ROLE_KEY is required"),
 });
 export type GuestlyEnv = z.infer<typeof GuestlyEnv>;
 

@@ -1,12 +1,13 @@
 // HTTP edge of guestly-sync: who may call, what the body must be, and how outcomes answer.
 import { SyncRequest } from "./schemas.ts";
 import type { SyncOutcome } from "./sync.ts";
-import { bearerMatches, json, readJsonBody } from "../http.ts";
+import { json, readJsonBody } from "../http.ts";
+import type { ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 
 export interface GuestlySyncHandlerDeps {
-  /** The service_role key: what the database (from Vault) and operators present. */
-  serviceRoleKey: string;
+  /** The keys the database (from Vault) and operators present: service_role JWT or sb_secret_. */
+  serviceKeys: ServiceKeys;
   enabled: boolean;
   sync: (bookingId: string) => Promise<SyncOutcome>;
   retry: (bookingId: string) => Promise<SyncOutcome>;
@@ -20,11 +21,15 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
-    if (!bearerMatches(request, deps.serviceRoleKey)) {
-      deps.log.warn("guestly.sync.unauthorized", {
-        hint: "the caller's key is not SUPABASE_SERVICE_ROLE_KEY (Vault secret service_role_key?)",
-      });
-      return json(401, { error: "unauthorized: the service_role key is required" });
+    const refused = await deps.serviceKeys.refusal(request);
+    if (refused) {
+      if (refused.status === 401) {
+        deps.log.warn("guestly.sync.unauthorized", {
+          hint: "the caller's key is none of this project's secret or service_role keys " +
+            "(Vault secret service_role_key?)",
+        });
+      }
+      return refused;
     }
     await deps.heartbeat?.();
     const body = await readJsonBody(request);

@@ -1,14 +1,16 @@
 // HTTP edges of notify-admin (woken by the database with the service_role key) and retry-link
 // (opened by an admin from an email: authenticated by its own signed, expiring, one-use token).
 import { z } from "zod";
-import { bearerMatches, json } from "../http.ts";
+import { json } from "../http.ts";
+import type { ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 import { escapeHtml } from "./admin-alerts.ts";
 import type { DeliverySummary } from "./outbox.ts";
 import { verifyRetryToken } from "./retry-token.ts";
 
 export interface NotifyAdminHandlerDeps {
-  serviceRoleKey: string;
+  /** The keys the database (from Vault) presents: service_role JWT or sb_secret_. */
+  serviceKeys: ServiceKeys;
   /** Null when configuration is incomplete: nothing is claimed, so no attempt is burnt. */
   configError: string | null;
   deliver: () => Promise<DeliverySummary>;
@@ -20,12 +22,16 @@ export function createNotifyAdminHandler(deps: NotifyAdminHandlerDeps) {
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
-    if (!bearerMatches(request, deps.serviceRoleKey)) {
+    const refused = await deps.serviceKeys.refusal(request);
+    if (refused) {
       // Alerts stay in the outbox (npm run sync:status lists them); say why in the logs.
-      deps.log.error("admin_alert.unauthorized", {
-        hint: "the caller's key is not SUPABASE_SERVICE_ROLE_KEY (Vault secret service_role_key?)",
-      });
-      return json(401, { error: "unauthorized: the service_role key is required" });
+      if (refused.status === 401) {
+        deps.log.error("admin_alert.unauthorized", {
+          hint: "the caller's key is none of this project's secret or service_role keys " +
+            "(Vault secret service_role_key?)",
+        });
+      }
+      return refused;
     }
     await request.body?.cancel();
     if (deps.configError) {
