@@ -36,9 +36,15 @@ async function call(
   sb: GuestlySandbox,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; signal?: AbortSignal } = {},
+  opts: {
+    token?: string;
+    body?: unknown;
+    signal?: AbortSignal;
+    client?: Deno.HttpClient;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Answer> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers["Authorization"] = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(sb.url + path, {
@@ -46,6 +52,7 @@ async function call(
     headers,
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     signal: opts.signal,
+    client: opts.client,
   });
   const text = await res.text();
   let body: unknown = text;
@@ -100,6 +107,11 @@ function booking(overrides: Record<string, unknown> = {}) {
     notes: { other: "late arrival" },
     ...overrides,
   };
+}
+
+/** The fix under test: a fetch client whose connections are never pooled, so never reused. */
+function freshConnections(): Deno.HttpClient {
+  return Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
 }
 
 async function setFaults(sb: GuestlySandbox, faults: Record<string, unknown>) {
@@ -466,8 +478,11 @@ Deno.test("fault lostResponseRate=1 -> fetch rejects but the operation happened"
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
     await setFaults(sb, { lostResponseRate: 1 });
+    // A client that never reuses a connection: plain fetch would re-send the create on the
+    // dropped keep-alive connection (see the dropReusedCreates tests below).
+    using client = freshConnections();
     await assert.rejects(
-      call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking() }),
+      call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(), client }),
       TypeError,
     );
     const after = await stored(sb);
@@ -476,6 +491,7 @@ Deno.test("fault lostResponseRate=1 -> fetch rejects but the operation happened"
       call(sb, "PUT", `/v1/reservations-v3/${after[0]._id}/status`, {
         token: t,
         body: { status: "canceled" },
+        client,
       }),
       TypeError,
     );
