@@ -145,7 +145,6 @@ async function applyFailNext(ctx: Ctx, spec: FailSpec, route: Route) {
   const delay = spec.delayMs ?? 0;
   if (spec.commit && route.kind === "mutation") {
     ctx.entry.fault = `failNext(${spec.status},commit)`;
-    ctx.entry.committed = false;
     let result: OpResult;
     if (spec.commitAfterDelay) {
       if (delay > 0) await state.sleep(delay);
@@ -167,6 +166,7 @@ async function applyFailNext(ctx: Ctx, spec: FailSpec, route: Route) {
 /** Handles one `/v1/reservations-v3*` request (already authenticated and rate limited). */
 export async function handleWithFaults(ctx: Ctx, route: Route): Promise<void> {
   const { state } = ctx;
+  if (route.kind === "mutation") ctx.entry.committed = false;
   if (state.faults.latencyMs > 0) await state.sleep(state.faults.latencyMs);
 
   const next = state.faults.failNext.shift();
@@ -197,7 +197,6 @@ export async function handleWithFaults(ctx: Ctx, route: Route): Promise<void> {
   }
 
   if (route.kind === "read") return route.handle(ctx);
-  ctx.entry.committed = false;
   const f = state.faults;
 
   if (route.name === "create" && f.dropReusedCreates > 0 && ctx.entry.reusedConnection) {
