@@ -888,6 +888,27 @@ Deno.test("Connection: close on the create alone does not stop the re-send", asy
   });
 });
 
+Deno.test("Connection: close on EVERY request to the host: one send, the caller sees the drop", async () => {
+  await withSandbox(ROOMY, async (sb) => {
+    const headers = { Connection: "close" };
+    const t = await token(sb); // (the token connection is reused by the next plain call...)
+    await call(sb, "GET", "/v1/reservations-v3/search", { token: t, headers }); // ...and closed
+    await call(sb, "POST", "/__sandbox/faults", {
+      body: { failNext: [{ status: 0, commit: true }] },
+      headers,
+    });
+    await assert.rejects(
+      call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(), headers }),
+      TypeError,
+    );
+    await sleep(100);
+    const posts = await creates(sb);
+    assert.equal(posts.length, 1);
+    assert.equal(posts[0].reusedConnection, false);
+    assert.equal((await stored(sb)).length, 1);
+  });
+});
+
 Deno.test("fix: a no-pool client sends a create exactly once and the caller sees the error", async () => {
   await withSandbox(ROOMY, async (sb) => {
     using client = freshConnections();
