@@ -139,6 +139,7 @@ async function run(): Promise<Result> {
 
     // -- faults off, settle ----------------------------------------------------------------------
     await httpJson(`${sandboxUrl}/__sandbox/faults`, { method: "DELETE" });
+    const faultsOffAt = Date.now();
     act("faults off", "Guestly sandbox answers normally again");
     t = Date.now();
     const settleDeadline = Math.min(Date.now() + options.settleMs, started + options.maxRunMs);
@@ -205,6 +206,7 @@ async function run(): Promise<Result> {
       problems,
       options,
       started,
+      faultsOffAt,
     });
     return {
       ok: checks.every((c) => c.ok),

@@ -12,7 +12,8 @@ export interface Options {
   maxRunMs: number;
   /** Share (0..1) of creates that should meet a lying gateway (commit then 5xx/504, slow commit). */
   commitFaults: number;
-  /** Creates arriving on a reused connection that are performed and then dropped. */
+  /** Creates arriving on a reused connection that are performed and then dropped
+   * (default: one per 50 bookings). */
   dropReused: number;
   /** Seed for the sandbox's random source (a run's fault plan can be replayed); none = random. */
   seed: number | null;
@@ -31,8 +32,8 @@ export function parseArgs(args: string[]): Options {
     concurrency: 8,
     settleMs: 8 * 60_000,
     maxRunMs: 15 * 60_000,
-    commitFaults: 0.35,
-    dropReused: 10,
+    commitFaults: 0.45,
+    dropReused: -1,
     seed: null,
   };
   for (let i = 0; i < args.length; i++) {
@@ -82,6 +83,7 @@ export function parseArgs(args: string[]): Options {
         throw new Error(`unknown argument ${arg}; ${USAGE}`);
     }
   }
+  if (options.dropReused < 0) options.dropReused = Math.ceil(options.bookings / 50);
   return options;
 }
 

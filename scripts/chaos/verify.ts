@@ -32,6 +32,7 @@ export interface Check {
 }
 
 interface SandboxRequest {
+  time: string;
   method: string;
   path: string;
   status: number;
@@ -58,6 +59,8 @@ export async function verify(input: {
   problems: string[];
   options: Options;
   started: number;
+  /** When the faults went off (ms since the epoch): the lying share counts creates before it. */
+  faultsOffAt: number;
 }): Promise<Verification> {
   const { sql, admin, config, ids, stats, chaos, problems, options, started } = input;
   const n = ids.length;
@@ -130,8 +133,11 @@ export async function verify(input: {
   const foreign = reservations.length - [...perBooking.values()].flat().length;
 
   const creates = requests.filter(isCreate);
-  const lyingCreates = creates.filter((r) => LYING.test(r.fault ?? ""));
-  const lyingShare = creates.length ? lyingCreates.length / creates.length : 0;
+  // The share is measured over the creates sent while the faults were on (the settle phase
+  // after them has none).
+  const faulted = creates.filter((r) => Date.parse(r.time) < input.faultsOffAt);
+  const lyingCreates = faulted.filter((r) => LYING.test(r.fault ?? ""));
+  const lyingShare = faulted.length ? lyingCreates.length / faulted.length : 0;
   const count = (pattern: RegExp) => creates.filter((r) => pattern.test(r.fault ?? "")).length;
   const faultsSeen: Record<string, number | string> = {
     "requests to Guestly API": requests.filter((r) => r.path.startsWith("/v1/")).length,
@@ -145,9 +151,8 @@ export async function verify(input: {
     "creates: commit then 502/503": count(/^commitThenError/),
     "creates: commit then 504": count(/^commitThen504/),
     "creates: slow commit (past the timeout)": count(/^slowCommit/),
-    "creates that met a lying gateway": `${lyingCreates.length} (${
-      (lyingShare * 100).toFixed(1)
-    } %)`,
+    "creates while faults were on / met a lying gateway":
+      `${faulted.length} / ${lyingCreates.length} (${(lyingShare * 100).toFixed(1)} %)`,
     "creates dropped on a reused connection": count(/^dropReusedCreate/),
     "429 storm answers": requests.filter((r) => r.fault === "storm429").length,
     "429 real rate limit": requests.filter((r) => r.status === 429 && !r.fault).length,
@@ -156,8 +161,10 @@ export async function verify(input: {
   const sample = (rows: Array<{ id: string }>) =>
     rows.slice(0, 5).map((r) => r.id).join(", ") + (rows.length > 5 ? ", …" : "");
   const done = chaosDone(chaos);
-  // The rates are random: allow 5 points below the configured share.
-  const lyingTarget = Math.max(0, options.commitFaults - 0.05);
+  // Issue 11 asks for at least 30 %. The configured share is of the creates the sandbox lets
+  // through its other faults; 429 storms and dropped reused connections take some more, so the
+  // default (0.45) leaves room above 30 %. A smaller --commit-faults lowers the bar with it.
+  const lyingTarget = Math.min(0.3, Math.max(0, options.commitFaults - 0.05));
   const checks: Check[] = [
     {
       name: "every payment event accepted (re-sent until 200)",
@@ -190,9 +197,11 @@ export async function verify(input: {
         }`,
     },
     {
-      name: `at least ${(lyingTarget * 100).toFixed(0)} % of creates met a lying gateway`,
+      name: `at least ${
+        (lyingTarget * 100).toFixed(0)
+      } % of creates (faults on) met a lying gateway`,
       ok: lyingShare >= lyingTarget,
-      detail: `${lyingCreates.length}/${creates.length} (${(lyingShare * 100).toFixed(1)} %)`,
+      detail: `${lyingCreates.length}/${faulted.length} (${(lyingShare * 100).toFixed(1)} %)`,
     },
     {
       name: "attempt log == guestly_sync_attempts for every booking",
