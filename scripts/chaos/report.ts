@@ -93,21 +93,20 @@ export const HEADER = `# Reliability: the chaos run
 \`npm run chaos\` (scripts/chaos.ts, modules in scripts/chaos/) brings up a **separate** local
 stack (\`.local/chaos-stack\`, ports 26321/26322/26324/26330, deleted and created fresh), inserts N
 bookings (default 500) waiting for payment over the three seeded properties, and pays each through
-a signed \`payment_intent.succeeded\` event POSTed to \`stripe-webhook\` at a steady rate (5/s, 8 in
-flight). Meanwhile the Guestly sandbox answers 30 % of API requests with 500/502/503, hangs 10 %
+a signed \`payment_intent.succeeded\` event POSTed to \`stripe-webhook\` at a steady rate (5/s, 8
+in flight). Meanwhile the Guestly sandbox answers 30 % of API requests with 500/502/503, hangs 10 %
 for 4 s (past the 2 s client timeout), performs 5 % and then drops the connection (lost response),
-and has three 2-second 429 storms. On top, it behaves like a lying gateway for the creates that
-get past those faults (\`--commit-faults\`, default 0.45 of all creates before the other faults
-and the storms take their share; the run checks that at least 30 % of the creates sent while the
-faults are on met it): it commits and then answers 502/503, commits and answers 504 after 1 s, or
-holds the create for 5 s (past the client timeout) and commits it then; and one create per 50
-bookings that arrives on a reused keep-alive connection (\`--drop-reused\`) is committed and its
-connection dropped. The function processes (guestly-sync and stripe-webhook)
-are SIGKILLed three times (the gateway restarts them), Postgres is SIGKILLed once and started again
+and has three 2-second 429 storms. On top, it behaves like a lying gateway for the creates that get
+past those faults (\`--commit-faults\`, default 0.45 of all creates before the other faults and the
+storms take their share; the run checks that at least 30 % of the creates sent while the faults are
+on, outside the 429 storms, met it): it commits and then answers 502/503, commits and answers 504
+after 1 s, or holds the create for 5 s (past the client timeout) and commits it then; and one
+create per 50 bookings that arrives on a reused keep-alive connection (\`--drop-reused\`) is
+committed and its connection dropped. The function processes (guestly-sync and stripe-webhook) are
+SIGKILLed three times (the gateway restarts them), Postgres is SIGKILLed once and started again
 (crash recovery also empties pg_net's unlogged queue), and pg_net's queue is emptied once by hand.
-Webhook deliveries that fail (5xx, connection refused, timeouts while Postgres is down) are
-re-sent with backoff until 200, as Stripe does. \`--seed N\` makes the sandbox's fault draws
-replayable.
+Webhook deliveries that fail (5xx, connection refused, timeouts while Postgres is down) are re-sent
+with backoff until 200, as Stripe does. \`--seed N\` makes the sandbox's fault draws replayable.
 
 Then the faults go off and the system settles: instead of waiting for the once-a-minute pg_cron
 job and the 1–5 min retry times, the sweep's SQL body is called every 3 s with the clock moved

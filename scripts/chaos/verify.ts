@@ -134,10 +134,14 @@ export async function verify(input: {
 
   const creates = requests.filter(isCreate);
   // The share is measured over the creates sent while the faults were on (the settle phase
-  // after them has none).
-  const faulted = creates.filter((r) => Date.parse(r.time) < input.faultsOffAt);
+  // after them has none), leaving out those a 429 storm refused: during a storm every request
+  // is refused, so nothing could meet any other fault, and a sync retrying through a storm
+  // makes many of them.
+  const faultedAll = creates.filter((r) => Date.parse(r.time) < input.faultsOffAt);
+  const faulted = faultedAll.filter((r) => r.fault !== "storm429");
   const lyingCreates = faulted.filter((r) => LYING.test(r.fault ?? ""));
   const lyingShare = faulted.length ? lyingCreates.length / faulted.length : 0;
+  const lyingShareAll = faultedAll.length ? lyingCreates.length / faultedAll.length : 0;
   const count = (pattern: RegExp) => creates.filter((r) => pattern.test(r.fault ?? "")).length;
   const faultsSeen: Record<string, number | string> = {
     "requests to Guestly API": requests.filter((r) => r.path.startsWith("/v1/")).length,
@@ -151,8 +155,10 @@ export async function verify(input: {
     "creates: commit then 502/503": count(/^commitThenError/),
     "creates: commit then 504": count(/^commitThen504/),
     "creates: slow commit (past the timeout)": count(/^slowCommit/),
-    "creates while faults were on / met a lying gateway":
-      `${faulted.length} / ${lyingCreates.length} (${(lyingShare * 100).toFixed(1)} %)`,
+    "creates while faults were on (all / outside 429 storms) / met a lying gateway":
+      `${faultedAll.length} / ${faulted.length} / ${lyingCreates.length} (${
+        (lyingShareAll * 100).toFixed(1)
+      } % of all, ${(lyingShare * 100).toFixed(1)} % outside storms)`,
     "creates dropped on a reused connection": count(/^dropReusedCreate/),
     "429 storm answers": requests.filter((r) => r.fault === "storm429").length,
     "429 real rate limit": requests.filter((r) => r.status === 429 && !r.fault).length,
@@ -199,7 +205,7 @@ export async function verify(input: {
     {
       name: `at least ${
         (lyingTarget * 100).toFixed(0)
-      } % of creates (faults on) met a lying gateway`,
+      } % of creates (faults on, outside 429 storms) met a lying gateway`,
       ok: lyingShare >= lyingTarget,
       detail: `${lyingCreates.length}/${faulted.length} (${(lyingShare * 100).toFixed(1)} %)`,
     },
