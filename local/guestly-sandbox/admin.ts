@@ -1,0 +1,131 @@
+// Inspector and admin endpoints under /__sandbox (no auth; never logged in the request log).
+
+import { expireTokens, tokenStats } from "./auth.ts";
+import { defaultFaults, mergeFaults } from "./faults.ts";
+import {
+  BadRequest,
+  type Ctx,
+  errBody,
+  escapeHtml,
+  isNonNegInt,
+  isPositiveInt,
+  json,
+  parseJsonBody,
+  send,
+} from "./http.ts";
+import { allReservations } from "./reservations.ts";
+import { resetState, type SandboxState, seededRandom } from "./state.ts";
+
+function renderHtml(state: SandboxState): string {
+  const rows = allReservations(state).reverse().map((r) =>
+    `<tr><td>${escapeHtml(r.confirmationCode)}</td><td><code>${escapeHtml(r._id)}</code></td><td>${
+      escapeHtml(r.status)
+    }</td><td><code>${escapeHtml(r.listingId)}</code></td>` +
+    `<td>${escapeHtml(r.checkInDateLocalized)} → ${escapeHtml(r.checkOutDateLocalized)}</td>` +
+    `<td>${escapeHtml(r.guest.firstName)} ${escapeHtml(r.guest.lastName)}<br><small>${
+      escapeHtml(r.guest.email)
+    }</small></td><td>${escapeHtml(r.source)}</td><td><small>${
+      escapeHtml(r.customFields.map((c) => `${c.fieldId}=${c.value}`).join(", "))
+    }</small></td><td><small>${escapeHtml(r.createdAt)}</small></td></tr>`
+  ).join("\n");
+  const reqs = state.requestLog.slice(-100).reverse().map((e) =>
+    `<tr class="${e.status === 0 || e.status >= 500 ? "bad" : e.status >= 400 ? "warn" : ""}">` +
+    `<td><small>${escapeHtml(e.time)}</small></td><td>${escapeHtml(e.method)}</td>` +
+    `<td><code>${escapeHtml(e.path + e.query)}</code></td><td>${
+      e.pending ? "…" : e.status || "DROPPED"
+    }</td><td>${escapeHtml(e.fault ?? "")}</td><td>${
+      e.committed === null ? "" : e.committed ? "yes" : "no"
+    }</td><td>${e.connectionId}${
+      e.reusedConnection ? " (reused)" : ""
+    }</td><td>${e.durationMs}</td></tr>`
+  ).join("\n");
+  const { limits } = state;
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<title>Guestly sandbox</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
+table{border-collapse:collapse;width:100%;margin-bottom:2rem;font-size:14px}
+td,th{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.bad{background:#fde2e2}.warn{background:#fff4d6}
+pre{background:#f6f6f6;padding:.5rem}
+</style></head><body>
+<h1>Guestly sandbox</h1>
+<p>Auto-refreshes every 2 s. Limits: ${limits.perSecond}/s, ${limits.perMinute}/min, ${limits.perHour}/h.
+Tokens: <code>${escapeHtml(JSON.stringify(tokenStats(state)))}</code></p>
+<p>Faults: <code>${escapeHtml(JSON.stringify(state.faults))}</code></p>
+<h2>Reservations (${state.reservations.size})</h2>
+<table><tr><th>Code</th><th>_id</th><th>Status</th><th>Listing</th><th>Dates</th><th>Guest</th><th>Source</th><th>Custom fields</th><th>Created</th></tr>
+${rows}</table>
+<h2>Last 100 requests (newest first)</h2>
+<table><tr><th>Time</th><th>Method</th><th>Path</th><th>Status</th><th>Fault</th><th>Committed</th><th>Connection</th><th>ms</th></tr>
+${reqs}</table>
+</body></html>`;
+}
+
+function updateConfig(state: SandboxState, body: unknown) {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new BadRequest("body must be a JSON object");
+  }
+  const b = body as Record<string, unknown>;
+  if (b.limits !== undefined) {
+    const l = b.limits as Record<string, unknown>;
+    if (typeof l !== "object" || l === null) throw new BadRequest("limits must be an object");
+    const nl = { ...state.limits };
+    for (const k of ["perSecond", "perMinute", "perHour"] as const) {
+      if (l[k] === undefined) continue;
+      if (!isPositiveInt(l[k])) throw new BadRequest(`limits.${k} must be a positive integer`);
+      nl[k] = l[k] as number;
+    }
+    state.limits = nl;
+  }
+  if (b.listings !== undefined) {
+    const ls = b.listings;
+    if (!Array.isArray(ls) || !ls.every((x) => typeof x === "string" && x !== "")) {
+      throw new BadRequest("listings must be an array of non-empty strings");
+    }
+    state.listings = new Set(ls);
+  }
+  if (b.seed !== undefined) {
+    if (!isNonNegInt(b.seed)) throw new BadRequest("seed must be an integer >= 0");
+    state.random = seededRandom(b.seed);
+  }
+}
+
+export function handleAdmin(ctx: Ctx) {
+  const { state } = ctx;
+  const path = ctx.url.pathname.replace(/\/+$/, "") || "/";
+  const method = ctx.req.method ?? "GET";
+  const route = `${method} ${path}`;
+  switch (route) {
+    case "GET /__sandbox":
+      return send(ctx, 200, renderHtml(state), "text/html; charset=utf-8");
+    case "GET /__sandbox/health":
+      return json(ctx, 200, { ok: true });
+    case "GET /__sandbox/reservations":
+      return json(ctx, 200, allReservations(state));
+    case "GET /__sandbox/requests":
+      return json(ctx, 200, state.requestLog);
+    case "GET /__sandbox/tokens":
+      return json(ctx, 200, tokenStats(state));
+    case "POST /__sandbox/expire-tokens":
+      return json(ctx, 200, { expired: expireTokens(state) });
+    case "POST /__sandbox/reset":
+      resetState(state);
+      return json(ctx, 200, { ok: true });
+    case "GET /__sandbox/faults":
+      return json(ctx, 200, state.faults);
+    case "POST /__sandbox/faults":
+      state.faults = mergeFaults(state.faults, parseJsonBody(ctx));
+      return json(ctx, 200, state.faults);
+    case "DELETE /__sandbox/faults":
+      state.faults = defaultFaults();
+      return json(ctx, 200, state.faults);
+    case "GET /__sandbox/config":
+      return json(ctx, 200, { limits: state.limits, listings: [...state.listings] });
+    case "POST /__sandbox/config":
+      updateConfig(state, parseJsonBody(ctx));
+      return json(ctx, 200, { limits: state.limits, listings: [...state.listings] });
+  }
+  json(ctx, 404, errBody("NOT_FOUND", `no sandbox route for ${route}`));
+}

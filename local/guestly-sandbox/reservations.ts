@@ -1,0 +1,187 @@
+// Reservations v3: create, status change, get, search (+ the legacy API's 410).
+// Reads answer directly; mutations are returned as an operation that the fault layer
+// (faults.ts) performs and answers, so a lying gateway can commit and answer differently.
+
+import {
+  type ReservationStatus,
+  validateCreate,
+  validateStatusUpdate,
+  ValidationError,
+} from "./validate.ts";
+import { BadRequest, type Ctx, errBody, json, parseJsonBody } from "./http.ts";
+import type { Reservation, SandboxState } from "./state.ts";
+
+/** What the backend would answer for a mutation. 2xx = the operation took effect. */
+export interface OpResult {
+  status: number;
+  body: unknown;
+  reservationId?: string;
+}
+
+export type Route =
+  | { kind: "read"; handle(ctx: Ctx): void }
+  | { kind: "mutation"; name: string; perform(ctx: Ctx): OpResult };
+
+const NOT_FOUND = "Reservation not found";
+
+function randomHex(bytes: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+const ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+function randomCode(): string {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  return "GY-" + Array.from(b, (x) => ALNUM[x % ALNUM.length]).join("");
+}
+
+/** Turns the validation errors of an operation into the answer Guestly would give. */
+function asResult(fn: () => OpResult): OpResult {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ValidationError) {
+      return { status: 422, body: errBody("VALIDATION_ERROR", e.message, { field: e.field }) };
+    }
+    if (e instanceof BadRequest) return { status: 400, body: errBody("BAD_REQUEST", e.message) };
+    throw e;
+  }
+}
+
+function create(ctx: Ctx): OpResult {
+  const { state } = ctx;
+  const input = validateCreate(parseJsonBody(ctx), state.listings);
+  const email = input.guest.email.toLowerCase();
+  if (state.faults.rejectGuestEmails.some((e) => e.toLowerCase() === email)) {
+    ctx.entry.fault = ctx.entry.fault ? `${ctx.entry.fault}+rejectGuestEmail` : "rejectGuestEmail";
+    throw new ValidationError("guest.email", "rejected by Guestly");
+  }
+  let id = randomHex(12);
+  while (state.reservations.has(id)) id = randomHex(12);
+  const codes = new Set([...state.reservations.values()].map((r) => r.confirmationCode));
+  let code = randomCode();
+  while (codes.has(code)) code = randomCode();
+  const now = new Date().toISOString();
+  const reservation: Reservation = {
+    _id: id,
+    reservationId: id,
+    confirmationCode: code,
+    ...input,
+    createdAt: now,
+    lastUpdatedAt: now,
+  };
+  state.reservations.set(id, reservation);
+  return { status: 201, body: reservation, reservationId: id };
+}
+
+function changeStatus(ctx: Ctx, id: string): OpResult {
+  const r = ctx.state.reservations.get(id);
+  if (!r) return { status: 404, body: NOT_FOUND };
+  const upd = validateStatusUpdate(parseJsonBody(ctx));
+  r.status = upd.status as ReservationStatus;
+  if (upd.canceledBy !== undefined) r.canceledBy = upd.canceledBy;
+  if (upd.cancellationReason !== undefined) r.cancellationReason = upd.cancellationReason;
+  r.lastUpdatedAt = new Date().toISOString();
+  return { status: 200, body: r, reservationId: id };
+}
+
+const SIMPLE_FILTERS = ["confirmationCode", "status", "source", "listingId"] as const;
+
+function search(ctx: Ctx) {
+  const preds: ((r: Reservation) => boolean)[] = [];
+  for (const [key, value] of ctx.url.searchParams) {
+    const m = /^filter\[(.+)\]$/.exec(key);
+    if (!m) {
+      if (key.startsWith("filter")) {
+        return json(ctx, 400, errBody("BAD_REQUEST", `unsupported filter: ${key}`));
+      }
+      continue;
+    }
+    const name = m[1];
+    if ((SIMPLE_FILTERS as readonly string[]).includes(name)) {
+      const f = name as typeof SIMPLE_FILTERS[number];
+      preds.push((r) => r[f] === value);
+    } else if (name.startsWith("customFields.") && name.length > "customFields.".length) {
+      const fieldId = name.slice("customFields.".length);
+      preds.push((r) => r.customFields.some((c) => c.fieldId === fieldId && c.value === value));
+    } else {
+      return json(ctx, 400, errBody("BAD_REQUEST", `unsupported filter: ${key}`));
+    }
+  }
+  const intParam = (name: string, def: number): number => {
+    const raw = ctx.url.searchParams.get(name);
+    if (raw === null || raw === "") return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) throw new BadRequest(`${name} must be an integer >= 0`);
+    return n;
+  };
+  const limit = Math.min(100, Math.max(1, intParam("limit", 25)));
+  const skip = intParam("skip", 0);
+  const matches = [...ctx.state.reservations.values()].filter((r) => preds.every((p) => p(r)));
+  json(ctx, 200, {
+    results: matches.slice(skip, skip + limit),
+    count: matches.length,
+    limit,
+    skip,
+  });
+}
+
+function notAllowed(method: string): Route {
+  return {
+    kind: "read",
+    handle: (ctx) => json(ctx, 405, errBody("METHOD_NOT_ALLOWED", `${method} not allowed`)),
+  };
+}
+
+/**
+ * The route for a `/v1/reservations-v3[/...]` path (already stripped of a trailing slash), or
+ * null when the path is not this API's. Routes that answer 404/405 are reads for the fault layer.
+ */
+export function routeReservations(method: string, path: string): Route | null {
+  if (path !== "/v1/reservations-v3" && !path.startsWith("/v1/reservations-v3/")) return null;
+  const parts = path.split("/").slice(3); // after "", "v1", "reservations-v3"
+  if (parts.length === 0) {
+    if (method === "POST") {
+      return { kind: "mutation", name: "create", perform: (ctx) => asResult(() => create(ctx)) };
+    }
+    return notAllowed(method);
+  }
+  if (parts.length === 1 && parts[0] === "search") {
+    return method === "GET" ? { kind: "read", handle: search } : notAllowed(method);
+  }
+  if (parts.length === 1 && method === "GET") {
+    return {
+      kind: "read",
+      handle: (ctx) => {
+        const r = ctx.state.reservations.get(parts[0]);
+        return r ? json(ctx, 200, r) : json(ctx, 404, NOT_FOUND);
+      },
+    };
+  }
+  if (parts.length === 2 && parts[1] === "status") {
+    if (method !== "PUT") return notAllowed(method);
+    return {
+      kind: "mutation",
+      name: "status",
+      perform: (ctx) => asResult(() => changeStatus(ctx, parts[0])),
+    };
+  }
+  return {
+    kind: "read",
+    handle: (ctx) =>
+      json(ctx, 404, errBody("NOT_FOUND", `no route for ${method} ${ctx.url.pathname}`)),
+  };
+}
+
+/** The legacy `/v1/reservations` API is gone (removed 2027-03-01): 410 before any fault. */
+export function isLegacyReservations(path: string): boolean {
+  return path === "/v1/reservations" || path.startsWith("/v1/reservations/");
+}
+
+export function answerLegacy(ctx: Ctx) {
+  json(ctx, 410, errBody("GONE", "legacy reservations API removed; use reservations-v3"));
+}
+
+export function allReservations(state: SandboxState): Reservation[] {
+  return [...state.reservations.values()];
+}

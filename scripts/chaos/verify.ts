@@ -1,0 +1,269 @@
+// After the run: collect the database's and the sandbox's view and check the promises —
+// every booking paid once, synced once, one Guestly reservation each, attempt log == counters,
+// one token, alerts only for final failures — and how many creates met a lying gateway.
+
+import type postgres from "postgres";
+import type { StackConfig } from "../../local/stack/config.ts";
+import { type ChaosAction, chaosDone } from "./fault-plan.ts";
+import type { DeliveryStats } from "./load.ts";
+import type { Options } from "./options.ts";
+import { httpJson } from "./util.ts";
+
+interface FinalRow {
+  id: string;
+  status: string;
+  guestly_sync_status: string;
+  guestly_sync_attempts: number;
+  guestly_reservation_id: string | null;
+  guestly_sync_gave_up_at: Date | null;
+  guestly_sync_next_attempt_at: Date | null;
+  guestly_sync_error: string | null;
+  stripe_payment_intent_id: string | null;
+  logged: number;
+  alerts: number;
+  ledger: number;
+  ledger_confirmed: number;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+interface SandboxRequest {
+  time: string;
+  method: string;
+  path: string;
+  status: number;
+  fault: string | null;
+  committed: boolean | null;
+}
+
+const isCreate = (r: SandboxRequest) => r.method === "POST" && r.path === "/v1/reservations-v3";
+const LYING = /^(slowCommit|commitThen504|commitThenError)/;
+
+export interface Verification {
+  counts: Record<string, number | string>;
+  faultsSeen: Record<string, number | string>;
+  checks: Check[];
+}
+
+export async function verify(input: {
+  sql: postgres.Sql;
+  admin: postgres.Sql;
+  config: StackConfig;
+  ids: string[];
+  stats: DeliveryStats;
+  chaos: ChaosAction[];
+  problems: string[];
+  options: Options;
+  started: number;
+  /** When the faults went off (ms since the epoch): the lying share counts creates before it. */
+  faultsOffAt: number;
+}): Promise<Verification> {
+  const { sql, admin, config, ids, stats, chaos, problems, options, started } = input;
+  const n = ids.length;
+  const sandboxUrl = config.sandboxUrl;
+  const bookings = await sql<FinalRow[]>`
+    select b.id, b.status, b.guestly_sync_status, b.guestly_sync_attempts,
+           b.guestly_reservation_id, b.guestly_sync_gave_up_at, b.guestly_sync_next_attempt_at,
+           b.guestly_sync_error, b.stripe_payment_intent_id,
+           (select count(*) from guestly.sync_attempts a where a.booking_id = b.id)::int as logged,
+           (select count(*) from guestly.admin_alerts a
+             where a.booking_id = b.id and a.kind = 'sync_failed')::int as alerts,
+           (select count(*) from payments.stripe_events e where e.booking_id = b.id)::int
+             as ledger,
+           (select count(*) from payments.stripe_events e
+             where e.booking_id = b.id and e.outcome = 'confirmed')::int as ledger_confirmed
+      from public.bookings b where b.id = any(${ids}::uuid[])`;
+  const reservations = await httpJson(`${sandboxUrl}/__sandbox/reservations`) as Array<{
+    reservationId: string;
+    status: string;
+    customFields: Array<{ fieldId: string; value: string }>;
+  }>;
+  const tokens = await httpJson(`${sandboxUrl}/__sandbox/tokens`) as { minted: number };
+  const requests = await httpJson(`${sandboxUrl}/__sandbox/requests`) as SandboxRequest[];
+  const gateway = await httpJson(`${config.apiUrl}/__gateway/status`) as Array<{
+    name: string;
+    restarts: number;
+  }>;
+  const [attemptStats] = await sql`
+    select count(*)::int as attempts,
+           count(*) filter (where operation = 'lookup')::int as lookups,
+           count(*) filter (where outcome = 'unknown')::int as unknown,
+           count(*) filter (where outcome = 'retryable')::int as retryable,
+           count(*) filter (where http_status = 429)::int as limited
+      from guestly.sync_attempts where booking_id = any(${ids}::uuid[])`;
+  const [alertsTotal] = await admin`
+    select count(*)::int as n from guestly.admin_alerts where kind = 'sync_failed'`;
+
+  const perBooking = new Map<string, string[]>();
+  for (const r of reservations) {
+    const ref = r.customFields?.find((f) => ids.includes(f.value))?.value;
+    if (ref) perBooking.set(ref, [...(perBooking.get(ref) ?? []), r.reservationId]);
+  }
+  const paid = bookings.filter((b) => b.status === "confirmed");
+  const synced = bookings.filter((b) => b.guestly_sync_status === "synced");
+  const failed = bookings.filter((b) => b.guestly_sync_status === "failed");
+  const failedFinal = failed.filter((b) => b.guestly_sync_gave_up_at !== null);
+  const stuck = bookings.filter((b) =>
+    b.status !== "pending_payment" &&
+    (b.guestly_sync_status === "pending" ||
+      (b.guestly_sync_status === "failed" && b.guestly_sync_next_attempt_at !== null))
+  );
+  const duplicates = [...perBooking.entries()].filter(([, list]) => list.length > 1);
+  const livePerBooking = new Map<string, number>();
+  for (const r of reservations) {
+    const ref = r.customFields?.find((f) => ids.includes(f.value))?.value;
+    if (ref && r.status !== "canceled") livePerBooking.set(ref, (livePerBooking.get(ref) ?? 0) + 1);
+  }
+  const liveDuplicates = [...livePerBooking.values()].filter((c) => c > 1).length;
+  const withoutReservation = ids.filter((id) => !perBooking.has(id));
+  const wrongId = synced.filter((b) =>
+    (perBooking.get(b.id) ?? []).length === 1 &&
+    perBooking.get(b.id)![0] !== b.guestly_reservation_id
+  );
+  const counterMismatch = bookings.filter((b) => b.logged !== b.guestly_sync_attempts);
+  const alertOnNonFailed = bookings.filter((b) =>
+    b.alerts > 0 && !(b.guestly_sync_status === "failed" && b.guestly_sync_gave_up_at)
+  );
+  const failedWithoutOneAlert = failedFinal.filter((b) => b.alerts !== 1);
+  const ledgerWrong = bookings.filter((b) => b.ledger !== 1 || b.ledger_confirmed !== 1);
+  const foreign = reservations.length - [...perBooking.values()].flat().length;
+
+  const creates = requests.filter(isCreate);
+  // The share is measured over the creates sent while the faults were on (the settle phase
+  // after them has none), leaving out those a 429 storm refused: during a storm every request
+  // is refused, so nothing could meet any other fault, and a sync retrying through a storm
+  // makes many of them.
+  const faultedAll = creates.filter((r) => Date.parse(r.time) < input.faultsOffAt);
+  const faulted = faultedAll.filter((r) => r.fault !== "storm429");
+  const lyingCreates = faulted.filter((r) => LYING.test(r.fault ?? ""));
+  const lyingShare = faulted.length ? lyingCreates.length / faulted.length : 0;
+  const lyingShareAll = faultedAll.length ? lyingCreates.length / faultedAll.length : 0;
+  const count = (pattern: RegExp) => creates.filter((r) => pattern.test(r.fault ?? "")).length;
+  const faultsSeen: Record<string, number | string> = {
+    "requests to Guestly API": requests.filter((r) => r.path.startsWith("/v1/")).length,
+    "creates (POST reservations-v3) / committed": `${creates.length} / ${
+      creates.filter((r) => r.committed).length
+    }`,
+    "5xx injected": requests.filter((r) => r.fault?.startsWith("error(")).length,
+    "hangs (past the 2 s timeout)": requests.filter((r) => r.fault === "hang").length,
+    "lost responses (done, answer dropped)":
+      requests.filter((r) => r.fault?.startsWith("lostResponse")).length,
+    "creates: commit then 502/503": count(/^commitThenError/),
+    "creates: commit then 504": count(/^commitThen504/),
+    "creates: slow commit (past the timeout)": count(/^slowCommit/),
+    "creates while faults were on (all / outside 429 storms) / met a lying gateway":
+      `${faultedAll.length} / ${faulted.length} / ${lyingCreates.length} (${
+        (lyingShareAll * 100).toFixed(1)
+      } % of all, ${(lyingShare * 100).toFixed(1)} % outside storms)`,
+    "creates dropped on a reused connection": count(/^dropReusedCreate/),
+    "429 storm answers": requests.filter((r) => r.fault === "storm429").length,
+    "429 real rate limit": requests.filter((r) => r.status === 429 && !r.fault).length,
+    "token requests": requests.filter((r) => r.path === "/oauth2/token").length,
+  };
+  const sample = (rows: Array<{ id: string }>) =>
+    rows.slice(0, 5).map((r) => r.id).join(", ") + (rows.length > 5 ? ", …" : "");
+  const done = chaosDone(chaos);
+  // Issue 11 asks for at least 30 %. The configured share is of the creates the sandbox lets
+  // through its other faults; 429 storms and dropped reused connections take some more, so the
+  // default (0.45) leaves room above 30 %. A smaller --commit-faults lowers the bar with it.
+  const lyingTarget = Math.min(0.3, Math.max(0, options.commitFaults - 0.05));
+  const checks: Check[] = [
+    {
+      name: "every payment event accepted (re-sent until 200)",
+      ok: stats.lost.length === 0,
+      detail: `${stats.events - stats.lost.length}/${stats.events} accepted`,
+    },
+    {
+      name: "every booking paid, one ledger row each (confirmed)",
+      ok: paid.length === n && ledgerWrong.length === 0,
+      detail: `${paid.length}/${n} confirmed; ${ledgerWrong.length} with ≠ 1 ledger row ${
+        sample(ledgerWrong)
+      }`,
+    },
+    {
+      name: "every paid booking synced",
+      ok: synced.length === n,
+      detail: `${synced.length}/${n} synced, ${failed.length} failed (${failedFinal.length} final)`,
+    },
+    {
+      name: "nothing stuck pending or waiting for a retry",
+      ok: stuck.length === 0,
+      detail: `${stuck.length} ${sample(stuck)}`,
+    },
+    {
+      name: "exactly one Guestly reservation per booking",
+      ok: duplicates.length === 0 && withoutReservation.length === 0 && wrongId.length === 0,
+      detail: `${duplicates.length} duplicated, ${withoutReservation.length} missing, ` +
+        `${wrongId.length} with another id than recorded${
+          duplicates.length ? `: ${duplicates.slice(0, 5).map(([id]) => id).join(", ")}` : ""
+        }`,
+    },
+    {
+      name: `at least ${
+        (lyingTarget * 100).toFixed(0)
+      } % of creates (faults on, outside 429 storms) met a lying gateway`,
+      ok: lyingShare >= lyingTarget,
+      detail: `${lyingCreates.length}/${faulted.length} (${(lyingShare * 100).toFixed(1)} %)`,
+    },
+    {
+      name: "attempt log == guestly_sync_attempts for every booking",
+      ok: counterMismatch.length === 0,
+      detail: `${counterMismatch.length} mismatched ${sample(counterMismatch)}`,
+    },
+    {
+      name: "at most one token minted",
+      ok: tokens.minted <= 1,
+      detail: `${tokens.minted} minted`,
+    },
+    {
+      name: "sync_failed alerts only for final failures, one each",
+      ok: alertOnNonFailed.length === 0 && failedWithoutOneAlert.length === 0,
+      detail: `${alertsTotal.n} alerts; ${alertOnNonFailed.length} on non-failed bookings, ` +
+        `${failedWithoutOneAlert.length} final failures without exactly one`,
+    },
+    {
+      name: "all chaos actions done",
+      ok: done.kills === 3 && done.postgres && done.queueWipe && done.storms === 3,
+      detail: `${done.kills} function kill rounds, Postgres crash ${
+        done.postgres ? "done" : "NOT done"
+      }, queue wipe ${done.queueWipe ? "done" : "NOT done"}, ${done.storms} storms`,
+    },
+    {
+      name: "no problems during the run",
+      ok: problems.length === 0,
+      detail: problems.length ? problems.join("; ") : "none",
+    },
+    {
+      name: "the run stopped by itself within 15 min",
+      ok: Date.now() - started <= options.maxRunMs + 60_000,
+      detail: `${((Date.now() - started) / 1000).toFixed(0)} s`,
+    },
+  ];
+  const counts: Record<string, number | string> = {
+    "bookings": n,
+    "paid (confirmed)": paid.length,
+    "synced": synced.length,
+    "failed (final)": `${failed.length} (${failedFinal.length})`,
+    "stuck pending / retrying": stuck.length,
+    "sandbox reservations (total / ours)": `${reservations.length} / ${
+      [...perBooking.values()].flat().length
+    }`,
+    "bookings with exactly one reservation":
+      [...perBooking.values()].filter((l) => l.length === 1).length,
+    "bookings with more than one live reservation": liveDuplicates,
+    "bookings missing a reservation": withoutReservation.length,
+    "duplicate reservations": duplicates.reduce((sum, [, l]) => sum + l.length - 1, 0),
+    "reservations matching no booking": foreign,
+    "attempts logged (lookups / unknown outcome / retryable / 429)":
+      `${attemptStats.attempts} (${attemptStats.lookups} / ${attemptStats.unknown} / ${attemptStats.retryable} / ${attemptStats.limited})`,
+    "bookings whose attempt log ≠ counter": counterMismatch.length,
+    "tokens minted": tokens.minted,
+    "sync_failed alerts": alertsTotal.n,
+    "function restarts (gateway)": gateway.map((g) => `${g.name} ${g.restarts}`).join(", "),
+  };
+  return { counts, faultsSeen, checks };
+}
