@@ -272,7 +272,7 @@ Deno.test({
           try {
             const answer = await lastAnswer(id);
             assert.equal(answer.status_code, 401);
-            assert.match(answer.content, /service_role key is required/);
+            assert.match(answer.content, /unauthorized: a secret key .* or the service_role key/);
             await detectAhead();
             const alerts = await stallAlerts(id);
             assert.equal(alerts.length, 1);
