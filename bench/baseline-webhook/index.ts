@@ -28,6 +28,7 @@ const guestlyConfig = parseGuestlyEnv(env);
 const sql = database(config.SUPABASE_DB_URL);
 const record = postgresRecorder(sql);
 
+const unpooled = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
 const guestly = new GuestlyClient(
   {
     baseUrl: guestlyConfig.GUESTLY_BASE_URL.replace(/\/$/, ""),
@@ -37,6 +38,9 @@ const guestly = new GuestlyClient(
   },
   {
     fetch,
+    // The baseline measures the webhook's own cost; its inline creates never see a dropped
+    // reused connection, but they take the same unpooled path as guestly-sync.
+    fetchOnce: (input, init) => fetch(input, { ...init, client: unpooled }),
     tokens: postgresTokenStore(sql),
     limiter: { reserve: () => Promise.resolve(new Date()) },
     maxSlotWaitMs: 100_000,

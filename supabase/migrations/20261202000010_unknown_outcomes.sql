@@ -72,13 +72,22 @@ declare
   final boolean;
   round_number int;
   retry_at timestamptz;
+  last_unknown_create boolean;
 begin
   select * into b from public.bookings where id = record_failure.booking_id for update;
   if not found or b.guestly_sync_lease_id is distinct from record_failure.lease_id then
     return jsonb_build_object('recorded', false, 'reason', 'lease_lost');
   end if;
   episode_attempts := coalesce(b.guestly_sync_attempts, 0) - b.guestly_sync_episode_base;
-  final := record_failure.permanent or episode_attempts >= max_attempts;
+  -- A round that ended on an unknown create is never the last: a phantom reservation may exist,
+  -- so the next round looks it up (and the sync core creates nothing more past the limit).
+  last_unknown_create := coalesce((
+    select s.operation = 'create' and s.outcome = 'unknown'
+      from guestly.sync_attempts s
+     where s.booking_id = record_failure.booking_id
+     order by s.id desc limit 1), false);
+  final := record_failure.permanent
+           or (episode_attempts >= max_attempts and not last_unknown_create);
   round_number := greatest(1, ceil(episode_attempts::numeric / attempts_per_round)::int);
   -- 1 min after the first round, 5 min after the second, … capped at 1 h; never before
   -- retry_not_before.

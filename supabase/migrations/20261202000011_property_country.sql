@@ -5,7 +5,10 @@ alter table public.properties
   add column country_code text
   constraint properties_country_code_check check (country_code ~ '^[A-Z]{2}$');
 
--- Same signature and rules as before; the claimed booking now also carries the country.
+-- Same signature as before. The claimed booking now also carries the country, and taking over
+-- an abandoned lease of a booking with no reservation counts as an unknown create (its holder
+-- may have died with a create in flight): the settle delay applies before the lookup, and a
+-- later cancel looks for a phantom.
 create or replace function guestly.claim_sync(booking_id uuid, lease_seconds int default 180)
   returns jsonb
   language plpgsql
@@ -35,10 +38,14 @@ begin
   -- A lease still recorded here was abandoned (success, failure and release all clear it): its
   -- holder may have created the reservation and died before recording it, so look up first.
   b.guestly_sync_lookup_needed := b.guestly_sync_lookup_needed or b.guestly_sync_lease_id is not null;
+  if b.guestly_sync_lease_id is not null and b.guestly_reservation_id is null then
+    b.guestly_sync_unknown_at := now();
+  end if;
   update public.bookings
      set guestly_sync_lease_id = new_lease,
          guestly_sync_lease_until = now() + make_interval(secs => lease_seconds),
-         guestly_sync_lookup_needed = b.guestly_sync_lookup_needed
+         guestly_sync_lookup_needed = b.guestly_sync_lookup_needed,
+         guestly_sync_unknown_at = b.guestly_sync_unknown_at
    where id = claim_sync.booking_id;
   select p.guestly_listing_id, p.country_code into listing_id, country
     from public.properties p where p.id = b.property_id;

@@ -13,7 +13,9 @@ export function database(url: string): Sql {
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},
-    connection: { application_name: "edge-function" },
+    // A database call may never hold an invocation past its time budget (the platform would cut
+    // it off mid-request): the state functions take milliseconds; 15 s means something is wrong.
+    connection: { application_name: "edge-function", statement_timeout: 15_000 },
   });
   return shared;
 }

@@ -72,8 +72,8 @@ Deno.serve(handlerOrConfigurationError(() => {
   return createGuestlySyncHandler({
     serviceKeys,
     enabled: config.GUESTLY_SYNC_ENABLED,
-    sync: (bookingId) => syncBookingToGuestly(bookingId, deps),
-    retry: (bookingId) => retryFailedSync(bookingId, deps),
+    sync: (bookingId, arrivedAt) => syncBookingToGuestly(bookingId, deps, arrivedAt),
+    retry: (bookingId, arrivedAt) => retryFailedSync(bookingId, deps, arrivedAt),
     log,
     heartbeat: functionStateHeartbeat({
       report: postgresFunctionStateReporter(sql),

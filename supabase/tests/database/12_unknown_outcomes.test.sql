@@ -2,7 +2,7 @@
 -- never forgotten by a later success), the next round is not before the settle time, and only a
 -- live lease may send anything.
 begin;
-select plan(11);
+select plan(14);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -63,6 +63,32 @@ select is((select details -> 'duplicate_reservations' from guestly.admin_alerts
   '[{"id": "a"}, {"id": "b"}]'::jsonb, 'the alert carries the reservations to choose from');
 select ok(not has_function_privilege('authenticated', 'guestly.confirm_lease(uuid, uuid, integer)', 'execute'),
   'authenticated cannot touch a lease');
+
+-- Taking over an abandoned lease of an unbound booking: its holder may have died mid-create.
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status)
+values ('00000000-0000-4000-8000-00000000c002', '0b0e7f3a-0000-4000-8000-000000000001', 'A', 'A',
+  'a@example.com', '2027-01-01', '2027-01-02', 1, 100, 'usd', 'confirmed');
+select guestly.claim_sync('00000000-0000-4000-8000-00000000c002');
+update public.bookings set guestly_sync_lease_until = now() - interval '1 second'
+ where id = '00000000-0000-4000-8000-00000000c002';
+insert into claims select 4, (guestly.claim_sync('00000000-0000-4000-8000-00000000c002') ->> 'lease_id')::uuid;
+select isnt((select guestly_sync_unknown_at from public.bookings where id = '00000000-0000-4000-8000-00000000c002'),
+  null, 'an abandoned lease without a reservation counts as an unknown create (settle, then look up)');
+
+-- At the attempt limit, a round that ended on an unknown create is not final.
+update public.bookings set guestly_sync_attempts = 11, guestly_sync_episode_base = 0
+ where id = '00000000-0000-4000-8000-00000000c002';
+select guestly.record_attempt('00000000-0000-4000-8000-00000000c002', (select lease from claims where n = 4),
+  'create', now(), 3000, 503, 'unknown', 'Guestly HTTP 503');
+select is((guestly.record_failure('00000000-0000-4000-8000-00000000c002', (select lease from claims where n = 4),
+  'outcome unknown', false, 12) ->> 'final'), 'false',
+  'attempt 12 was an unknown create: the next round still looks it up');
+insert into claims select 5, (guestly.claim_sync('00000000-0000-4000-8000-00000000c002') ->> 'lease_id')::uuid;
+select guestly.record_attempt('00000000-0000-4000-8000-00000000c002', (select lease from claims where n = 5),
+  'lookup', now(), 30, 503, 'retryable', 'Guestly HTTP 503');
+select is((guestly.record_failure('00000000-0000-4000-8000-00000000c002', (select lease from claims where n = 5),
+  'Guestly HTTP 503', false, 12) ->> 'final'), 'true', 'past the limit, a failed lookup is final');
 
 select * from finish();
 rollback;

@@ -406,3 +406,47 @@ Deno.test("a tiny time budget and a saturated limiter: deferred cleanly, nothing
     assert.equal(requests.filter((r: { path: string }) => r.path.startsWith("/v1/")).length, 0);
   });
 });
+
+/** POSTs of creates the sandbox received, and the create attempts we logged, for one booking. */
+async function createsSentAndLogged(sql: ReturnType<typeof connect>, sandbox: Sandbox, id: string) {
+  const requests = await (await fetch(`${sandbox.url}/__sandbox/requests`)).json() as Array<
+    { method: string; path: string }
+  >;
+  const [logged] = await sql`select count(*)::int as n from guestly.sync_attempts
+                              where booking_id = ${id} and operation = 'create'`;
+  return {
+    sent: requests.filter((r) => r.method === "POST" && r.path === "/v1/reservations-v3").length,
+    logged: logged.n as number,
+  };
+}
+
+Deno.test("a reused connection dropped mid-create: the create is sent once per logged attempt", async () => {
+  await withSandbox(async ({ sql, deps, sandbox, faults, reservations }) => {
+    // Warm the pool (the token request rides on it too), then drop the next create that arrives
+    // on a reused connection after the sandbox has committed it.
+    const warm = await fetch(`${sandbox.url}/__sandbox/health`);
+    await warm.body?.cancel();
+    await faults({ dropReusedCreates: 1 });
+    const id = await insertConfirmed(sql);
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    assert.deepEqual(await createsSentAndLogged(sql, sandbox, id), { sent: 1, logged: 1 });
+    assert.equal((await reservations()).length, 1);
+  });
+});
+
+Deno.test("control: on the pooled fetch the same drop makes Deno send the create twice", async () => {
+  await withSandbox(async ({ sql, deps, sandbox, faults, reservations }) => {
+    const pooled = new GuestlyClient(deps.guestly.credentials, {
+      ...deps.guestly.deps,
+      fetchOnce: fetch,
+    });
+    const warm = await fetch(`${sandbox.url}/__sandbox/health`);
+    await warm.body?.cancel();
+    await faults({ dropReusedCreates: 1 });
+    const id = await insertConfirmed(sql);
+    await syncBookingToGuestly(id, { ...deps, guestly: pooled });
+    // The fault really bites: one attempt in our log, two creates in Guestly.
+    assert.deepEqual(await createsSentAndLogged(sql, sandbox, id), { sent: 2, logged: 1 });
+    assert.equal((await reservations()).length, 2);
+  });
+});

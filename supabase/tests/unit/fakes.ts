@@ -49,6 +49,8 @@ export class MemoryStore implements SyncStore {
   released: Array<Date | undefined> = [];
   /** Set to make the next confirmLease answer "not held" (another invocation took over). */
   leaseStolen = false;
+  /** The clock record_attempt stamps with (testDeps shares its fake clock). */
+  now: () => number = Date.now;
   constructor(public row: BookingRow | null) {}
 
   claim(_id: string): Promise<ClaimResult> {
@@ -72,8 +74,9 @@ export class MemoryStore implements SyncStore {
     this.attempts.push(a);
     this.row!.guestly_sync_attempts = (this.row!.guestly_sync_attempts ?? 0) + 1;
     if (a.outcome === "unknown") this.row!.guestly_sync_lookup_needed = true;
+    // As record_attempt: stamped when the attempt is recorded (the request's end).
     if (a.outcome === "unknown" && a.operation === "create") {
-      this.row!.guestly_sync_unknown_at = a.startedAt.toISOString();
+      this.row!.guestly_sync_unknown_at = new Date(this.now()).toISOString();
     }
     return Promise.resolve(this.row!.guestly_sync_attempts);
   }
@@ -104,7 +107,13 @@ export class MemoryStore implements SyncStore {
     if (leaseId !== this.lease) {
       return Promise.resolve({ recorded: false, final: false, nextAttemptAt: null });
     }
-    const final = permanent || (this.row!.guestly_sync_attempts ?? 0) >= max;
+    // As record_failure: the episode's attempts count, and a round ending on an unknown create
+    // is never the last one.
+    const last = this.attempts.at(-1);
+    const lastUnknownCreate = last?.operation === "create" && last.outcome === "unknown";
+    const episode = (this.row!.guestly_sync_attempts ?? 0) -
+      (this.row!.guestly_sync_episode_base ?? 0);
+    const final = permanent || (episode >= max && !lastUnknownCreate);
     this.row!.guestly_sync_status = "failed";
     this.failures.push({ error, retryNotBefore: options.retryNotBefore });
     if (final) {
@@ -122,6 +131,7 @@ export class MemoryStore implements SyncStore {
   beginManualRetry(_id: string) {
     if (!this.row) return Promise.resolve({ ok: false, reason: "not_found" as const });
     this.row.guestly_sync_status = "pending";
+    this.row.guestly_sync_episode_base = this.row.guestly_sync_attempts ?? 0;
     return Promise.resolve({ ok: true });
   }
 }
@@ -183,6 +193,7 @@ export function testDeps(
 ) {
   const sleeps: number[] = [];
   const clock = { now: Date.parse("2027-01-15T10:00:00Z") };
+  store.now = () => clock.now;
   const limiter: RateLimiter = { reserve: () => Promise.resolve(new Date(0)) };
   const log = memoryLogger();
   const deps: SyncDeps = {
@@ -196,6 +207,7 @@ export function testDeps(
       },
       {
         fetch: guestly.fetch,
+        fetchOnce: guestly.fetch,
         tokens: new MemoryTokens(),
         limiter,
         maxSlotWaitMs: 100_000,

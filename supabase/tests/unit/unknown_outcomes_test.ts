@@ -291,3 +291,79 @@ Deno.test("a name Guestly would refuse is caught before sending, naming the fiel
   );
   assert.equal(guestly.requests.length, 0);
 });
+
+Deno.test("an unknown create at the attempt limit is not final: the next round only looks up", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_attempts: 11 }));
+  const guestly = new FakeGuestly([status(502), search()]);
+  const { deps, clock } = testDeps(store, guestly);
+  const first = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(first.outcome === "failed" && first.final, false, "attempt 12 was unknown");
+  clock.now += 60_000;
+  const second = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(second.outcome === "failed" && second.final, true);
+  assert.match(
+    second.outcome === "failed" ? second.error : "",
+    /attempts used up: the last create/,
+  );
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "GET"], "no 14th create");
+  assert.equal(store.alerts, 1);
+});
+
+Deno.test("an unknown create at the attempt limit whose lookup finds it: bound, synced", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_attempts: 11 }));
+  const guestly = new FakeGuestly([status(504), search(ours("65late"))]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65late");
+  assert.equal(store.alerts, 0);
+});
+
+Deno.test("a budget the 180 s lease could not cover is refused at start-up", async () => {
+  const { parseGuestlyEnv } = await import("../../functions/_shared/guestly/config.ts");
+  const env = {
+    SUPABASE_DB_URL: "postgresql://x",
+    GUESTLY_FUNCTION_BUDGET_MS: "175000",
+    GUESTLY_REQUEST_TIMEOUT_MS: "10000",
+  };
+  assert.throws(
+    () => parseGuestlyEnv(env),
+    /GUESTLY_FUNCTION_BUDGET_MS \+ GUESTLY_REQUEST_TIMEOUT_MS/,
+  );
+  assert.throws(
+    () =>
+      parseGuestlyEnv({
+        ...env,
+        GUESTLY_FUNCTION_BUDGET_MS: "60000",
+        GUESTLY_UNKNOWN_SETTLE_MS: "5000",
+      }),
+    /GUESTLY_UNKNOWN_SETTLE_MS \(5000\) must be longer than GUESTLY_REQUEST_TIMEOUT_MS/,
+  );
+});
+
+Deno.test("foreign hits of any shape never stop the lookup; an unreadable one of ours does", async () => {
+  const foreign = { _id: "65x", customFields: [{ fieldId: "ref-field", value: 42 }], status: 7 };
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly = new FakeGuestly([search(foreign, { weird: true }), created("65mine")]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65mine");
+
+  const store2 = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const broken = { customFields: [{ fieldId: "ref-field", value: BOOKING }], status: "confirmed" };
+  const guestly2 = new FakeGuestly([search(broken)]);
+  const result2 = await syncBookingToGuestly(BOOKING, testDeps(store2, guestly2).deps);
+  assert.equal(result2.outcome === "failed" && result2.final, true, "never create beside it");
+  assert.match(result2.outcome === "failed" ? result2.error : "", /could not be read/);
+});
+
+Deno.test("more hits than one page: permanent, never a create beside a reservation not seen", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly = new FakeGuestly([() => Response.json({ results: [], count: 140 })]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "failed" && result.final, true);
+  assert.match(result.outcome === "failed" ? result.error : "", /matched 140 reservations/);
+  assert.equal(guestly.requests.length, 1);
+});

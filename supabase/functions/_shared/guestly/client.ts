@@ -42,9 +42,10 @@ export interface ClientDeps {
   /**
    * For requests that must never be sent twice (creates). A pooled HTTP client may silently
    * re-send a request when a reused keep-alive connection drops; this one must not (the entry
-   * point passes a fetch on an unpooled connection; see docs/guestly-api.md). Defaults to fetch.
+   * point passes a fetch on an unpooled connection; see docs/guestly-api.md). Required: a
+   * forgotten one must not fall back to the pooled fetch silently.
    */
-  fetchOnce?: typeof fetch;
+  fetchOnce: typeof fetch;
   tokens: TokenStore;
   limiter: RateLimiter;
   now: () => number;
@@ -73,6 +74,12 @@ export interface HttpAttempt<T> {
   error?: string;
   retryAfterMs?: number;
   deferUntil?: Date;
+}
+
+/** One page of search results, unread: which hits count is lookup.ts's decision. */
+export interface SearchPage {
+  results: unknown[];
+  count?: number;
 }
 
 export class GuestlyClient {
@@ -114,7 +121,7 @@ export class GuestlyClient {
     fieldId: string,
     bookingId: string,
     options: CallOptions = {},
-  ): Promise<HttpAttempt<GuestlyReservation[]>> {
+  ): Promise<HttpAttempt<SearchPage>> {
     const query = new URLSearchParams({
       [`filter[customFields.${fieldId}]`]: bookingId,
       limit: String(LOOKUP_PAGE_SIZE),
@@ -123,10 +130,7 @@ export class GuestlyClient {
       "GET",
       `/reservations-v3/search?${query}`,
       undefined,
-      (body) =>
-        GuestlySearchResult.parse(body).results.map((result) =>
-          GuestlyReservationSchema.parse(result)
-        ),
+      (body) => GuestlySearchResult.parse(body),
       { ...options, idempotent: true },
     );
   }
@@ -253,7 +257,7 @@ export class GuestlyClient {
     const started = this.deps.now();
     const startedAt = new Date(started);
     try {
-      const send = idempotent ? this.deps.fetch : this.deps.fetchOnce ?? this.deps.fetch;
+      const send = idempotent ? this.deps.fetch : this.deps.fetchOnce;
       const response = await send(`${this.credentials.baseUrl}${path}`, {
         method,
         headers: {
@@ -329,8 +333,9 @@ const LATE_TOLERANCE_MS = 50;
 const RECHECK_AFTER_MS = 1000;
 const MAX_SLOT_TRIES = 3;
 
-/** Guesty pages search results; more than this many hits for one booking is already a problem. */
-const LOOKUP_PAGE_SIZE = 25;
+/** Guesty pages search results (at most 100 a page); more hits than that for one booking is
+ * already a problem, which lookup.ts reports rather than reading page two. */
+const LOOKUP_PAGE_SIZE = 100;
 
 function parseReservation(body: unknown): GuestlyReservation {
   return GuestlyReservationSchema.parse(body);

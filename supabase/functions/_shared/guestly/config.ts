@@ -2,6 +2,9 @@
 import { z } from "zod";
 import { parseEnv } from "../env.ts";
 import { DEFAULT_SETTLE_MS } from "./retry-policy.ts";
+
+/** claim_sync's and confirm_lease's default lease_seconds (180), in ms. */
+export const LEASE_MS = 180_000;
 import { assertStrongSecrets } from "../secrets.ts";
 
 const flag = z.enum(["true", "false", ""]).optional().transform((v) => v === "true");
@@ -54,6 +57,14 @@ export function parseGuestlyEnv(env: Record<string, string | undefined>): Guestl
     throw new Error(
       `invalid configuration: GUESTLY_UNKNOWN_SETTLE_MS (${config.GUESTLY_UNKNOWN_SETTLE_MS}) ` +
         `must be longer than GUESTLY_REQUEST_TIMEOUT_MS (${timeout})`,
+    );
+  }
+  // The lease (180 s, renewed right before each change) must outlast the longest stretch an
+  // invocation can go without renewing it, or a slow request could race the next claimant.
+  if (config.GUESTLY_FUNCTION_BUDGET_MS + timeout >= LEASE_MS) {
+    throw new Error(
+      `invalid configuration: GUESTLY_FUNCTION_BUDGET_MS + GUESTLY_REQUEST_TIMEOUT_MS ` +
+        `(${config.GUESTLY_FUNCTION_BUDGET_MS} + ${timeout}) must stay under the ${LEASE_MS} ms lease`,
     );
   }
   if (config.GUESTLY_FUNCTION_BUDGET_MS <= timeout) {

@@ -9,8 +9,9 @@ export interface GuestlySyncHandlerDeps {
   /** The keys the database (from Vault) and operators present: service_role JWT or sb_secret_. */
   serviceKeys: ServiceKeys;
   enabled: boolean;
-  sync: (bookingId: string) => Promise<SyncOutcome>;
-  retry: (bookingId: string) => Promise<SyncOutcome>;
+  /** `arrivedAt` (epoch ms): the invocation's time budget counts from the request's arrival. */
+  sync: (bookingId: string, arrivedAt: number) => Promise<SyncOutcome>;
+  retry: (bookingId: string, arrivedAt: number) => Promise<SyncOutcome>;
   log: Logger;
   /** Tells the database how this function runs (see function-state.ts); never throws. */
   heartbeat?: () => Promise<void>;
@@ -18,6 +19,7 @@ export interface GuestlySyncHandlerDeps {
 
 export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
   return async (request: Request): Promise<Response> => {
+    const arrivedAt = Date.now();
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
@@ -47,7 +49,9 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
     }
     const started = performance.now();
     try {
-      const result = manual ? await deps.retry(bookingId) : await deps.sync(bookingId);
+      const result = manual
+        ? await deps.retry(bookingId, arrivedAt)
+        : await deps.sync(bookingId, arrivedAt);
       deps.log.info("guestly.sync.done", {
         booking_id: bookingId,
         manual: manual ?? false,

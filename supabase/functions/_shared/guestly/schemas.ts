@@ -42,6 +42,8 @@ export const BookingRow = z.object({
   guestly_reservation_id: z.string().nullable(),
   guestly_sync_status: z.enum(["pending", "synced", "failed"]).nullable(),
   guestly_sync_attempts: z.number().int().nullable(),
+  /** guestly_sync_attempts when this episode began: the attempt limit counts from here. */
+  guestly_sync_episode_base: z.number().int().optional(),
   guestly_sync_lookup_needed: z.boolean(),
   guestly_synced_status: BookingStatus.nullable(),
   /** When a create last had an unknown outcome; its effect may appear until settled. */
@@ -93,7 +95,7 @@ export type GuestlyReservation = z.infer<typeof GuestlyReservation>;
 
 export const GuestlySearchResult = z.object({
   results: z.array(z.unknown()),
-  count: z.number().optional(),
+  count: z.number().nullish().transform((v) => v ?? undefined),
 });
 
 export const GuestlyToken = z.object({

@@ -99,7 +99,8 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
     (options) => deps.guestly.findByBookingRef(fieldId, booking.id, options),
   );
   if (result.outcome !== "success") return toStep(ctx, "lookup", result);
-  const verdict = judgeLookup(result.data ?? [], fieldId, booking.id);
+  const verdict = judgeLookup(result.data ?? { results: [] }, fieldId, booking.id);
+  if (verdict.kind === "unreadable") return { kind: "permanent", error: verdict.error };
   if (verdict.kind !== "duplicates" && verdict.ignored > 0) {
     // The search matched reservations that do not carry our id in our field: never ours.
     deps.log.warn("guestly.lookup.foreign_hits", {
@@ -133,7 +134,17 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
 }
 
 async function create(ctx: RoundContext): Promise<Step> {
-  const { booking, deps } = ctx;
+  const { booking, state, deps } = ctx;
+  // Past the attempt limit a round only looks up (a phantom from an unknown create may exist);
+  // it never sends another create.
+  const total = state.attempts || (booking.guestly_sync_attempts ?? 0);
+  if (total - (booking.guestly_sync_episode_base ?? 0) >= deps.settings.maxAttempts) {
+    return {
+      kind: "permanent",
+      error: "attempts used up: the last create's outcome was unknown and the lookup found no " +
+        "reservation in Guestly; retry by hand once Guestly answers again",
+    };
+  }
   const mapped = mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
   // What Guestly would refuse is caught here, naming the field, without spending a request.
   const checked = GuestlyReservationCreate.safeParse(mapped);

@@ -48,11 +48,12 @@ const MAX_PASSES = 3;
 export async function syncBookingToGuestly(
   bookingId: string,
   deps: SyncDeps,
+  startedAt: number = now(deps),
 ): Promise<SyncOutcome> {
   if (!deps.settings.enabled) {
     return { outcome: "skipped", reason: "GUESTLY_SYNC_ENABLED is not true" };
   }
-  const deadline = now(deps) + deps.settings.budgetMs;
+  const deadline = startedAt + deps.settings.budgetMs;
   let last: SyncOutcome = { outcome: "skipped", reason: "nothing to do" };
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const result = await syncPass(bookingId, deadline, deps);
@@ -63,13 +64,17 @@ export async function syncBookingToGuestly(
 }
 
 /** An operator's retry: starts a new episode (even past the attempt limit), then syncs. */
-export async function retryFailedSync(bookingId: string, deps: SyncDeps): Promise<SyncOutcome> {
+export async function retryFailedSync(
+  bookingId: string,
+  deps: SyncDeps,
+  startedAt: number = now(deps),
+): Promise<SyncOutcome> {
   const begun = await deps.store.beginManualRetry(bookingId);
   if (!begun.ok) {
     if (begun.reason === "not_found") return { outcome: "not_found" };
     return { outcome: "skipped", reason: begun.reason ?? "not retryable" };
   }
-  return await syncBookingToGuestly(bookingId, deps);
+  return await syncBookingToGuestly(bookingId, deps, startedAt);
 }
 
 async function syncPass(
@@ -125,6 +130,16 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           step.reservationId,
           booking.status,
         );
+        if (!result.recorded) {
+          // Guestly changed, but another invocation holds the booking now: it looks up first
+          // (its claim took over an abandoned lease), so it finds this reservation.
+          log.error("guestly.sync.lease_lost_after_change", {
+            booking_id: booking.id,
+            reservation_id: step.reservationId,
+            attempt: state.attempts,
+          });
+          return { more: false, value: { outcome: "skipped", reason: "lease lost" } };
+        }
         log.info("guestly.sync.synced", {
           booking_id: booking.id,
           reservation_id: step.reservationId,
@@ -132,7 +147,7 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           more_work: result.moreWork,
         });
         return {
-          more: result.recorded && result.moreWork,
+          more: result.moreWork,
           value: { outcome: "synced", reservationId: step.reservationId, attempts: state.attempts },
         };
       }
