@@ -47,6 +47,7 @@ async function run(): Promise<Result> {
     ports:
       `api ${config.apiPort}, db ${config.dbPort}, sandbox ${config.sandboxPort}, mail ${config.mailPort}`,
     GUESTLY_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
+    GUESTLY_UNKNOWN_SETTLE_MS: Deno.env.get("GUESTLY_UNKNOWN_SETTLE_MS")!,
     GUESTLY_SANDBOX_RATE_SCALE: Deno.env.get("GUESTLY_SANDBOX_RATE_SCALE")!,
     GUESTLY_RATE_LIMITS: Deno.env.get("GUESTLY_RATE_LIMITS")!,
     webhook: `${options.rate}/s, ${options.concurrency} concurrent`,

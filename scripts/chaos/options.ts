@@ -108,6 +108,9 @@ export function prepareEnv(repo: string): string {
   Deno.env.set("GUESTLY_SYNC_ENABLED", "true");
   Deno.env.set("GUESTLY_TEST_MODE", "false");
   Deno.env.set("GUESTLY_REQUEST_TIMEOUT_MS", "2000");
+  // Longer than the slowest commit the fault plan injects after our timeout (slowCommitMs is
+  // 2.5 × the timeout), scaled down from production's 60 s so 500 bookings fit in minutes.
+  if (!Deno.env.get("GUESTLY_UNKNOWN_SETTLE_MS")) Deno.env.set("GUESTLY_UNKNOWN_SETTLE_MS", "8000");
   // The sandbox at 4× Guesty's limits (60/s, 480/min, 20,000/h), our limiter with the same
   // headroom below them as in production (14/s, 115/min, 4,900/h against 15, 120, 5,000).
   if (!Deno.env.get("GUESTLY_SANDBOX_RATE_SCALE")) Deno.env.set("GUESTLY_SANDBOX_RATE_SCALE", "4");
