@@ -21,6 +21,9 @@ export MAIL_CATCHER_PORT="${TEST_MAIL_PORT:-25324}"
 export GUESTLY_SANDBOX_PORT="${TEST_SANDBOX_PORT:-25330}"
 export GUESTLY_SYNC_ENABLED=true
 export GUESTLY_REQUEST_TIMEOUT_MS=3000
+# Unknown creates are looked up 8 s later (production: 60 s), still longer than the slowest
+# commit the tests inject after our timeout.
+export GUESTLY_UNKNOWN_SETTLE_MS=8000
 # The sandbox runs at 4× Guesty's limits so the burst tests stay short; our limiter keeps the
 # same headroom below them as in production (14/s, 115/min, 4,900/h against 15, 120, 5,000).
 export GUESTLY_SANDBOX_RATE_SCALE=4

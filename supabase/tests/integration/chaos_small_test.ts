@@ -1,6 +1,6 @@
 // A small chaos run inside `npm test` (the big one is `npm run chaos`, scripts/chaos.ts): 30
 // bookings paid through signed Stripe events while the Guestly sandbox fails, hangs past the
-// client timeout and loses answers; guestly-sync is SIGKILLed once mid-run (the gateway restarts
+// client timeout, loses answers and lies (commits, then answers 5xx or nothing); guestly-sync is SIGKILLed once mid-run (the gateway restarts
 // it) and the pg_net requests of these bookings are wiped once. Then faults go off and the
 // sweep's SQL body runs with a moved clock until everything settled. Asserts: all synced,
 // exactly one Guestly reservation each, attempt log == counters.
@@ -17,6 +17,15 @@ const BOOKINGS = Number(Deno.env.get("CHAOS_SMALL_BOOKINGS") ?? 30);
 const SETTLE_MS = 90_000;
 /** Upper bound for waiting out the lease a killed invocation leaves behind (by design). */
 const MAX_LEASE_WAIT_MS = 240_000;
+
+const FAULTS_OFF = {
+  errorRate: 0,
+  lostResponseRate: 0,
+  hangRate: 0,
+  commitThenErrorRate: 0,
+  commitThen504Rate: 0,
+  slowCommitRate: 0,
+};
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -77,6 +86,13 @@ Deno.test({
         lostResponseRate: 0.1,
         hangRate: 0.05,
         hangMs: 4000,
+        // A lying gateway: creates committed, then answered 502/503, 504 after a delay, or held
+        // past our 3 s timeout and committed at 6 s (the test stack settles unknowns for 8 s).
+        commitThenErrorRate: 0.15,
+        commitThen504Rate: 0.1,
+        commitThen504DelayMs: 1000,
+        slowCommitRate: 0.1,
+        slowCommitMs: 6000,
       });
 
       // Pay at a steady rate, 4 in flight; kill guestly-sync a third of the way in and wipe the
@@ -113,7 +129,7 @@ Deno.test({
       }
       await Promise.all(inFlight);
       assert.ok(deliveries >= BOOKINGS);
-      await sandbox.faults({ errorRate: 0, lostResponseRate: 0, hangRate: 0 });
+      await sandbox.faults({ ...FAULTS_OFF });
 
       // Settle: the cron job's body, with the clock moved past every retry time. A lease the
       // killed invocation left behind runs out by itself (claim_sync's lease_seconds) by design;
@@ -172,7 +188,7 @@ Deno.test({
          where booking_id = any(${ids}::uuid[]) and outcome = 'confirmed'`;
       assert.equal(ledger.n, BOOKINGS, "one recorded payment per booking");
     } finally {
-      await sandbox.faults({ errorRate: 0, lostResponseRate: 0, hangRate: 0, hangMs: 60_000 })
+      await sandbox.faults({ ...FAULTS_OFF, hangMs: 60_000 })
         .catch(() => {});
       await sql.end();
       await admin.end();

@@ -162,6 +162,12 @@ Deno.test({
           assert.equal(alerts[0].details.cause, "function_error");
           assert.equal(alerts[0].details.last_response.http_status, answer.status_code);
           assert.match(alerts[0].details.reason, /fails at start-up/);
+          // The function answers 500 naming the variable, and the alert carries it to the admin.
+          assert.equal(answer.status_code, 500);
+          assert.match(
+            alerts[0].details.last_response.body,
+            /invalid configuration: GUESTLY_STALL_ALERT_MINUTES/,
+          );
           const log = await Deno.readTextFile(`${logDir}/guestly-sync.log`);
           assert.match(log, /invalid configuration: GUESTLY_STALL_ALERT_MINUTES/);
         } finally {
