@@ -43,7 +43,15 @@ export function isRoot(): boolean {
 
 /** PostgreSQL refuses to run as root: run its binaries as the postgres OS user then. */
 export function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
-  return isRoot() ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+  // By its full path too: a minimal PATH (cron, CI runners) may leave out /usr/sbin.
+  const runuser = ["/usr/sbin/runuser", "/sbin/runuser"].find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  }) ?? "runuser";
+  return isRoot() ? [runuser, ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
 }
 
 export async function exists(path: string): Promise<boolean> {

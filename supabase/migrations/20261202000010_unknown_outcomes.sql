@@ -116,8 +116,8 @@ end;
 $$;
 
 -- Called right before every request that changes Guestly: is the lease still ours (renewed in
--- the same statement, so an invocation that stalled past its lease can never race the next
--- claimant), and what is the booking's status now (a booking cancelled during a round is never
+-- the same statement, so an invocation that stalled past its lease and was taken over can never
+-- race the next claimant), and what is the booking's status now (a booking cancelled during a round is never
 -- created).
 create function guestly.confirm_lease(booking_id uuid, lease_id uuid, lease_seconds int default 180)
   returns jsonb
@@ -129,8 +129,9 @@ create function guestly.confirm_lease(booking_id uuid, lease_id uuid, lease_seco
     update public.bookings b
        set guestly_sync_lease_until = now() + make_interval(secs => confirm_lease.lease_seconds)
      where b.id = confirm_lease.booking_id
+       -- Still our lease id, even if its time ran out: nobody claimed the booking since (a claim
+       -- replaces the id under the same row lock), so no one else can be talking to Guestly.
        and b.guestly_sync_lease_id = confirm_lease.lease_id
-       and b.guestly_sync_lease_until > now()
     returning b.status
   )
   select coalesce(

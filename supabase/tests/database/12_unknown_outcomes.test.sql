@@ -2,7 +2,7 @@
 -- never forgotten by a later success), the next round is not before the settle time, and only a
 -- live lease may send anything.
 begin;
-select plan(14);
+select plan(15);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -34,15 +34,20 @@ select is((guestly.record_failure('00000000-0000-4000-8000-00000000c001', (selec
 select is((select guestly_sync_next_attempt_at from public.bookings where id = '00000000-0000-4000-8000-00000000c001'),
   now() + interval '2 hours', 'the next round is not before retry_not_before, even past the round spacing');
 
--- The holder stalled past its lease: it may not send, and the next claimant takes over.
+-- The holder stalled past its lease. Nobody took over yet: it may go on (and renews it).
 update public.bookings set guestly_sync_lease_id = (select lease from claims where n = 1),
   guestly_sync_lease_until = now() - interval '1 second'
  where id = '00000000-0000-4000-8000-00000000c001';
 select is((guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1))
-  ->> 'held'), 'false', 'an expired lease is not renewed by its old holder');
+  ->> 'held'), 'true', 'an expired lease nobody took over is renewed by its holder');
+-- Once another invocation claimed it, the old holder may not send.
+update public.bookings set guestly_sync_lease_until = now() - interval '1 second'
+ where id = '00000000-0000-4000-8000-00000000c001';
+insert into claims select 2, (guestly.claim_sync('00000000-0000-4000-8000-00000000c001') ->> 'lease_id')::uuid;
+select is((guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1))
+  ->> 'held'), 'false', 'a lease taken over is lost for good');
 
 -- The booking is cancelled during the round: the holder sees it before sending.
-insert into claims select 2, (guestly.claim_sync('00000000-0000-4000-8000-00000000c001') ->> 'lease_id')::uuid;
 update public.bookings set status = 'cancelled' where id = '00000000-0000-4000-8000-00000000c001';
 select is((guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 2))
   ->> 'status'), 'cancelled', 'a status change during the round is seen right before the request');
