@@ -5,6 +5,7 @@
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
 import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
+import { nextStay } from "../local/stays.ts";
 
 interface DemoGuest {
   first: string;
@@ -110,14 +111,13 @@ export async function runDemo(
 
     print(`\n▶ demo run ${run}: ${guests.length} bookings, paid through signed Stripe events`);
     const ids: string[] = [];
-    for (const [index, g] of guests.entries()) {
-      const checkIn = new Date(Date.UTC(2027, 3, 1 + index * 10));
-      const checkOut = new Date(checkIn.getTime() + g.nights * 86_400_000);
+    for (const g of guests) {
+      const { checkIn, checkOut } = nextStay(g.nights);
       const [row] = await sql`
         insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
           guest_phone, check_in, check_out, guests_count, amount_total, currency)
         values (${g.property}, ${g.first}, ${g.last}, ${g.email}, '+15555550123',
-          ${checkIn.toISOString().slice(0, 10)}, ${checkOut.toISOString().slice(0, 10)}, 2,
+          ${checkIn}, ${checkOut}, 2,
           ${g.amount}, ${g.currency})
         returning id`;
       ids.push(row.id);

@@ -44,13 +44,15 @@ function renderHtml(state: SandboxState): string {
   const { limits } = state;
   const calendars = [...liveByListing(state)].map(([listing, live]) =>
     `<tr><td><code>${escapeHtml(listing)}</code></td><td>${
-      live.length === 0 ? "<small>all free</small>" : live.map((r) =>
-        `${escapeHtml(r.checkInDateLocalized)} → ${escapeHtml(r.checkOutDateLocalized)} ` +
-        `<b>${escapeHtml(r.status)}</b> ${escapeHtml(r.confirmationCode)} ` +
-        `<small>(${escapeHtml(r.source ?? "no source")}${
-          r.reservedUntilAt ? `, held until ${escapeHtml(r.reservedUntilAt)}` : ""
-        })</small>`
-      ).join("<br>")
+      live.length === 0
+        ? "<small>all free</small>"
+        : live.map((r) =>
+          `${escapeHtml(r.checkInDateLocalized)} → ${escapeHtml(r.checkOutDateLocalized)} ` +
+          `<b>${escapeHtml(r.status)}</b> ${escapeHtml(r.confirmationCode)} ` +
+          `<small>(${escapeHtml(r.source ?? "no source")}${
+            r.reservedUntilAt ? `, held until ${escapeHtml(r.reservedUntilAt)}` : ""
+          })</small>`
+        ).join("<br>")
     }</td></tr>`
   ).join("\n");
   const listingOptions = [...state.listings].map((l) =>

@@ -1144,7 +1144,10 @@ Deno.test("calendar: a reserved hold blocks until reservedUntil, then expires an
     });
     assert.equal(hold.status, 201, hold.text);
     assert.ok(hold.body.reservedUntilAt);
-    const during = await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(dates) });
+    const during = await call(sb, "POST", "/v1/reservations-v3", {
+      token: t,
+      body: booking(dates),
+    });
     assert.equal(during.status, 409, during.text);
     assert.equal(during.body.error.data.conflicts[0].status, "reserved");
     const forever = await call(sb, "POST", "/v1/reservations-v3", {
@@ -1268,17 +1271,27 @@ Deno.test("calendar: a lying gateway can commit a create and answer 502; the con
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
     const dates = stay("2030-10-01", "2030-10-04");
-    await call(sb, "POST", "/__sandbox/faults", { body: { failNext: [{ status: 502, commit: true }] } });
+    await call(sb, "POST", "/__sandbox/faults", {
+      body: { failNext: [{ status: 502, commit: true }] },
+    });
     const lied = await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(dates) });
     assert.equal(lied.status, 502);
     const [stored] = (await call(sb, "GET", "/__sandbox/reservations")).body;
     assert.equal(stored.checkInDateLocalized, "2030-10-01", "the create was committed");
-    const resend = await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(dates) });
+    const resend = await call(sb, "POST", "/v1/reservations-v3", {
+      token: t,
+      body: booking(dates),
+    });
     assert.equal(resend.status, 409);
     assert.equal(resend.body.error.data.conflicts[0].reservationId, stored._id);
     // A commit fault on a create that conflicts: the backend refused, the gateway still says 502.
-    await call(sb, "POST", "/__sandbox/faults", { body: { failNext: [{ status: 502, commit: true }] } });
-    const hidden = await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(dates) });
+    await call(sb, "POST", "/__sandbox/faults", {
+      body: { failNext: [{ status: 502, commit: true }] },
+    });
+    const hidden = await call(sb, "POST", "/v1/reservations-v3", {
+      token: t,
+      body: booking(dates),
+    });
     assert.equal(hidden.status, 502);
     const log = (await call(sb, "GET", "/__sandbox/requests")).body;
     assert.equal(log.at(-1).committed, false);
