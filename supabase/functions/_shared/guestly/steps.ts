@@ -17,7 +17,13 @@ export type Step =
   | { kind: "retry"; error: string; retryAfterMs?: number }
   /** A create whose effect we cannot know yet: end the round, look up after the settle delay. */
   | { kind: "unknown"; error: string }
-  | { kind: "permanent"; error: string; alertDetails?: Record<string, unknown> }
+  | {
+    kind: "permanent";
+    error: string;
+    alertDetails?: Record<string, unknown>;
+    /** `conflict`: Guestly refused because the nights are taken (a double booking). */
+    errorKind?: "conflict";
+  }
   | { kind: "deferred"; until: Date; reason: string }
   | { kind: "lease_lost" }
   | { kind: "status_changed" };
@@ -213,6 +219,14 @@ function toStep(ctx: RoundContext, operation: Operation, result: HttpAttempt<unk
       return { kind: ctx.state.stop ?? "lease_lost" };
     case "permanent":
       return { kind: "permanent", error: result.error ?? "" };
+    case "conflict":
+      // Definite: Guestly refused, nothing was created. Never retried automatically.
+      return {
+        kind: "permanent",
+        error: `dates not available in Guestly: ${result.error ?? ""}`,
+        errorKind: "conflict",
+        alertDetails: { conflict: result.conflict ?? null, operation },
+      };
     case "unknown":
       if (operation === "create") return { kind: "unknown", error: result.error ?? "" };
       return { kind: "retry", error: result.error ?? "" };
