@@ -226,3 +226,54 @@ Deno.test("double-booking email: subject, blockers, guest and amount, the three 
   bare.alert.details = { error: "x" };
   assert.match(renderAlertEmail(bare, null).text, /did not name the reservation/);
 });
+
+Deno.test("sync:status shows double bookings apart from other failures", async () => {
+  const { formatStatus, statusJson } = await import("../../../scripts/sync-status.ts");
+  const asOf = new Date("2026-12-02T12:00:00Z");
+  const overview = {
+    pending: 0,
+    synced: 5,
+    failed: 2,
+    failed_final: 2,
+    failed_conflict: 1,
+    awaiting_payment: 0,
+    oldest_pending_since: null,
+    alerts_sent: 2,
+    alerts_waiting: 0,
+    alerts_failing: 0,
+    oldest_unsent_alert_at: null,
+    last_alert_error: null,
+    as_of: asOf,
+  };
+  const failure = (id: string, kind: string | null, error: string) => ({
+    booking_id: id,
+    booking_status: "confirmed",
+    guest_name: "Ada Lovelace",
+    property_name: "Ocean View Loft",
+    attempts: 1,
+    last_error: error,
+    last_http_status: 409,
+    last_attempt_at: asOf,
+    next_attempt_at: null,
+    gave_up_at: asOf,
+    alerted_at: asOf,
+    alert_sent_at: asOf,
+    error_kind: kind,
+    check_in: "2027-02-01",
+    check_out: "2027-02-05",
+  });
+  const other = "5eed0000-0000-4000-8000-000000000002";
+  const text = formatStatus(overview, [
+    failure(BOOKING, "conflict", "dates not available in Guestly: HMABC123"),
+    failure(other, "permanent", "Guestly HTTP 422: guest.email: rejected"),
+  ]);
+  assert.match(text, /of which double bookings\s+1/);
+  assert.match(text, /!!! Double bookings \(1\)/);
+  assert.match(text, /dates 2027-02-01 → 2027-02-05/);
+  assert.ok(text.includes(`npm run sync:retry -- ${BOOKING} --ignore-calendar`));
+  assert.match(text, /Failed bookings \(1, double bookings above\)/);
+  const conflictsAt = text.indexOf("!!! Double bookings");
+  assert.ok(text.indexOf(other) > text.indexOf("Failed bookings (1"), "the other failure below");
+  assert.ok(text.indexOf(BOOKING) > conflictsAt && text.indexOf(BOOKING) < text.indexOf(other));
+  assert.equal(statusJson(overview, []).bookings.failed_conflict, 1);
+});
