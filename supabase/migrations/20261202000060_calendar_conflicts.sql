@@ -64,7 +64,7 @@ begin
     return jsonb_build_object('recorded', false, 'reason', 'lease_lost');
   end if;
   -- A conflict is definite and never retried automatically, whatever the caller says.
-  conflict := record_failure.error_kind = 'conflict';
+  conflict := coalesce(record_failure.error_kind = 'conflict', false);
   episode_attempts := coalesce(b.guestly_sync_attempts, 0) - b.guestly_sync_episode_base;
   -- A round that ended on an unknown create is never the last: a phantom reservation may exist,
   -- so the next round looks it up (and the sync core creates nothing more past the limit).
