@@ -1,6 +1,7 @@
 // The main job's demo: a handful of bookings paid through signed Stripe events posted to the
 // stripe-webhook function, one of them rejected by Guestly (→ an admin email), one cancelled
-// after it synced. Prints progress, then a table. `npm run demo` runs it once against a running
+// after it synced, one double-booked (an Airbnb reservation takes its nights while the guest pays
+// → the urgent double-booking email). Prints progress, then a table. `npm run demo` runs it once against a running
 // stack and exits 0 only if every booking ended where it should.
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
@@ -16,7 +17,7 @@ interface DemoGuest {
   amount: number;
   currency: string;
   /** What should happen to this booking in the demo. */
-  plan: "sync" | "rejected" | "cancel_after_sync";
+  plan: "sync" | "rejected" | "cancel_after_sync" | "double_booked";
 }
 
 const PROPERTIES = {
@@ -77,6 +78,16 @@ function demoGuests(run: string): DemoGuest[] {
       currency: "eur",
       plan: "cancel_after_sync",
     },
+    {
+      first: "Tomás",
+      last: "Herrera",
+      email: `tomas.${run}@example.com`,
+      property: PROPERTIES.oldTown,
+      nights: 3,
+      amount: 39000,
+      currency: "eur",
+      plan: "double_booked",
+    },
   ];
 }
 
@@ -121,6 +132,21 @@ export async function runDemo(
           ${g.amount}, ${g.currency})
         returning id`;
       ids.push(row.id);
+      if (g.plan === "double_booked") {
+        // While this guest pays, a channel booking takes two of their nights in Guestly.
+        const [{ listing }] = await sql`
+          select guestly_listing_id as listing from public.properties where id = ${g.property}`;
+        const otaIn = new Date(Date.parse(checkIn) + 86_400_000).toISOString().slice(0, 10);
+        const otaOut = new Date(Date.parse(checkOut) + 86_400_000).toISOString().slice(0, 10);
+        await postJson(`${config.sandboxUrl}/__sandbox/ota-reservations`, {
+          listingId: listing,
+          checkIn: otaIn,
+          checkOut: otaOut,
+          source: "airbnb2",
+          guestName: "Maria Garcia",
+        });
+        print(`  airbnb ${otaIn} → ${otaOut} on ${g.first}'s nights (an OTA reservation)`);
+      }
     }
 
     for (const [index, g] of guests.entries()) {
@@ -145,7 +171,7 @@ export async function runDemo(
 
     const settled = (rows: BookingState[]) =>
       rows.every((r, i) =>
-        guests[i].plan === "rejected"
+        guests[i].plan === "rejected" || guests[i].plan === "double_booked"
           ? r.guestly_sync_gave_up_at !== null
           : r.guestly_sync_status === "synced" &&
             (guests[i].plan !== "cancel_after_sync" || r.status === "cancelled")
@@ -153,6 +179,8 @@ export async function runDemo(
     const rows = await watch(sql, ids, print, settled);
 
     const inbox = await waitForMail(config, ids[guests.findIndex((g) => g.plan === "rejected")]);
+    const doubleIndex = guests.findIndex((g) => g.plan === "double_booked");
+    const doubleMail = await waitForMail(config, ids[doubleIndex]);
     const reservations = await getJson(`${config.sandboxUrl}/__sandbox/reservations`) as Array<
       { reservationId: string; status: string }
     >;
@@ -165,6 +193,13 @@ export async function runDemo(
       if (g.plan === "rejected" && !(r.guestly_sync_status === "failed" && inbox)) {
         problems.push(`${g.first}: expected a final failure and an admin email`);
       }
+      if (
+        g.plan === "double_booked" &&
+        !(r.guestly_sync_status === "failed" && r.status === "confirmed" &&
+          doubleMail?.includes("Double booking"))
+      ) {
+        problems.push(`${g.first}: expected a double booking (conflict) and its urgent email`);
+      }
       if (g.plan === "cancel_after_sync" && inGuestly[0]?.status !== "canceled") {
         problems.push(`${g.first}: expected the Guestly reservation to be canceled`);
       }
@@ -172,6 +207,13 @@ export async function runDemo(
 
     print("\n" + table(rows));
     print(inbox ? `\n✉ admin email: "${inbox}"` : "\n✉ no admin email arrived");
+    print(
+      doubleMail
+        ? `✉ admin email: "${doubleMail}"\n  (refund, move the guest, or npm run sync:retry -- ${
+          ids[doubleIndex]
+        } --ignore-calendar)`
+        : "✉ no double-booking email arrived",
+    );
     print(
       problems.length === 0
         ? "\n✔ every booking ended where it should"
