@@ -277,3 +277,43 @@ Deno.test("sync:status shows double bookings apart from other failures", async (
   assert.ok(text.indexOf(BOOKING) > conflictsAt && text.indexOf(BOOKING) < text.indexOf(other));
   assert.equal(statusJson(overview, []).bookings.failed_conflict, 1);
 });
+
+Deno.test("a conflict after an unknown create looks up first: our own late commit is bound, not a double booking", async () => {
+  const store = new MemoryStore(bookingRow());
+  const ours = {
+    _id: "65late",
+    confirmationCode: "GY-late",
+    status: "confirmed",
+    customFields: [{ fieldId: "ref-field", value: store.row!.id }],
+  };
+  const guestly = new FakeGuestly([
+    status(502), // the first create: unknown
+    () => Response.json({ results: [], count: 0 }), // looked up: not there yet
+    status(409, BLOCKED), // the second create meets the first one's nights
+    () => Response.json({ results: [ours], count: 1 }), // looked up again: it is ours
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(store.row!.id, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.equal(result.outcome === "synced" && result.reservationId, "65late");
+  assert.equal(store.alerts, 0, "no double-booking alert");
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "GET", "POST", "GET"]);
+});
+
+Deno.test("a conflict after an unknown create whose lookup finds nothing of ours stands", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    status(502),
+    () => Response.json({ results: [], count: 0 }),
+    status(409, BLOCKED),
+    () => Response.json({ results: [], count: 0 }),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(store.row!.id, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.ok(result.outcome === "failed" && result.final && result.errorKind === "conflict");
+  assert.equal(store.alerts, 1);
+});

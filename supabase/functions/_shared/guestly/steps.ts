@@ -169,6 +169,25 @@ async function create(ctx: RoundContext): Promise<Step> {
     "confirmed",
   );
   if (created.outcome === "success") return { kind: "done", reservationId: created.data!.id };
+  if (created.outcome === "conflict" && booking.guestly_sync_unknown_at != null) {
+    // What holds the nights may be our own earlier create, whose outcome was unknown and which
+    // committed after the lookup (a very slow backend): look again before calling it a double
+    // booking. Found → bound; nothing of ours → the conflict stands.
+    state.found = null;
+    const looked = await lookUp(ctx, "confirmed");
+    if (looked) return looked;
+    const found: GuestlyReservation[] | null = ctx.state.found; // set by lookUp
+    const [only] = found ?? [];
+    if (only) {
+      deps.log.warn("guestly.sync.conflict_was_ours", {
+        booking_id: booking.id,
+        reservation_id: only.id,
+      });
+      return only.status === "confirmed"
+        ? { kind: "done", reservationId: only.id }
+        : await setStatus(ctx, only.id, "confirmed", only.id);
+    }
+  }
   return toStep(ctx, "create", created);
 }
 
