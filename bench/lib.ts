@@ -3,6 +3,7 @@
 import postgres from "postgres";
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import type { StackConfig } from "../local/stack/config.ts";
+import { reserveSlots } from "../local/stays.ts";
 
 export type Sql = postgres.Sql;
 
@@ -166,13 +167,16 @@ export async function insertPendingBookings(
   tag: string,
   options: { leased?: boolean } = {},
 ): Promise<PendingBooking[]> {
+  // Nights of its own per row: the sandbox refuses overlapping stays (local/stays.ts).
+  const slots = reserveSlots(count + 1);
   const rows = await sql<{ id: string; amount: string; currency: string }[]>`
     insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
       guest_phone, check_in, check_out, guests_count, amount_total, currency,
       guestly_sync_lease_until)
     select (${PROPERTIES}::uuid[])[1 + i % 3], 'Bench', ${tag} || '-' || i,
            ${tag} || '.' || i || '@bench.example', '+15555550' || lpad((i % 1000)::text, 3, '0'),
-           date '2027-06-01' + (i % 300), date '2027-06-01' + (i % 300) + 1 + (i % 7),
+           ${slots.first}::date + i * ${slots.slotDays}::int,
+           ${slots.first}::date + i * ${slots.slotDays}::int + 1 + (i % 7),
            1 + i % 4, 20000 + (i % 500) * 100, (array['usd', 'eur'])[1 + i % 2],
            case when ${options.leased ?? false}::boolean then now() + interval '1 hour' end
       from generate_series(1, ${count}::int) as i

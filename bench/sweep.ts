@@ -4,6 +4,7 @@
 // FOR UPDATE SKIP LOCKED included, its variables as parameters like PL/pgSQL passes them — is
 // timed in rolled-back transactions and EXPLAIN ANALYZEd (custom and generic plan).
 import { median, percentile, progress, type Sql } from "./lib.ts";
+import { reserveSlots } from "../local/stays.ts";
 
 /** The selection of guestly.sweep_due_syncs (20261126000002_guestly_sync.sql), verbatim. */
 export const SWEEP_SELECT = `select id from public.bookings
@@ -41,7 +42,7 @@ insert into public.bookings (property_id, guest_first_name, guest_last_name, gue
 select (array['0b0e7f3a-0000-4000-8000-000000000001', '0b0e7f3a-0000-4000-8000-000000000002',
               '0b0e7f3a-0000-4000-8000-000000000003']::uuid[])[1 + i % 3],
        'Bulk', 'Guest ' || i, 'bulk' || i || '@bench.example', '+15555550100',
-       date '2026-01-01' + (i % 900), date '2026-01-01' + (i % 900) + 1 + (i % 7),
+       $3::date + i * 10, $3::date + i * 10 + 1 + (i % 7),
        1 + i % 4, 20000 + (i % 500) * 100, (array['usd', 'eur'])[1 + i % 2],
        case k.kind when 'unpaid' then 'pending_payment' when 'cancelled' then 'cancelled'
                    else 'confirmed' end,
@@ -83,7 +84,8 @@ export async function measureSweepQuery(
   try {
     // A bulk load: triggers and FK checks off for this session (every column is set explicitly).
     await loader`set session_replication_role = replica`;
-    await loader.unsafe(MIX_SQL, [options.rows, options.due]);
+    // Nights of its own per row (local/stays.ts): the sweep may send some of them to the sandbox.
+    await loader.unsafe(MIX_SQL, [options.rows, options.due, reserveSlots(options.rows + 1).first]);
     await loader`set session_replication_role = default`;
   } finally {
     loader.release();

@@ -1,10 +1,12 @@
 // The main job's demo: a handful of bookings paid through signed Stripe events posted to the
 // stripe-webhook function, one of them rejected by Guestly (→ an admin email), one cancelled
-// after it synced. Prints progress, then a table. `npm run demo` runs it once against a running
+// after it synced, one double-booked (an Airbnb reservation takes its nights while the guest pays
+// → the urgent double-booking email). Prints progress, then a table. `npm run demo` runs it once against a running
 // stack and exits 0 only if every booking ended where it should.
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
 import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
+import { nextStay } from "../local/stays.ts";
 
 interface DemoGuest {
   first: string;
@@ -15,7 +17,7 @@ interface DemoGuest {
   amount: number;
   currency: string;
   /** What should happen to this booking in the demo. */
-  plan: "sync" | "rejected" | "cancel_after_sync";
+  plan: "sync" | "rejected" | "cancel_after_sync" | "double_booked";
 }
 
 const PROPERTIES = {
@@ -76,6 +78,16 @@ function demoGuests(run: string): DemoGuest[] {
       currency: "eur",
       plan: "cancel_after_sync",
     },
+    {
+      first: "Tomás",
+      last: "Herrera",
+      email: `tomas.${run}@example.com`,
+      property: PROPERTIES.oldTown,
+      nights: 3,
+      amount: 39000,
+      currency: "eur",
+      plan: "double_booked",
+    },
   ];
 }
 
@@ -110,17 +122,31 @@ export async function runDemo(
 
     print(`\n▶ demo run ${run}: ${guests.length} bookings, paid through signed Stripe events`);
     const ids: string[] = [];
-    for (const [index, g] of guests.entries()) {
-      const checkIn = new Date(Date.UTC(2027, 3, 1 + index * 10));
-      const checkOut = new Date(checkIn.getTime() + g.nights * 86_400_000);
+    for (const g of guests) {
+      const { checkIn, checkOut } = nextStay(g.nights);
       const [row] = await sql`
         insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
           guest_phone, check_in, check_out, guests_count, amount_total, currency)
         values (${g.property}, ${g.first}, ${g.last}, ${g.email}, '+15555550123',
-          ${checkIn.toISOString().slice(0, 10)}, ${checkOut.toISOString().slice(0, 10)}, 2,
+          ${checkIn}, ${checkOut}, 2,
           ${g.amount}, ${g.currency})
         returning id`;
       ids.push(row.id);
+      if (g.plan === "double_booked") {
+        // While this guest pays, a channel booking takes two of their nights in Guestly.
+        const [{ listing }] = await sql`
+          select guestly_listing_id as listing from public.properties where id = ${g.property}`;
+        const otaIn = new Date(Date.parse(checkIn) + 86_400_000).toISOString().slice(0, 10);
+        const otaOut = new Date(Date.parse(checkOut) + 86_400_000).toISOString().slice(0, 10);
+        await postJson(`${config.sandboxUrl}/__sandbox/ota-reservations`, {
+          listingId: listing,
+          checkIn: otaIn,
+          checkOut: otaOut,
+          source: "airbnb2",
+          guestName: "Maria Garcia",
+        });
+        print(`  airbnb ${otaIn} → ${otaOut} on ${g.first}'s nights (an OTA reservation)`);
+      }
     }
 
     for (const [index, g] of guests.entries()) {
@@ -145,7 +171,7 @@ export async function runDemo(
 
     const settled = (rows: BookingState[]) =>
       rows.every((r, i) =>
-        guests[i].plan === "rejected"
+        guests[i].plan === "rejected" || guests[i].plan === "double_booked"
           ? r.guestly_sync_gave_up_at !== null
           : r.guestly_sync_status === "synced" &&
             (guests[i].plan !== "cancel_after_sync" || r.status === "cancelled")
@@ -153,6 +179,8 @@ export async function runDemo(
     const rows = await watch(sql, ids, print, settled);
 
     const inbox = await waitForMail(config, ids[guests.findIndex((g) => g.plan === "rejected")]);
+    const doubleIndex = guests.findIndex((g) => g.plan === "double_booked");
+    const doubleMail = await waitForMail(config, ids[doubleIndex]);
     const reservations = await getJson(`${config.sandboxUrl}/__sandbox/reservations`) as Array<
       { reservationId: string; status: string }
     >;
@@ -165,6 +193,13 @@ export async function runDemo(
       if (g.plan === "rejected" && !(r.guestly_sync_status === "failed" && inbox)) {
         problems.push(`${g.first}: expected a final failure and an admin email`);
       }
+      if (
+        g.plan === "double_booked" &&
+        !(r.guestly_sync_status === "failed" && r.status === "confirmed" &&
+          doubleMail?.includes("Double booking"))
+      ) {
+        problems.push(`${g.first}: expected a double booking (conflict) and its urgent email`);
+      }
       if (g.plan === "cancel_after_sync" && inGuestly[0]?.status !== "canceled") {
         problems.push(`${g.first}: expected the Guestly reservation to be canceled`);
       }
@@ -172,6 +207,13 @@ export async function runDemo(
 
     print("\n" + table(rows));
     print(inbox ? `\n✉ admin email: "${inbox}"` : "\n✉ no admin email arrived");
+    print(
+      doubleMail
+        ? `✉ admin email: "${doubleMail}"\n  (refund, move the guest, or npm run sync:retry -- ${
+          ids[doubleIndex]
+        } --ignore-calendar)`
+        : "✉ no double-booking email arrived",
+    );
     print(
       problems.length === 0
         ? "\n✔ every booking ended where it should"

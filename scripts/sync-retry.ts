@@ -1,4 +1,5 @@
-// `npm run sync:retry -- <booking-id> [<booking-id> …]` and `npm run sync:retry -- --all-failed`:
+// `npm run sync:retry -- <booking-id> [<booking-id> …] [--ignore-calendar]` and
+// `npm run sync:retry -- --all-failed`:
 // starts a new sync round for failed bookings through the guestly-sync Edge Function (the same
 // path as the retry link and `select guestly_retry_sync(…)`), and prints each booking's result.
 //
@@ -16,16 +17,18 @@ import postgres from "postgres";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const USAGE = `usage: npm run sync:retry -- <booking-id> [<booking-id> …]
+export const USAGE = `usage: npm run sync:retry -- <booking-id> [<booking-id> …] [--ignore-calendar]
        npm run sync:retry -- --all-failed
 
 Starts a new Guestly sync round for each booking (even after the automatic retries gave up)
 and waits for its result. Target: SUPABASE_URL with SUPABASE_SECRET_KEY (sb_secret_…) or
 SUPABASE_SERVICE_ROLE_KEY (the legacy service_role JWT or a secret key), or the local stack
-when none is set. --all-failed lists failed bookings from SUPABASE_DB_URL.`;
+when none is set. --all-failed lists failed bookings from SUPABASE_DB_URL.
+--ignore-calendar forces the reservation into Guestly although its dates are taken (a double
+booking, on purpose): Guestly skips its availability check for this retry's create.`;
 
 export type Args =
-  | { kind: "ids"; bookingIds: string[] }
+  | { kind: "ids"; bookingIds: string[]; ignoreCalendar: boolean }
   | { kind: "all_failed" }
   | { kind: "help" }
   | { kind: "error"; message: string };
@@ -34,10 +37,20 @@ export function parseArgs(argv: string[]): Args {
   if (argv.length === 0) return { kind: "error", message: "no booking id given" };
   if (argv.includes("--help") || argv.includes("-h")) return { kind: "help" };
   if (argv.includes("--all-failed")) {
+    if (argv.includes("--ignore-calendar")) {
+      return {
+        kind: "error",
+        message:
+          "--ignore-calendar forces a double booking: name each booking id, never --all-failed",
+      };
+    }
     return argv.length === 1
       ? { kind: "all_failed" }
       : { kind: "error", message: "--all-failed takes no booking ids" };
   }
+  const ignoreCalendar = argv.includes("--ignore-calendar");
+  argv = argv.filter((a) => a !== "--ignore-calendar");
+  if (argv.length === 0) return { kind: "error", message: "no booking id given" };
   const unknownFlag = argv.find((a) => a.startsWith("-"));
   if (unknownFlag) return { kind: "error", message: `unknown option ${unknownFlag}` };
   const bad = argv.find((a) => !UUID.test(a.trim()));
@@ -48,7 +61,11 @@ export function parseArgs(argv: string[]): Args {
         `"${bad}" is not a booking id (expected a UUID like 5eed0000-0000-4000-8000-000000000001)`,
     };
   }
-  return { kind: "ids", bookingIds: [...new Set(argv.map((a) => a.trim().toLowerCase()))] };
+  return {
+    kind: "ids",
+    bookingIds: [...new Set(argv.map((a) => a.trim().toLowerCase()))],
+    ignoreCalendar,
+  };
 }
 
 export interface Target {
@@ -136,6 +153,13 @@ export function describeResult(bookingId: string, status: number, body: unknown)
         code: 0,
       };
     case "failed":
+      if (b.errorKind === "conflict") {
+        return {
+          line: `✖ ${bookingId}: double booking — ${b.error} (final: the double-booking alert ` +
+            "was sent; refund, move the guest, or force it with --ignore-calendar)",
+          code: 2,
+        };
+      }
       return {
         line: `✖ ${bookingId}: failed — ${b.error}${
           b.final ? " (final: a new admin alert was sent)" : " (will be retried automatically)"
@@ -172,13 +196,20 @@ export function describeResult(bookingId: string, status: number, body: unknown)
 
 type Invoke = (bookingId: string) => Promise<{ status: number; body: unknown }>;
 
-export function functionsInvoker(target: Target): Invoke {
+export function functionsInvoker(
+  target: Target,
+  options: { ignoreCalendar?: boolean } = {},
+): Invoke {
   const supabase = createClient(target.url, target.serviceRoleKey, {
     auth: { persistSession: false, autoRefreshToken: false },
   });
   return async (bookingId) => {
     const { data, error } = await supabase.functions.invoke("guestly-sync", {
-      body: { bookingId, manual: true },
+      body: {
+        bookingId,
+        manual: true,
+        ...(options.ignoreCalendar ? { ignoreCalendar: true } : {}),
+      },
     });
     if (!error) return { status: 200, body: data };
     const response = (error as { context?: unknown }).context;
@@ -251,7 +282,11 @@ export async function main(
   } else {
     ids = args.bookingIds;
   }
-  const invoke = functionsInvoker(target);
+  const ignoreCalendar = args.kind === "ids" && args.ignoreCalendar;
+  if (ignoreCalendar) {
+    print("--ignore-calendar: Guestly will not check the dates (this forces a double booking)");
+  }
+  const invoke = functionsInvoker(target, { ignoreCalendar });
   let code = 0;
   for (const id of ids) {
     let report: RetryReport;

@@ -10,6 +10,8 @@ export interface Overview {
   synced: number;
   failed: number;
   failed_final: number;
+  /** Of `failed`: double bookings (the dates are taken in Guestly). */
+  failed_conflict?: number;
   awaiting_payment: number;
   oldest_pending_since: Date | null;
   alerts_sent: number;
@@ -33,6 +35,10 @@ export interface FailedBooking {
   gave_up_at: Date | null;
   alerted_at: Date | null;
   alert_sent_at: Date | null;
+  /** conflict (a double booking), permanent or transient; null on older rows. */
+  error_kind?: string | null;
+  check_in?: string | null;
+  check_out?: string | null;
 }
 
 /** A Stripe event answered 200 that still needs a human (unmatched, amount mismatch). */
@@ -117,6 +123,7 @@ export function toOverview(row: Record<string, unknown>): Overview {
     synced: n("synced"),
     failed: n("failed"),
     failed_final: n("failed_final"),
+    failed_conflict: n("failed_conflict"),
     awaiting_payment: n("awaiting_payment"),
     oldest_pending_since: date(row.oldest_pending_since),
     alerts_sent: n("alerts_sent"),
@@ -142,7 +149,16 @@ export function toFailedBooking(row: Record<string, unknown>): FailedBooking {
     gave_up_at: date(row.gave_up_at),
     alerted_at: date(row.alerted_at),
     alert_sent_at: date(row.alert_sent_at),
+    error_kind: (row.error_kind as string | null) ?? null,
+    check_in: day(row.check_in),
+    check_out: day(row.check_out),
   };
+}
+
+/** A date column (postgres.js gives a Date at UTC midnight) as YYYY-MM-DD. */
+function day(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return v instanceof Date ? v.toISOString().slice(0, 10) : String(v).slice(0, 10);
 }
 
 export function toStripeEventIssue(row: Record<string, unknown>): StripeEventIssue {
@@ -204,12 +220,43 @@ export function formatStatus(
           `${o.failed - o.failed_final} retrying automatically`
         : ""),
   );
+  if (o.failed_conflict) {
+    out.push(`    of which double bookings ${count(o.failed_conflict)}   (dates taken in Guestly)`);
+  }
   out.push(`  awaiting payment${count(o.awaiting_payment)}`);
   out.push("");
 
-  out.push(`Failed bookings (${failures.length})`);
-  if (failures.length === 0) out.push("  none");
-  for (const f of failures) {
+  // Double bookings first and apart: a guest paid for nights someone else holds.
+  const conflicts = failures.filter((f) => f.error_kind === "conflict");
+  const others = failures.filter((f) => f.error_kind !== "conflict");
+  if (conflicts.length) {
+    out.push(`!!! Double bookings (${conflicts.length}): paid, but the dates are taken in Guestly`);
+    for (const f of conflicts) {
+      out.push(`  ${f.booking_id}  ${f.guest_name} at ${f.property_name ?? "(unknown property)"}`);
+      out.push(`      dates ${f.check_in ?? "?"} → ${f.check_out ?? "?"}`);
+      out.push(`      ${oneLine(f.last_error, 300)}`);
+      out.push(
+        "      never retried automatically: refund in Stripe, move the guest, or force it with " +
+          `npm run sync:retry -- ${f.booking_id} --ignore-calendar`,
+      );
+      out.push(
+        `      alert: ${
+          f.alert_sent_at
+            ? `sent ${formatTime(f.alert_sent_at)}`
+            : f.alerted_at
+            ? `waiting to be sent (written ${formatTime(f.alerted_at)})`
+            : "none"
+        }`,
+      );
+    }
+    out.push("");
+  }
+
+  out.push(
+    `Failed bookings (${others.length}${conflicts.length ? ", double bookings above" : ""})`,
+  );
+  if (others.length === 0) out.push("  none");
+  for (const f of others) {
     out.push(`  ${f.booking_id}  ${f.guest_name} at ${f.property_name ?? "(unknown property)"}`);
     out.push(
       `      attempts ${f.attempts} · last HTTP ${f.last_http_status ?? "-"} · ` +
@@ -328,6 +375,7 @@ export function statusJson(
       pending: o.pending,
       failed: o.failed,
       failed_final: o.failed_final,
+      failed_conflict: o.failed_conflict ?? 0,
       awaiting_payment: o.awaiting_payment,
       oldest_pending_since: o.oldest_pending_since?.toISOString() ?? null,
       oldest_pending_age_seconds: o.oldest_pending_since

@@ -13,7 +13,9 @@ import {
   parseJsonBody,
   send,
 } from "./http.ts";
-import { allReservations } from "./reservations.ts";
+import { allReservations, insertReservation } from "./reservations.ts";
+import { checkAvailability, liveByListing } from "./calendar.ts";
+import { validateCreate } from "./validate.ts";
 import { resetState, type SandboxState, seededRandom } from "./state.ts";
 
 function renderHtml(state: SandboxState): string {
@@ -40,8 +42,28 @@ function renderHtml(state: SandboxState): string {
     }</td><td>${e.durationMs}</td></tr>`
   ).join("\n");
   const { limits } = state;
+  const calendars = [...liveByListing(state)].map(([listing, live]) =>
+    `<tr><td><code>${escapeHtml(listing)}</code></td><td>${
+      live.length === 0
+        ? "<small>all free</small>"
+        : live.map((r) =>
+          `${escapeHtml(r.checkInDateLocalized)} → ${escapeHtml(r.checkOutDateLocalized)} ` +
+          `<b>${escapeHtml(r.status)}</b> ${escapeHtml(r.confirmationCode)} ` +
+          `<small>(${escapeHtml(r.source ?? "no source")}${
+            r.reservedUntilAt ? `, held until ${escapeHtml(r.reservedUntilAt)}` : ""
+          })</small>`
+        ).join("<br>")
+    }</td></tr>`
+  ).join("\n");
+  const listingOptions = [...state.listings].map((l) =>
+    `<option value="${escapeHtml(l)}">${escapeHtml(l)}</option>`
+  ).join("");
   return `<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<html><head><meta charset="utf-8">
+<script>
+// Reload every 2 s, except while someone is filling in the OTA form.
+setInterval(() => { if (!document.activeElement?.closest?.("form")) location.reload(); }, 2000);
+</script>
 <title>Guestly sandbox</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
@@ -51,9 +73,21 @@ th{background:#f3f3f3}.bad{background:#fde2e2}.warn{background:#fff4d6}
 pre{background:#f6f6f6;padding:.5rem}
 </style></head><body>
 <h1>Guestly sandbox</h1>
-<p>Auto-refreshes every 2 s. Limits: ${limits.perSecond}/s, ${limits.perMinute}/min, ${limits.perHour}/h.
+<p>Refreshes every 2 s. Limits: ${limits.perSecond}/s, ${limits.perMinute}/min, ${limits.perHour}/h.
 Tokens: <code>${escapeHtml(JSON.stringify(tokenStats(state)))}</code></p>
 <p>Faults: <code>${escapeHtml(JSON.stringify(state.faults))}</code></p>
+<h2>Calendars (nights taken: confirmed, and holds not yet expired)</h2>
+<table><tr><th>Listing</th><th>Taken</th></tr>
+${calendars}</table>
+<form method="post" action="/__sandbox/ota-reservations/form">
+<b>Add an OTA reservation</b> (a channel booking, e.g. Airbnb):
+<select name="listingId">${listingOptions}</select>
+<input name="checkIn" placeholder="check-in YYYY-MM-DD" required>
+<input name="checkOut" placeholder="check-out YYYY-MM-DD" required>
+<input name="source" value="airbnb2" size="9">
+<input name="guestName" placeholder="guest name">
+<label><input type="checkbox" name="ignoreCalendar" value="true"> ignore calendar</label>
+<button>Add</button></form>
 <h2>Reservations (${state.reservations.size})</h2>
 <table><tr><th>Code</th><th>_id</th><th>Status</th><th>Listing</th><th>Dates</th><th>Guest</th><th>Source</th><th>Custom fields</th><th>Created</th></tr>
 ${rows}</table>
@@ -61,6 +95,41 @@ ${rows}</table>
 <table><tr><th>Time</th><th>Method</th><th>Path</th><th>Status</th><th>Fault</th><th>Committed</th><th>Connection</th><th>ms</th></tr>
 ${reqs}</table>
 </body></html>`;
+}
+
+/**
+ * An "OTA" reservation (a channel booking, e.g. Airbnb) on chosen dates, the way a test or a
+ * person simulates one: straight into the store, past auth, limits and faults. The calendar
+ * is checked like any create unless `ignoreCalendar` (channels can double-book too).
+ */
+function addOtaReservation(ctx: Ctx, body: unknown, asForm = false) {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new BadRequest("body must be a JSON object");
+  }
+  const b = body as Record<string, unknown>;
+  const [first, ...rest] = String(b.guestName ?? "Channel Guest").trim().split(/\s+/);
+  const input = validateCreate({
+    listingId: b.listingId,
+    checkInDateLocalized: b.checkIn,
+    checkOutDateLocalized: b.checkOut,
+    status: b.status ?? "confirmed",
+    source: b.source ?? "airbnb2",
+    guestsCount: b.guestsCount ?? 2,
+    guest: {
+      firstName: first || "Channel",
+      lastName: rest.join(" ") || "Guest",
+      email: b.guestEmail ?? "channel-guest@guest.airbnb.example",
+    },
+    ...(b.reservedUntil !== undefined ? { reservedUntil: b.reservedUntil } : {}),
+  }, ctx.state.listings);
+  const ignore = b.ignoreCalendar === true || b.ignoreCalendar === "true";
+  const refused = ignore ? null : checkAvailability(ctx.state, input);
+  const result = refused ?? insertReservation(ctx.state, { ...input, ignoreCalendar: ignore });
+  if (asForm) {
+    if (refused) return json(ctx, refused.status, refused.body);
+    return send(ctx, 303, "", "text/plain", { headers: { Location: "/__sandbox/" } });
+  }
+  json(ctx, result.status, result.body);
 }
 
 function updateConfig(state: SandboxState, body: unknown) {
@@ -121,6 +190,16 @@ export function handleAdmin(ctx: Ctx) {
     case "DELETE /__sandbox/faults":
       state.faults = defaultFaults();
       return json(ctx, 200, state.faults);
+    case "POST /__sandbox/ota-reservations":
+      return addOtaReservation(ctx, parseJsonBody(ctx));
+    case "POST /__sandbox/ota-reservations/form":
+      return addOtaReservation(ctx, Object.fromEntries(new URLSearchParams(ctx.body)), true);
+    case "GET /__sandbox/calendars":
+      return json(
+        ctx,
+        200,
+        Object.fromEntries([...liveByListing(state)].map(([l, live]) => [l, live])),
+      );
     case "GET /__sandbox/config":
       return json(ctx, 200, { limits: state.limits, listings: [...state.listings] });
     case "POST /__sandbox/config":

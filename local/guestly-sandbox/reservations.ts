@@ -3,6 +3,7 @@
 // (faults.ts) performs and answers, so a lying gateway can commit and answer differently.
 
 import {
+  type CreateReservationInput,
   type ReservationStatus,
   validateCreate,
   validateStatusUpdate,
@@ -10,6 +11,7 @@ import {
 } from "./validate.ts";
 import { BadRequest, type Ctx, errBody, json, parseJsonBody } from "./http.ts";
 import type { Reservation, SandboxState } from "./state.ts";
+import { blocksCalendar, checkAvailability, holdExpiry } from "./calendar.ts";
 
 /** What the backend would answer for a mutation. 2xx = the operation took effect. */
 export interface OpResult {
@@ -56,6 +58,20 @@ function create(ctx: Ctx): OpResult {
     ctx.entry.fault = ctx.entry.fault ? `${ctx.entry.fault}+rejectGuestEmail` : "rejectGuestEmail";
     throw new ValidationError("guest.email", "rejected by Guestly");
   }
+  // Only reservations that block dates are checked (an inquiry takes no nights).
+  const blocking = input.status === "confirmed" || input.status === "reserved";
+  if (blocking && !input.ignoreCalendar) {
+    const refused = checkAvailability(state, input);
+    if (refused) return refused;
+  }
+  return insertReservation(state, input);
+}
+
+/** Stores a validated reservation (also the admin API's OTA reservations). */
+export function insertReservation(
+  state: SandboxState,
+  input: CreateReservationInput,
+): OpResult {
   let id = randomHex(12);
   while (state.reservations.has(id)) id = randomHex(12);
   const codes = new Set([...state.reservations.values()].map((r) => r.confirmationCode));
@@ -67,6 +83,9 @@ function create(ctx: Ctx): OpResult {
     reservationId: id,
     confirmationCode: code,
     ...input,
+    reservedUntilAt: input.status === "reserved"
+      ? holdExpiry(input.reservedUntil, Date.parse(now))
+      : null,
     createdAt: now,
     lastUpdatedAt: now,
   };
@@ -78,6 +97,13 @@ function changeStatus(ctx: Ctx, id: string): OpResult {
   const r = ctx.state.reservations.get(id);
   if (!r) return { status: 404, body: NOT_FOUND };
   const upd = validateStatusUpdate(parseJsonBody(ctx));
+  // Making a reservation that takes no nights (an inquiry, a lapsed hold) live again checks the
+  // calendar, as a create does.
+  if ((upd.status === "confirmed" || upd.status === "reserved") && !blocksCalendar(r)) {
+    const refused = checkAvailability(ctx.state, r, r._id);
+    if (refused) return refused;
+  }
+  if (upd.status === "reserved" && r.status !== "reserved") r.reservedUntilAt = null;
   r.status = upd.status as ReservationStatus;
   if (upd.canceledBy !== undefined) r.canceledBy = upd.canceledBy;
   if (upd.cancellationReason !== undefined) r.cancellationReason = upd.cancellationReason;

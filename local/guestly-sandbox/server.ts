@@ -4,7 +4,8 @@
 // never deployed. See README.md.
 //
 // This file wires the concerns together: auth.ts (tokens, rate limits), reservations.ts,
-// faults.ts, admin.ts (inspector), http.ts (request context, answers), state.ts (shared state).
+// faults.ts, admin.ts (inspector), calendar.ts (availability, holds, the calendar API),
+// http.ts (request context, answers), state.ts (shared state).
 // New APIs (calendars, webhooks) add a module with a `route…(method, path)` and one line in
 // `routeV1` below.
 
@@ -12,6 +13,7 @@ import http from "node:http";
 import type net from "node:net";
 import { admitV1, handleToken, newAuthState } from "./auth.ts";
 import { handleAdmin } from "./admin.ts";
+import { routeCalendar } from "./calendar.ts";
 import { defaultFaults, handleWithFaults } from "./faults.ts";
 import { BadRequest, type Ctx, errBody, isAdminPath, json, readBody, send } from "./http.ts";
 import {
@@ -64,9 +66,9 @@ export interface GuestlySandbox {
   close(): Promise<void>;
 }
 
-/** Every API under /v1 that the sandbox models. Later: calendars, webhooks. */
+/** Every API under /v1 that the sandbox models. Later: webhooks. */
 function routeV1(method: string, path: string): Route | null {
-  return routeReservations(method, path);
+  return routeReservations(method, path) ?? routeCalendar(method, path);
 }
 
 async function handleV1(ctx: Ctx) {

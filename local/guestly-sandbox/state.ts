@@ -29,6 +29,8 @@ export interface Reservation extends CreateReservationInput {
   confirmationCode: string;
   canceledBy?: string;
   cancellationReason?: string;
+  /** When a `reserved` hold stops blocking the dates (null = never); see calendar.ts. */
+  reservedUntilAt?: string | null;
   createdAt: string;
   lastUpdatedAt: string;
 }

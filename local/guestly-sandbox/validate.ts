@@ -32,6 +32,10 @@ export interface CreateReservationInput {
   money: { fareAccommodation: number; currency: string } | null;
   customFields: { fieldId: string; value: string }[];
   notes: { other?: string } | string | null;
+  /** Hours a `reserved` hold blocks the dates (-1 = no expiry), as Guesty's API takes it. */
+  reservedUntil?: number;
+  /** Skip the availability check (Guesty's `ignoreCalendar`). */
+  ignoreCalendar?: boolean;
 }
 
 export interface StatusUpdateInput {
@@ -177,7 +181,23 @@ export function validateCreate(
     } else fail("notes", "must be a string or an object");
   }
 
+  let reservedUntil: number | undefined;
+  if (body.reservedUntil !== undefined && body.reservedUntil !== null) {
+    const h = body.reservedUntil;
+    if (typeof h !== "number" || !Number.isFinite(h) || (h !== -1 && h <= 0)) {
+      fail("reservedUntil", "must be a number of hours > 0, or -1 for no expiry");
+    }
+    reservedUntil = h;
+  }
+  let ignoreCalendar: boolean | undefined;
+  if (body.ignoreCalendar !== undefined && body.ignoreCalendar !== null) {
+    if (typeof body.ignoreCalendar !== "boolean") fail("ignoreCalendar", "must be a boolean");
+    ignoreCalendar = body.ignoreCalendar;
+  }
+
   return {
+    ...(reservedUntil !== undefined ? { reservedUntil } : {}),
+    ...(ignoreCalendar !== undefined ? { ignoreCalendar } : {}),
     listingId,
     checkInDateLocalized: body.checkInDateLocalized as string,
     checkOutDateLocalized: body.checkOutDateLocalized as string,

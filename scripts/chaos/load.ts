@@ -5,6 +5,7 @@ import type postgres from "postgres";
 import { signatureFor, stripeEvent } from "../../supabase/tests/fixtures/stripe/events.ts";
 import type { StackConfig } from "../../local/stack/config.ts";
 import { sleep } from "./util.ts";
+import { nextStay } from "../../local/stays.ts";
 
 export interface DeliveryStats {
   events: number;
@@ -48,16 +49,16 @@ export async function insertBookings(
   if (properties.length === 0) throw new Error("the seed created no properties");
   const currencies = ["usd", "eur", "gbp"];
   const rows = Array.from({ length: n }, (_, i) => {
-    const checkIn = new Date(Date.UTC(2027, 0, 1) + (i % 700) * 86_400_000);
-    const nights = 1 + (i % 7);
+    // Nights of its own: the sandbox refuses overlapping stays (local/stays.ts).
+    const stay = nextStay(1 + (i % 7));
     return {
       property_id: properties[i % properties.length],
       guest_first_name: "Chaos",
       guest_last_name: `Guest ${i + 1}`,
       guest_email: `chaos-${runId}-${i + 1}@example.com`,
       guest_phone: "+15555550123",
-      check_in: checkIn.toISOString().slice(0, 10),
-      check_out: new Date(checkIn.getTime() + nights * 86_400_000).toISOString().slice(0, 10),
+      check_in: stay.checkIn,
+      check_out: stay.checkOut,
       guests_count: 1 + (i % 4),
       amount_total: 10_000 + Math.floor(Math.random() * 190_000),
       currency: currencies[i % currencies.length],

@@ -73,7 +73,7 @@ Deno.serve(handlerOrConfigurationError(() => {
     serviceKeys,
     enabled: config.GUESTLY_SYNC_ENABLED,
     sync: (bookingId, arrivedAt) => syncBookingToGuestly(bookingId, deps, arrivedAt),
-    retry: (bookingId, arrivedAt) => retryFailedSync(bookingId, deps, arrivedAt),
+    retry: (bookingId, arrivedAt, options) => retryFailedSync(bookingId, deps, arrivedAt, options),
     log,
     heartbeat: functionStateHeartbeat({
       report: postgresFunctionStateReporter(sql),

@@ -84,11 +84,11 @@ select ok(not has_table_privilege('anon', 'guestly.sync_attempts', 'select'), 'a
 select ok(not has_table_privilege('authenticated', 'guestly.api_tokens', 'select'), 'authenticated cannot read tokens');
 select ok(not has_function_privilege('anon', 'guestly.claim_sync(uuid, integer)', 'execute'), 'anon cannot claim');
 select ok(not has_function_privilege('authenticated',
-  'guestly.record_failure(uuid, uuid, text, boolean, integer, integer, timestamp with time zone, jsonb)', 'execute'),
+  'guestly.record_failure(uuid, uuid, text, boolean, integer, integer, timestamp with time zone, jsonb, text)', 'execute'),
   'authenticated cannot record a failure');
 select ok(has_function_privilege('service_role', 'guestly.record_success(uuid, uuid, text, text)', 'execute'),
   'service_role may record a success');
-select ok(not has_function_privilege('anon', 'public.guestly_retry_sync(uuid)', 'execute'),
+select ok(not has_function_privilege('anon', 'public.guestly_retry_sync(uuid, boolean)', 'execute'),
   'anon cannot start a retry');
 set local role anon;
 select throws_ok($$select guestly.claim_sync('00000000-0000-4000-8000-00000000a001')$$, '42501', null,

@@ -11,6 +11,7 @@ import {
   invokeFunction,
   keys,
   mail,
+  nextStay,
   PROPERTY,
   sandbox,
   setStatus,
@@ -52,6 +53,7 @@ async function retryLinkSecret(): Promise<string> {
 
 /** A paid booking Guestly rejects: fails for good on its first attempt. */
 async function failingBooking(tag: string, extra: { firstName?: string } = {}) {
+  const stay = nextStay(4);
   const email = `alert-${tag}-${crypto.randomUUID().slice(0, 8)}@example.com`;
   const id = await insertBooking(sql, {
     firstName: extra.firstName ?? "Ada",
@@ -60,13 +62,12 @@ async function failingBooking(tag: string, extra: { firstName?: string } = {}) {
     propertyId: PROPERTY.oceanView,
     amount: 64000,
     currency: "eur",
-    checkIn: "2027-08-01",
-    checkOut: "2027-08-05",
+    ...stay,
   });
   const paymentIntent = `pi_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   await sql`update public.bookings set stripe_payment_intent_id = ${paymentIntent} where id = ${id}`;
   await sandbox.rejectGuest(email, true);
-  return { id, email, paymentIntent };
+  return { id, email, paymentIntent, ...stay };
 }
 
 async function waitForFinalFailure(id: string) {
@@ -122,8 +123,8 @@ Deno.test({
             b.email,
             "Lovelace",
             "Ocean View Loft",
-            "2027-08-01",
-            "2027-08-05",
+            b.checkIn,
+            b.checkOut,
             "€640.00",
             b.paymentIntent,
             String(attempt.http_status),

@@ -10,7 +10,7 @@
 // the faults are reset to zero in `finally`.
 import assert from "node:assert/strict";
 import { signatureFor, stripeEvent } from "../fixtures/stripe/events.ts";
-import { connect, insertBooking, PROPERTY, sandbox, stack, waitFor } from "./harness.ts";
+import { connect, insertBooking, nextStay, PROPERTY, sandbox, stack, waitFor } from "./harness.ts";
 
 const BOOKINGS = Number(Deno.env.get("CHAOS_SMALL_BOOKINGS") ?? 30);
 /** How long the sweep may take to settle everything once the faults are off. */
@@ -69,15 +69,13 @@ Deno.test({
     try {
       const properties = [PROPERTY.oceanView, PROPERTY.pineCabin];
       for (let i = 0; i < BOOKINGS; i++) {
-        const checkIn = new Date(Date.UTC(2029, 0, 1) + (i * 5 + 3) * 86_400_000);
         ids.push(
           await insertBooking(sql, {
             firstName: "Chaos",
             lastName: `Small ${i + 1}`,
             propertyId: properties[i % properties.length],
             amount: 30_000 + i,
-            checkIn: checkIn.toISOString().slice(0, 10),
-            checkOut: new Date(checkIn.getTime() + 2 * 86_400_000).toISOString().slice(0, 10),
+            ...nextStay(2),
           }),
         );
       }

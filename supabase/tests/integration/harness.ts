@@ -4,6 +4,9 @@
 import postgres from "postgres";
 import { loadStackConfig } from "../../../local/stack/config.ts";
 import { localKeys, stackApiKeys } from "../../../local/keys.ts";
+import { nextStay } from "../../../local/stays.ts";
+
+export { nextStay };
 
 export const stack = loadStackConfig();
 /** The legacy anon / service_role JWTs. */
@@ -32,8 +35,12 @@ export interface NewBooking {
   checkOut?: string;
 }
 
-/** Inserts a booking waiting for payment; returns its id. */
+/**
+ * Inserts a booking waiting for payment; returns its id. Without dates it gets nights no other
+ * booking of this process has (local/stays.ts): the Guestly sandbox refuses overlapping stays.
+ */
 export async function insertBooking(sql: postgres.Sql, b: NewBooking = {}): Promise<string> {
+  const stay = b.checkIn && b.checkOut ? { checkIn: b.checkIn, checkOut: b.checkOut } : nextStay();
   const [row] = await sql`
     insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
       guest_phone, check_in, check_out, guests_count, amount_total, currency)
@@ -41,8 +48,8 @@ export async function insertBooking(sql: postgres.Sql, b: NewBooking = {}): Prom
       ${b.lastName ?? "Guest"}, ${
     b.email ?? `guest-${crypto.randomUUID().slice(0, 8)}@example.com`
   },
-      ${b.phone === undefined ? "+15555550100" : b.phone}, ${b.checkIn ?? "2027-05-01"},
-      ${b.checkOut ?? "2027-05-04"}, 2, ${b.amount ?? 45000}, ${b.currency ?? "usd"})
+      ${b.phone === undefined ? "+15555550100" : b.phone}, ${stay.checkIn},
+      ${stay.checkOut}, 2, ${b.amount ?? 45000}, ${b.currency ?? "usd"})
     returning id`;
   return row.id as string;
 }

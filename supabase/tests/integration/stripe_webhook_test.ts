@@ -9,6 +9,7 @@ import {
   insertBooking,
   mail,
   type NewBooking,
+  nextStay,
   sandbox,
   stack,
   waitFor,
@@ -54,11 +55,8 @@ async function ledger(sql: postgres.Sql, eventId: string) {
 
 /** Unique dates per booking, so no two test bookings compete for the same nights. */
 function newBooking(overrides: NewBooking = {}): NewBooking {
-  const start = new Date(Date.UTC(2028, 0, 1) + Math.floor(Math.random() * 3000) * 86_400_000);
-  const end = new Date(start.getTime() + 3 * 86_400_000);
   return {
-    checkIn: start.toISOString().slice(0, 10),
-    checkOut: end.toISOString().slice(0, 10),
+    ...nextStay(3),
     amount: 45000,
     currency: "usd",
     ...overrides,

@@ -3,7 +3,7 @@
 // Bookings are inserted already confirmed and the trigger's pg_net call is dropped in the same
 // transaction, so only the code under test talks to Guestly.
 import assert from "node:assert/strict";
-import { booking, connect, PROPERTY } from "./harness.ts";
+import { booking, connect, nextStay, PROPERTY } from "./harness.ts";
 import { startGuestlySandbox } from "../../../local/guestly-sandbox/server.ts";
 import {
   postgresRateLimiter,
@@ -360,6 +360,7 @@ async function insertConfirmed(
   sql: ReturnType<typeof connect>,
   extra: Record<string, unknown> = {},
 ) {
+  const stay = nextStay(2);
   return await sql.begin(async (tx) => {
     const [row] = await tx`
       insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
@@ -369,7 +370,7 @@ async function insertConfirmed(
         ${(extra.lastName as string) ?? "Test"},
         ${(extra.email as string) ?? `core-${crypto.randomUUID().slice(0, 8)}@example.com`},
         ${(extra.phone as string) ?? null},
-        '2027-06-01', '2027-06-03', 2, 30000, 'usd', 'confirmed')
+        ${stay.checkIn}, ${stay.checkOut}, 2, 30000, 'usd', 'confirmed')
       returning id`;
     const dropped = await tx`delete from net.http_request_queue
                               where convert_from(body, 'UTF8') like ${"%" + row.id + "%"}`;
@@ -444,6 +445,9 @@ Deno.test("control: on the pooled fetch the same drop makes Deno send the create
     await warm.body?.cancel();
     await faults({ dropReusedCreates: 1 });
     const id = await insertConfirmed(sql);
+    // Forced past the calendar (as a --ignore-calendar retry would), so the silent re-send is
+    // stored too instead of meeting the first copy's nights (409).
+    await sql`update public.bookings set guestly_ignore_calendar = true where id = ${id}`;
     await syncBookingToGuestly(id, { ...deps, guestly: pooled });
     // The fault really bites: one attempt in our log, two creates in Guestly.
     assert.deepEqual(await createsSentAndLogged(sql, sandbox, id), { sent: 2, logged: 1 });

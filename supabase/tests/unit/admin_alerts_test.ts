@@ -540,7 +540,11 @@ Deno.test("sync:status with nothing wrong, and as JSON", () => {
 // sync:retry argument handling and result lines.
 
 Deno.test("sync:retry arguments", () => {
-  assert.deepEqual(parseArgs([BOOKING]), { kind: "ids", bookingIds: [BOOKING] });
+  assert.deepEqual(parseArgs([BOOKING]), {
+    kind: "ids",
+    bookingIds: [BOOKING],
+    ignoreCalendar: false,
+  });
   assert.deepEqual(parseArgs(["--all-failed"]), { kind: "all_failed" });
   assert.equal(parseArgs([]).kind, "error");
   assert.equal(parseArgs(["not-a-uuid"]).kind, "error");

@@ -45,7 +45,7 @@ export class MemoryStore implements SyncStore {
   lease: string | null = null;
   alerts = 0;
   alertDetails: Array<Record<string, unknown> | undefined> = [];
-  failures: Array<{ error: string; retryNotBefore?: Date }> = [];
+  failures: Array<{ error: string; retryNotBefore?: Date; errorKind?: string }> = [];
   released: Array<Date | undefined> = [];
   /** Set to make the next confirmLease answer "not held" (another invocation took over). */
   leaseStolen = false;
@@ -113,9 +113,14 @@ export class MemoryStore implements SyncStore {
     const lastUnknownCreate = last?.operation === "create" && last.outcome === "unknown";
     const episode = (this.row!.guestly_sync_attempts ?? 0) -
       (this.row!.guestly_sync_episode_base ?? 0);
-    const final = permanent || (episode >= max && !lastUnknownCreate);
+    const final = permanent || options.errorKind === "conflict" ||
+      (episode >= max && !lastUnknownCreate);
     this.row!.guestly_sync_status = "failed";
-    this.failures.push({ error, retryNotBefore: options.retryNotBefore });
+    this.failures.push({
+      error,
+      retryNotBefore: options.retryNotBefore,
+      errorKind: options.errorKind,
+    });
     if (final) {
       this.alerts++;
       this.alertDetails.push(options.alertDetails);
@@ -128,9 +133,10 @@ export class MemoryStore implements SyncStore {
     this.released.push(retryAt);
     return Promise.resolve();
   }
-  beginManualRetry(_id: string) {
+  beginManualRetry(_id: string, options: { ignoreCalendar?: boolean } = {}) {
     if (!this.row) return Promise.resolve({ ok: false, reason: "not_found" as const });
     this.row.guestly_sync_status = "pending";
+    this.row.guestly_ignore_calendar = options.ignoreCalendar ?? false;
     this.row.guestly_sync_episode_base = this.row.guestly_sync_attempts ?? 0;
     return Promise.resolve({ ok: true });
   }

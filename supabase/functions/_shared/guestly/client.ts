@@ -10,6 +10,8 @@ import {
 } from "./schemas.ts";
 import {
   type AttemptOutcome,
+  type CalendarConflict,
+  calendarConflict,
   classifyHttpStatus,
   guestlyErrorMessage,
   parseRetryAfterMs,
@@ -74,6 +76,8 @@ export interface HttpAttempt<T> {
   error?: string;
   retryAfterMs?: number;
   deferUntil?: Date;
+  /** With outcome `conflict`: what Guestly said holds the nights. */
+  conflict?: CalendarConflict;
 }
 
 /** One page of search results, unread: which hits count is lookup.ts's decision. */
@@ -270,7 +274,10 @@ export class GuestlyClient {
       });
       const text = await response.text();
       const durationMs = this.deps.now() - started;
-      const outcome = classifyHttpStatus(response.status, idempotent);
+      const classified = classifyHttpStatus(response.status, idempotent);
+      // A definite refusal because the nights are taken is its own outcome (a double booking).
+      const conflict = classified === "permanent" ? calendarConflict(response.status, text) : null;
+      const outcome: AttemptOutcome = conflict ? "conflict" : classified;
       if (outcome === "auth") {
         this.#memoryToken = null;
         await this.deps.tokens.forget(this.credentials.clientId, token);
@@ -283,6 +290,7 @@ export class GuestlyClient {
           httpStatus: response.status,
           error: guestlyErrorMessage(response.status, text),
           retryAfterMs: parseRetryAfterMs(response.headers.get("retry-after"), this.deps.now()),
+          ...(conflict ? { conflict } : {}),
         };
       }
       try {

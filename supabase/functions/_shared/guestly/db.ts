@@ -41,7 +41,8 @@ export function postgresSyncStore(sql: Sql): SyncStore {
       const [row] = await sql`
         select guestly.record_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},
           ${permanent}, ${maxAttempts}, retry_not_before => ${options.retryNotBefore ?? null},
-          alert_details => ${sql.json((options.alertDetails ?? {}) as never)}) as result`;
+          alert_details => ${sql.json((options.alertDetails ?? {}) as never)},
+          error_kind => ${options.errorKind ?? null}) as result`;
       const result = row.result as { recorded: boolean; final?: boolean; next_attempt_at?: string };
       return {
         recorded: result.recorded,
@@ -60,8 +61,10 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         retryAt ?? null
       })`;
     },
-    async beginManualRetry(bookingId) {
-      const [row] = await sql`select guestly.begin_manual_retry(${bookingId}::uuid) as result`;
+    async beginManualRetry(bookingId, options = {}) {
+      const [row] = await sql`
+        select guestly.begin_manual_retry(${bookingId}::uuid,
+          ignore_calendar => ${options.ignoreCalendar ?? false}) as result`;
       return row.result as { ok: boolean; reason?: "not_found" | "not_paid" | "already_synced" };
     },
   };

@@ -11,7 +11,11 @@ export interface GuestlySyncHandlerDeps {
   enabled: boolean;
   /** `arrivedAt` (epoch ms): the invocation's time budget counts from the request's arrival. */
   sync: (bookingId: string, arrivedAt: number) => Promise<SyncOutcome>;
-  retry: (bookingId: string, arrivedAt: number) => Promise<SyncOutcome>;
+  retry: (
+    bookingId: string,
+    arrivedAt: number,
+    options?: { ignoreCalendar?: boolean },
+  ) => Promise<SyncOutcome>;
   log: Logger;
   /** Tells the database how this function runs (see function-state.ts); never throws. */
   heartbeat?: () => Promise<void>;
@@ -42,7 +46,7 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
       const field = issue.path.join(".") || "body";
       return json(400, { error: `${field}: ${issue.message}`, field });
     }
-    const { bookingId, manual } = parsed.data;
+    const { bookingId, manual, ignoreCalendar } = parsed.data;
     if (!deps.enabled) {
       deps.log.info("guestly.sync.disabled", { booking_id: bookingId });
       return json(200, { outcome: "skipped", reason: "GUESTLY_SYNC_ENABLED is not true" });
@@ -50,11 +54,12 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
     const started = performance.now();
     try {
       const result = manual
-        ? await deps.retry(bookingId, arrivedAt)
+        ? await deps.retry(bookingId, arrivedAt, { ignoreCalendar: ignoreCalendar ?? false })
         : await deps.sync(bookingId, arrivedAt);
       deps.log.info("guestly.sync.done", {
         booking_id: bookingId,
         manual: manual ?? false,
+        ignore_calendar: ignoreCalendar ?? false,
         outcome: result.outcome,
         duration_ms: Math.round(performance.now() - started),
       });

@@ -79,5 +79,7 @@ export function mapBookingToGuestlyReservation(
     },
     customFields: [{ fieldId: bookingRefFieldId, value: booking.id }],
     notes: { other: notes.join("\n") },
+    // An operator forced this booking past a calendar conflict (sync:retry --ignore-calendar).
+    ...(booking.guestly_ignore_calendar ? { ignoreCalendar: true as const } : {}),
   };
 }

@@ -16,7 +16,17 @@ export function retryDelayMs(retry: number, retryAfterMs?: number, jitter = 0): 
   return Math.max(withJitter, retryAfterMs ?? 0);
 }
 
-export type AttemptOutcome = "success" | "retryable" | "permanent" | "unknown" | "auth";
+/**
+ * `conflict`: a definite refusal because the listing's nights are taken (see calendarConflict):
+ * final like `permanent`, with its own alert (a double booking).
+ */
+export type AttemptOutcome =
+  | "success"
+  | "retryable"
+  | "permanent"
+  | "unknown"
+  | "auth"
+  | "conflict";
 
 /**
  * Classify by status code first: Guestly's error bodies vary by service.
@@ -63,4 +73,73 @@ export function guestlyErrorMessage(status: number, bodyText: string): string {
     } else if (body?.message) detail = String(body.message);
   } catch { /* not JSON: keep the text */ }
   return `Guestly HTTP ${status}: ${detail.slice(0, 500) || "(empty body)"}`;
+}
+
+/** A reservation that holds the nights we asked for, as Guestly's refusal names it. */
+export interface BlockingReservation {
+  reservation_id: string | null;
+  confirmation_code: string | null;
+  source: string | null;
+  status: string | null;
+  check_in: string | null;
+  check_out: string | null;
+  guest_name: string | null;
+}
+
+export interface CalendarConflict {
+  listing_id: string | null;
+  blocked_dates: string[];
+  reservations: BlockingReservation[];
+}
+
+/** The error codes that mean "the listing's calendar is blocked for these dates". */
+const CONFLICT_CODES = new Set(["LISTING_CALENDAR_BLOCKED", "CALENDAR_BLOCKED"]);
+
+const text = (v: unknown): string | null => typeof v === "string" && v !== "" ? v : null;
+
+/**
+ * Whether a definite 4xx refuses a create because the dates are taken, and what Guestly said
+ * blocks them. Guesty's Open API does not document this body (docs/guestly-api.md): we take the
+ * Booking Engine API's code `LISTING_CALENDAR_BLOCKED`, as `error.code` or inside
+ * `error.data.errorCode` / `error.data.reason` (its `CREATE_RESERVATION_ERROR` wrapper), and read
+ * the blocking reservations from `error.data.conflicts` when present. Pure.
+ */
+export function calendarConflict(status: number, bodyText: string): CalendarConflict | null {
+  if (status < 400 || status >= 500 || status === 401 || status === 429) return null;
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    return null;
+  }
+  const error = (body as { error?: unknown })?.error;
+  if (typeof error !== "object" || error === null) return null;
+  const e = error as Record<string, unknown>;
+  const data = (typeof e.data === "object" && e.data !== null ? e.data : {}) as Record<
+    string,
+    unknown
+  >;
+  const codes = [e.code, data.errorCode, data.reason, data.code].filter((c) =>
+    typeof c === "string"
+  );
+  if (!codes.some((c) => CONFLICT_CODES.has(c as string))) return null;
+  const conflicts = Array.isArray(data.conflicts) ? data.conflicts : [];
+  return {
+    listing_id: text(data.listingId),
+    blocked_dates: Array.isArray(data.blockedDates)
+      ? data.blockedDates.filter((d): d is string => typeof d === "string").slice(0, 366)
+      : [],
+    reservations: conflicts.slice(0, 20).map((c) => {
+      const r = (typeof c === "object" && c !== null ? c : {}) as Record<string, unknown>;
+      return {
+        reservation_id: text(r.reservationId) ?? text(r._id),
+        confirmation_code: text(r.confirmationCode),
+        source: text(r.source),
+        status: text(r.status),
+        check_in: text(r.checkInDateLocalized) ?? text(r.checkIn),
+        check_out: text(r.checkOutDateLocalized) ?? text(r.checkOut),
+        guest_name: text(r.guestName),
+      };
+    }),
+  };
 }

@@ -48,6 +48,8 @@ export const BookingRow = z.object({
   guestly_synced_status: BookingStatus.nullable(),
   /** When a create last had an unknown outcome; its effect may appear until settled. */
   guestly_sync_unknown_at: z.string().nullable().optional(),
+  /** Set for one episode by a manual retry with --ignore-calendar: force the create. */
+  guestly_ignore_calendar: z.boolean().optional(),
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 
@@ -71,6 +73,8 @@ export const GuestlyReservationCreate = z.object({
   money: z.object({ fareAccommodation: z.number().nonnegative(), currency: z.string().length(3) }),
   customFields: z.array(GuestlyCustomField),
   notes: z.object({ other: z.string() }),
+  /** Only on an operator's forced retry: Guestly skips its availability check. */
+  ignoreCalendar: z.literal(true).optional(),
 });
 export type GuestlyReservationCreate = z.infer<typeof GuestlyReservationCreate>;
 
@@ -110,5 +114,10 @@ export const SyncRequest = z.object({
     "bookingId must be a UUID",
   ),
   manual: z.boolean().optional(),
+  /** With manual: force the create past Guestly's availability check (a double booking). */
+  ignoreCalendar: z.boolean().optional(),
+}).refine((r) => !r.ignoreCalendar || r.manual, {
+  message: "ignoreCalendar needs manual: true (only an operator's retry may force dates)",
+  path: ["ignoreCalendar"],
 });
 export type SyncRequest = z.infer<typeof SyncRequest>;

@@ -17,7 +17,13 @@ export type Step =
   | { kind: "retry"; error: string; retryAfterMs?: number }
   /** A create whose effect we cannot know yet: end the round, look up after the settle delay. */
   | { kind: "unknown"; error: string }
-  | { kind: "permanent"; error: string; alertDetails?: Record<string, unknown> }
+  | {
+    kind: "permanent";
+    error: string;
+    alertDetails?: Record<string, unknown>;
+    /** `conflict`: Guestly refused because the nights are taken (a double booking). */
+    errorKind?: "conflict";
+  }
   | { kind: "deferred"; until: Date; reason: string }
   | { kind: "lease_lost" }
   | { kind: "status_changed" };
@@ -163,6 +169,25 @@ async function create(ctx: RoundContext): Promise<Step> {
     "confirmed",
   );
   if (created.outcome === "success") return { kind: "done", reservationId: created.data!.id };
+  if (created.outcome === "conflict" && booking.guestly_sync_unknown_at != null) {
+    // What holds the nights may be our own earlier create, whose outcome was unknown and which
+    // committed after the lookup (a very slow backend): look again before calling it a double
+    // booking. Found → bound; nothing of ours → the conflict stands.
+    state.found = null;
+    const looked = await lookUp(ctx, "confirmed");
+    if (looked) return looked;
+    const found: GuestlyReservation[] | null = ctx.state.found; // set by lookUp
+    const [only] = found ?? [];
+    if (only) {
+      deps.log.warn("guestly.sync.conflict_was_ours", {
+        booking_id: booking.id,
+        reservation_id: only.id,
+      });
+      return only.status === "confirmed"
+        ? { kind: "done", reservationId: only.id }
+        : await setStatus(ctx, only.id, "confirmed", only.id);
+    }
+  }
   return toStep(ctx, "create", created);
 }
 
@@ -213,6 +238,14 @@ function toStep(ctx: RoundContext, operation: Operation, result: HttpAttempt<unk
       return { kind: ctx.state.stop ?? "lease_lost" };
     case "permanent":
       return { kind: "permanent", error: result.error ?? "" };
+    case "conflict":
+      // Definite: Guestly refused, nothing was created. Never retried automatically.
+      return {
+        kind: "permanent",
+        error: `dates not available in Guestly: ${result.error ?? ""}`,
+        errorKind: "conflict",
+        alertDetails: { conflict: result.conflict ?? null, operation },
+      };
     case "unknown":
       if (operation === "create") return { kind: "unknown", error: result.error ?? "" };
       return { kind: "retry", error: result.error ?? "" };

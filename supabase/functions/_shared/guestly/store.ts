@@ -17,7 +17,7 @@ export interface AttemptRecord {
   startedAt: Date;
   durationMs: number;
   httpStatus: number | null;
-  outcome: "success" | "retryable" | "permanent" | "unknown";
+  outcome: "success" | "retryable" | "permanent" | "unknown" | "conflict";
   error: string | null;
 }
 
@@ -25,6 +25,8 @@ export interface AttemptRecord {
 export interface FailureOptions {
   retryNotBefore?: Date;
   alertDetails?: Record<string, unknown>;
+  /** `conflict`: the nights are taken in Guestly; final, with the double_booking alert. */
+  errorKind?: "conflict";
 }
 
 export interface SyncStore {
@@ -54,7 +56,9 @@ export interface SyncStore {
     leaseId: string,
   ): Promise<{ held: boolean; status: BookingStatus | null }>;
   release(bookingId: string, leaseId: string, retryAt?: Date): Promise<void>;
+  /** `ignoreCalendar`: this episode's create sends `ignoreCalendar: true` (a forced booking). */
   beginManualRetry(
     bookingId: string,
+    options?: { ignoreCalendar?: boolean },
   ): Promise<{ ok: boolean; reason?: "not_found" | "not_paid" | "already_synced" }>;
 }

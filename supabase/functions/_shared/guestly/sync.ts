@@ -35,7 +35,14 @@ export interface SyncDeps {
 
 export type SyncOutcome =
   | { outcome: "synced"; reservationId: string | null; attempts: number }
-  | { outcome: "failed"; final: boolean; error: string; attempts: number }
+  | {
+    outcome: "failed";
+    final: boolean;
+    error: string;
+    attempts: number;
+    /** `conflict`: the dates are taken in Guestly (a double booking). */
+    errorKind?: "conflict";
+  }
   | { outcome: "deferred"; until: string }
   | { outcome: "skipped"; reason: string; reservationId?: string }
   | { outcome: "test_mode"; payload: unknown }
@@ -68,8 +75,9 @@ export async function retryFailedSync(
   bookingId: string,
   deps: SyncDeps,
   startedAt: number = now(deps),
+  options: { ignoreCalendar?: boolean } = {},
 ): Promise<SyncOutcome> {
-  const begun = await deps.store.beginManualRetry(bookingId);
+  const begun = await deps.store.beginManualRetry(bookingId, options);
   if (!begun.ok) {
     if (begun.reason === "not_found") return { outcome: "not_found" };
     return { outcome: "skipped", reason: begun.reason ?? "not retryable" };
@@ -170,7 +178,10 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
         });
       }
       case "permanent":
-        return await fail(ctx, step.error, true, { alertDetails: step.alertDetails });
+        return await fail(ctx, step.error, true, {
+          alertDetails: step.alertDetails,
+          errorKind: step.errorKind,
+        });
       case "retry": {
         lastError = step.error;
         if (tryIndex === ATTEMPTS_PER_ROUND - 1) break;
@@ -230,10 +241,17 @@ async function fail(
     permanent,
     next_attempt_at: result.nextAttemptAt,
     error,
+    ...(options.errorKind ? { error_kind: options.errorKind } : {}),
   });
   return {
     more: false,
-    value: { outcome: "failed", final: result.final, error, attempts: state.attempts },
+    value: {
+      outcome: "failed",
+      final: result.final,
+      error,
+      attempts: state.attempts,
+      ...(options.errorKind ? { errorKind: options.errorKind } : {}),
+    },
   };
 }
 

@@ -4,6 +4,7 @@
 // rejects a repeated idempotency key whose payload differs.
 import { moneyAlertEmail } from "./money-alerts.ts";
 import { syncStalledSections, syncStalledSubject } from "./sync-stalled.ts";
+import { doubleBookingSections, doubleBookingSubject } from "./double-booking.ts";
 
 export interface AlertAttempt {
   attempt: number;
@@ -231,6 +232,7 @@ function subjectFor(ctx: AlertContext): string {
   const who = `${guestName(ctx.booking)} at ${ctx.booking?.property_name ?? "(unknown property)"}`;
   const booking = `booking ${shortId(ctx.booking?.id ?? ctx.alert.booking_id)}`;
   if (ctx.alert.kind === "sync_stalled") return syncStalledSubject(ctx, who, booking);
+  if (ctx.alert.kind === "double_booking") return doubleBookingSubject(ctx);
   if (ctx.alert.kind === "payment_mismatch") {
     const d = ctx.alert.details ?? {};
     return `Payment mismatch: ${booking} — ${who} (received ${
@@ -278,7 +280,7 @@ function renderHtml(subject: string, sections: Section[]): string {
     if (s.rows?.length) {
       parts.push(`<table style="border-collapse:collapse">`);
       for (const [label, value] of s.rows) {
-        const code = label === "CLI" || label.startsWith("SQL");
+        const code = label.startsWith("CLI") || label.startsWith("SQL");
         parts.push(
           `<tr><th style="${cell};text-align:left">${escapeHtml(label)}</th><td style="${cell}">${
             code ? `<code>${escapeHtml(value)}</code>` : escapeHtml(value)
@@ -305,6 +307,8 @@ export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): Ale
     ? syncStalledSections(ctx)
     : ctx.alert.kind === "payment_mismatch"
     ? paymentMismatchSections(ctx)
+    : ctx.alert.kind === "double_booking"
+    ? doubleBookingSections(ctx)
     : syncFailedSections(ctx, link);
   return { subject, text: renderText(subject, sections), html: renderHtml(subject, sections) };
 }

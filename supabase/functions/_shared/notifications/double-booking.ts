@@ -1,0 +1,110 @@
+// The `double_booking` alert email: Guestly refused a paid booking's reservation because the
+// nights are taken (an OTA reservation landed between the guest choosing dates and paying). The
+// urgent kind: it names what blocks the dates, who paid how much, and the three ways out. Pure:
+// everything comes from the alert's details (written by guestly.record_failure with the
+// conflict the sync core read from Guestly's refusal) and the booking.
+import {
+  type AlertContext,
+  bookingRows,
+  formatAmount,
+  formatTime,
+  retryCommands,
+  type Row,
+  type Section,
+} from "./admin-alerts.ts";
+import { dashboardUrl } from "./money-alerts.ts";
+
+export const DOUBLE_BOOKING_KIND = "double_booking";
+
+interface Blocking {
+  reservation_id?: string | null;
+  confirmation_code?: string | null;
+  source?: string | null;
+  status?: string | null;
+  check_in?: string | null;
+  check_out?: string | null;
+  guest_name?: string | null;
+}
+
+function blocking(ctx: AlertContext): Blocking[] {
+  const conflict = ctx.alert.details?.conflict as { reservations?: unknown } | null | undefined;
+  const list = Array.isArray(conflict?.reservations) ? conflict.reservations : [];
+  return list.filter((r): r is Blocking => typeof r === "object" && r !== null);
+}
+
+/** The commands that force the booking into Guestly despite the conflict. */
+export function forceCommands(bookingId: string): { cli: string; sql: string } {
+  const { cli } = retryCommands(bookingId); // validates the id
+  return {
+    cli: `${cli} --ignore-calendar`,
+    sql: `select guestly_retry_sync('${bookingId}', ignore_calendar => true);`,
+  };
+}
+
+export function doubleBookingSubject(ctx: AlertContext): string {
+  const b = ctx.booking;
+  const where = b?.property_name ?? "(unknown property)";
+  const dates = b ? `${b.check_in} → ${b.check_out}` : "(unknown dates)";
+  return `URGENT — Double booking: ${where}, ${dates} — paid by ${
+    b ? `${b.guest_first_name} ${b.guest_last_name}`.trim() : "(unknown guest)"
+  }`;
+}
+
+export function doubleBookingSections(ctx: AlertContext): Section[] {
+  const b = ctx.booking;
+  const d = ctx.alert.details ?? {};
+  const conflict = (d.conflict ?? {}) as { blocked_dates?: unknown };
+  const blockers = blocking(ctx);
+  const blockerLines = blockers.length
+    ? blockers.map((r, i) =>
+      `${i + 1}. ${r.confirmation_code ?? "(no confirmation code)"} — channel ${
+        r.source ?? "(unknown)"
+      } — ${r.check_in ?? "?"} → ${r.check_out ?? "?"} — ${r.status ?? "status unknown"}` +
+      ` — guest ${r.guest_name ?? "(not given)"}` +
+      (r.reservation_id ? ` (Guestly reservation ${r.reservation_id})` : "")
+    )
+    : [
+      "Guestly did not name the reservation that holds the dates: look at the listing's " +
+      "calendar in Guestly for these nights.",
+    ];
+  const nights = Array.isArray(conflict.blocked_dates) && conflict.blocked_dates.length
+    ? [`Nights taken: ${conflict.blocked_dates.join(", ")}`]
+    : [];
+  const paid = b ? formatAmount(b.amount_total, b.currency) : "(unknown)";
+  const payment = b?.stripe_payment_intent_id ?? null;
+  const ways: Section = { title: "Three ways out (pick one)", lines: [], rows: [] };
+  ways.lines = [
+    `1. Refund the guest in Stripe (${paid}) and tell them the dates are gone. Cancelling or ` +
+    "refunding the booking then needs nothing more in Guestly: no reservation was created.",
+    "2. Move the guest: change the booking's property or dates (another free listing, other " +
+    "nights), agreed with the guest. The next issue makes such changes follow to Guestly; until " +
+    "then, retry the sync after the change (npm run sync:retry -- <id>).",
+    "3. Force it into Guestly anyway (both reservations then hold the nights, e.g. when the " +
+    "channel reservation is being cancelled): run one of the commands below.",
+  ];
+  const rows: Row[] = [];
+  if (payment) {
+    rows.push(["Stripe payment", dashboardUrl({ ...d, payment_intent_id: payment }, "payments")]);
+  } else rows.push(["Stripe payment", "(no payment intent recorded on the booking)"]);
+  const bookingId = b?.id ?? ctx.alert.booking_id;
+  if (bookingId) {
+    const force = forceCommands(bookingId);
+    rows.push(["CLI (force)", force.cli], ["SQL (Studio, force)", force.sql]);
+  }
+  ways.rows = rows;
+  return [
+    {
+      title: "What happened",
+      lines: [
+        "Guestly refused the reservation for this PAID booking: the nights are already taken " +
+        "in its calendar (a channel booking arrived between the guest choosing the dates and " +
+        "paying). The booking stays confirmed — the guest paid — but Guestly has no " +
+        "reservation for it. Nothing will be retried automatically.",
+        `Alert written ${formatTime(ctx.alert.created_at)}.`,
+      ],
+    },
+    { title: "Blocking reservation(s) in Guestly", lines: [...blockerLines, ...nights] },
+    { title: "Our booking (paid)", rows: bookingRows(ctx) },
+    ways,
+  ];
+}
