@@ -239,15 +239,7 @@ export function formatStatus(
         "      never retried automatically: refund in Stripe, move the guest, or force it with " +
           `npm run sync:retry -- ${f.booking_id} --ignore-calendar`,
       );
-      out.push(
-        `      alert: ${
-          f.alert_sent_at
-            ? `sent ${formatTime(f.alert_sent_at)}`
-            : f.alerted_at
-            ? `waiting to be sent (written ${formatTime(f.alerted_at)})`
-            : "none"
-        }`,
-      );
+      out.push(`      alert: ${alertState(f, "none")}`);
     }
     out.push("");
   }
@@ -269,15 +261,7 @@ export function formatStatus(
         : `      next retry: none — gave up ${formatTime(f.gave_up_at)}; ` +
           `run npm run sync:retry -- ${f.booking_id}`,
     );
-    out.push(
-      `      alert: ${
-        f.alert_sent_at
-          ? `sent ${formatTime(f.alert_sent_at)}`
-          : f.alerted_at
-          ? `waiting to be sent (written ${formatTime(f.alerted_at)})`
-          : "none (still retrying automatically)"
-      }`,
-    );
+    out.push(`      alert: ${alertState(f, "none (still retrying automatically)")}`);
   }
   out.push("");
 
@@ -462,4 +446,14 @@ if (import.meta.main) {
     console.error(`error: could not read the sync status: ${(error as Error).message}`);
     Deno.exit(1);
   }
+}
+
+/** Where a failed booking's alert stands, for the status text. */
+function alertState(
+  f: { alert_sent_at: Date | null; alerted_at: Date | null },
+  none: string,
+): string {
+  if (f.alert_sent_at) return `sent ${formatTime(f.alert_sent_at)}`;
+  if (f.alerted_at) return `waiting to be sent (written ${formatTime(f.alerted_at)})`;
+  return none;
 }

@@ -32,6 +32,21 @@ export interface ServiceKeys {
   refusal(request: Request): Promise<Response | null>;
 }
 
+/** What a refused caller's log line says (never the key it sent). */
+export const REFUSED_KEY_HINT = "the caller's key is none of this project's secret or " +
+  "service_role keys (Vault secret service_role_key?)";
+
+/** refusal(), with a 401 logged under `event`: a database calling with the wrong key is told. */
+export async function refuseUnlessServiceKey(
+  keys: ServiceKeys,
+  request: Request,
+  logRefusal: (hint: string) => void,
+): Promise<Response | null> {
+  const refused = await keys.refusal(request);
+  if (refused?.status === 401) logRefusal(REFUSED_KEY_HINT);
+  return refused;
+}
+
 /** The secret keys named in SUPABASE_SECRET_KEYS (a JSON object of name → key). */
 export function parseSecretKeys(
   raw: string | undefined,

@@ -2,7 +2,7 @@
 import { SyncRequest } from "./schemas.ts";
 import type { SyncOutcome } from "./sync.ts";
 import { json, readJsonBody } from "../http.ts";
-import type { ServiceKeys } from "../service-keys.ts";
+import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 
 export interface GuestlySyncHandlerDeps {
@@ -27,16 +27,12 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
-    const refused = await deps.serviceKeys.refusal(request);
-    if (refused) {
-      if (refused.status === 401) {
-        deps.log.warn("guestly.sync.unauthorized", {
-          hint: "the caller's key is none of this project's secret or service_role keys " +
-            "(Vault secret service_role_key?)",
-        });
-      }
-      return refused;
-    }
+    const refused = await refuseUnlessServiceKey(
+      deps.serviceKeys,
+      request,
+      (hint) => deps.log.warn("guestly.sync.unauthorized", { hint }),
+    );
+    if (refused) return refused;
     await deps.heartbeat?.();
     const body = await readJsonBody(request);
     if (!body.ok) return body.response;

@@ -2,7 +2,7 @@
 // (opened by an admin from an email: authenticated by its own signed, expiring, one-use token).
 import { z } from "zod";
 import { json } from "../http.ts";
-import type { ServiceKeys } from "../service-keys.ts";
+import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 import { escapeHtml } from "./admin-alerts.ts";
 import type { DeliverySummary } from "./outbox.ts";
@@ -22,17 +22,13 @@ export function createNotifyAdminHandler(deps: NotifyAdminHandlerDeps) {
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
-    const refused = await deps.serviceKeys.refusal(request);
-    if (refused) {
-      // Alerts stay in the outbox (npm run sync:status lists them); say why in the logs.
-      if (refused.status === 401) {
-        deps.log.error("admin_alert.unauthorized", {
-          hint: "the caller's key is none of this project's secret or service_role keys " +
-            "(Vault secret service_role_key?)",
-        });
-      }
-      return refused;
-    }
+    // Alerts stay in the outbox (npm run sync:status lists them); say why in the logs.
+    const refused = await refuseUnlessServiceKey(
+      deps.serviceKeys,
+      request,
+      (hint) => deps.log.error("admin_alert.unauthorized", { hint }),
+    );
+    if (refused) return refused;
     await request.body?.cancel();
     if (deps.configError) {
       deps.log.error("admin_alert.misconfigured", { error: deps.configError });
