@@ -54,6 +54,20 @@ Deno.test("only a confirmed booking can be turned into a new reservation", () =>
 Deno.test("minor units become major units, except zero-decimal currencies", () => {
   assert.equal(minorToMajor(12345, "usd"), 123.45);
   assert.equal(minorToMajor(5000, "jpy"), 5000);
+  // Three-decimal currencies: 12.340 KWD is 12340 minor units, not 123.40.
+  for (const code of ["bhd", "jod", "kwd", "omr", "tnd", "KWD"]) {
+    assert.equal(minorToMajor(12340, code), 12.34, code);
+  }
+  assert.equal(minorToMajor(1, "usd"), 0.01);
+  assert.equal(minorToMajor(10000000, "krw"), 10000000);
+});
+
+Deno.test("the money Guestly gets is what Stripe charged, in the booking's currency", () => {
+  const money = (amount_total: number, currency: string) =>
+    mapBookingToGuestlyReservation(bookingRow({ amount_total, currency }), "f").money;
+  assert.deepEqual(money(64050, "eur"), { fareAccommodation: 640.5, currency: "EUR" });
+  assert.deepEqual(money(98000, "jpy"), { fareAccommodation: 98000, currency: "JPY" });
+  assert.deepEqual(money(150250, "bhd"), { fareAccommodation: 150.25, currency: "BHD" });
 });
 
 Deno.test("phones go to Guestly as E.164; a local number is read in the property's country", () => {

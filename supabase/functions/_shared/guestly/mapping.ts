@@ -44,9 +44,16 @@ const ZERO_DECIMAL_CURRENCIES = new Set([
   "xpf",
 ]);
 
+/** Stripe's three-decimal currencies: minor units are thousandths (Stripe wants the last 0). */
+const THREE_DECIMAL_CURRENCIES = new Set(["bhd", "jod", "kwd", "omr", "tnd"]);
+
 /** Stripe amounts are in minor units; Guestly's money is in major units. */
 export function minorToMajor(amount: number, currency: string): number {
-  return ZERO_DECIMAL_CURRENCIES.has(currency.toLowerCase()) ? amount : amount / 100;
+  const code = currency.toLowerCase();
+  if (ZERO_DECIMAL_CURRENCIES.has(code)) return amount;
+  // Divide in integers first: 1234.5 / 100 in floating point can end in …0000001.
+  const divisor = THREE_DECIMAL_CURRENCIES.has(code) ? 1000 : 100;
+  return Number((amount / divisor).toFixed(divisor === 1000 ? 3 : 2));
 }
 
 export function mapBookingToGuestlyReservation(
