@@ -129,6 +129,8 @@ export async function deliver(url: string, payload: string, secret: string): Pro
   }
 }
 
+const MAX_UNANSWERED_IN_A_ROW = 3;
+
 /** Closed loop: `concurrency` workers post the payloads in order, each waiting for its answer. */
 export async function closedLoop(
   url: string,
@@ -138,10 +140,20 @@ export async function closedLoop(
 ): Promise<Delivery[]> {
   const results: Delivery[] = new Array(payloads.length);
   let next = 0;
+  let unansweredInARow = 0;
   const worker = async () => {
     while (next < payloads.length) {
       const index = next++;
       results[index] = await deliver(url, payloads[index], secret);
+      // A webhook that never answers (a function that cannot start, restarted forever by the
+      // gateway) would make the bench hang for an hour: stop with the reason instead.
+      unansweredInARow = results[index].status === 0 ? unansweredInARow + 1 : 0;
+      if (unansweredInARow >= MAX_UNANSWERED_IN_A_ROW) {
+        throw new Error(
+          `${url} answered none of ${unansweredInARow} deliveries in a row: is the function ` +
+            "starting? (see its log under the bench stack's logs/)",
+        );
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
