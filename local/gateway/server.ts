@@ -2,11 +2,25 @@
  * Local stand-in for `supabase functions serve` behind
  * `http://127.0.0.1:54321/functions/v1/<name>`: one Deno child process per function
  * (see function-host.ts), JWT verification per `[functions.<name>] verify_jwt` in
- * supabase/config.toml, automatic restarts. Local-only infrastructure: never deployed.
+ * supabase/config.toml, automatic restarts, the wall clock. What it reads at start is in
+ * config.ts, the platform's own answers (546, 401, 404) in platform.ts. Local-only: never deployed.
  */
-import { parse as parseToml } from "smol-toml";
 import { fileURLToPath } from "node:url";
-import { verifySupabaseJwt } from "../keys.ts";
+import {
+  discoverFunctions,
+  exists,
+  parseEnvFile,
+  PASSTHROUGH_ENV,
+  readVerifyJwt,
+} from "./config.ts";
+import {
+  DEFAULT_WALL_CLOCK_LIMIT_MS,
+  functionNotFound,
+  jsonResponse,
+  verifyJwtRefusal,
+  WALL_CLOCK_LIMIT,
+  wallClockExceeded,
+} from "./platform.ts";
 
 export interface GatewayOptions {
   /** 0 = random free port. Default 54321. */
@@ -46,36 +60,6 @@ export interface GatewayOptions {
   wallClockLimitMs?: number;
 }
 
-/** Supabase's wall clock on the free plan (paid plans: 400 s). */
-export const DEFAULT_WALL_CLOCK_LIMIT_MS = 150_000;
-
-/**
- * What hosted Supabase answers when a function's worker is stopped by a resource limit
- * (wall clock, CPU, memory): HTTP 546 with this JSON body and the same code in the
- * `sb-error-code` header (docs: guides/functions/status-codes, guides/functions/error-codes,
- * troubleshooting "546 - WORKER_LIMIT Exceeded" and "wall clock time limit reached"). The
- * docs renamed the code from `WORKER_LIMIT` to `WORKER_RESOURCE_LIMIT` in 2026, and the
- * CLI's `functions serve` still says `WORKER_LIMIT`: callers should go by the 546.
- */
-export const WALL_CLOCK_LIMIT = {
-  status: 546,
-  code: "WORKER_RESOURCE_LIMIT",
-  message: "Function failed due to not having enough compute resources (please check logs)",
-} as const;
-
-/** Parses `FUNCTIONS_WALL_CLOCK_LIMIT_MS`: unset or empty → the default; else a positive integer. */
-export function wallClockLimitFrom(value: string | undefined): number {
-  if (value === undefined || value.trim() === "") return DEFAULT_WALL_CLOCK_LIMIT_MS;
-  const ms = Number(value.trim());
-  if (!Number.isInteger(ms) || ms <= 0) {
-    throw new Error(
-      `invalid configuration: FUNCTIONS_WALL_CLOCK_LIMIT_MS must be a positive integer of ` +
-        `milliseconds, got ${JSON.stringify(value)}`,
-    );
-  }
-  return ms;
-}
-
 export interface GatewayFunctionInfo {
   name: string;
   pid: number | null;
@@ -96,35 +80,6 @@ export interface Gateway {
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const HOST_SCRIPT = fileURLToPath(new URL("./function-host.ts", import.meta.url));
 
-/** Environment variables function processes inherit from the gateway (everything else is set). */
-const PASSTHROUGH_ENV = [
-  "PATH",
-  "HOME",
-  "USER",
-  "LOGNAME",
-  "TMPDIR",
-  "TMP",
-  "TEMP",
-  "LANG",
-  "LC_ALL",
-  "TZ",
-  "DENO_DIR",
-  "DENO_CERT",
-  "DENO_TLS_CA_STORE",
-  "DENO_AUTH_TOKENS",
-  "NPM_CONFIG_REGISTRY",
-  "XDG_CACHE_HOME",
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR",
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "NO_PROXY",
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
-  "NO_COLOR",
-];
-
 const HOP_BY_HOP = [
   "connection",
   "keep-alive",
@@ -136,43 +91,6 @@ const HOP_BY_HOP = [
   "transfer-encoding",
   "upgrade",
 ];
-
-/** Parses KEY=VALUE lines: `#` comments, blank lines, optional `export `, quoted values. */
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) continue;
-    let value = m[2];
-    if (value.startsWith('"') && value.lastIndexOf('"') > 0) {
-      value = value.slice(1, value.lastIndexOf('"'))
-        .replace(/\\n/g, "\n").replace(/\\r/g, "\r").replace(/\\t/g, "\t")
-        .replace(/\\"/g, '"').replace(/\\\\/g, "\\");
-    } else if (value.startsWith("'") && value.lastIndexOf("'") > 0) {
-      value = value.slice(1, value.lastIndexOf("'"));
-    } else {
-      value = value.replace(/\s+#.*$/, "").trim();
-    }
-    out[m[1]] = value;
-  }
-  return out;
-}
-
-function jsonResponse(body: unknown, status: number): Response {
-  return Response.json(body, { status });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -214,31 +132,6 @@ interface FunctionState {
   firstAttempt: PromiseWithResolvers<void>;
   loop: Promise<void>;
   log: (line: string) => Promise<void>;
-}
-
-async function discoverFunctions(functionsDir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(functionsDir)) {
-    if (!entry.isDirectory || entry.name.startsWith("_") || entry.name.startsWith(".")) continue;
-    if (await exists(`${functionsDir}/${entry.name}/index.ts`)) names.push(entry.name);
-  }
-  return names.sort();
-}
-
-async function readVerifyJwt(configTomlPath: string): Promise<Map<string, boolean>> {
-  const out = new Map<string, boolean>();
-  let text: string;
-  try {
-    text = await Deno.readTextFile(configTomlPath);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return out;
-    throw e;
-  }
-  const config = parseToml(text) as { functions?: Record<string, { verify_jwt?: unknown }> };
-  for (const [name, fn] of Object.entries(config.functions ?? {})) {
-    if (typeof fn?.verify_jwt === "boolean") out.set(name, fn.verify_jwt);
-  }
-  return out;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -472,13 +365,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }, 503);
   }
 
-  function wallClockExceeded(): Response {
-    return Response.json(
-      { code: WALL_CLOCK_LIMIT.code, message: WALL_CLOCK_LIMIT.message },
-      { status: WALL_CLOCK_LIMIT.status, headers: { "sb-error-code": WALL_CLOCK_LIMIT.code } },
-    );
-  }
-
   async function proxy(req: Request, state: FunctionState, rest: string, search: string) {
     for (let attempt = 0;; attempt++) {
       if (!state.up && !(await waitUp(state, requestWaitMs))) return unavailable(state);
@@ -594,19 +480,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const name = slash < 0 ? after : after.slice(0, slash);
       const rest = slash < 0 ? "" : after.slice(slash);
       const state = states.get(name);
-      if (!state) {
-        return jsonResponse(
-          { code: "NOT_FOUND", message: "Requested function was not found" },
-          404,
-        );
-      }
+      if (!state) return functionNotFound();
       if (state.verifyJwt) {
-        const auth = req.headers.get("authorization");
-        if (!auth) return jsonResponse({ code: 401, message: "Missing authorization header" }, 401);
-        const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-        if (!m || !(await verifySupabaseJwt(m[1], options.jwtSecret))) {
-          return jsonResponse({ code: 401, message: "Invalid JWT" }, 401);
-        }
+        const refused = await verifyJwtRefusal(req, options.jwtSecret);
+        if (refused) return refused;
       }
       return await proxy(req, state, rest, url.search);
     }
@@ -614,12 +491,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const killMatch = /^\/__gateway\/kill\/([^/]+)$/.exec(path);
     if (killMatch && req.method === "POST") {
       const state = states.get(killMatch[1]);
-      if (!state) {
-        return jsonResponse(
-          { code: "NOT_FOUND", message: "Requested function was not found" },
-          404,
-        );
-      }
+      if (!state) return functionNotFound();
       const pid = state.pid;
       kill(state.name, "SIGKILL");
       return Response.json({ killed: state.name, pid });

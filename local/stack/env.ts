@@ -2,7 +2,7 @@
 // would inject, plus this project's settings pointed at the local sandbox and mail catcher.
 import type { StackConfig } from "./config.ts";
 import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
-import { parseEnvFile } from "../gateway/server.ts";
+import { parseEnvFile } from "../gateway/config.ts";
 
 /** Variables a developer may override when starting the stack (e.g. GUESTLY_SYNC_ENABLED=true). */
 const PASS_THROUGH = /^(GUESTLY_|RESEND_|ADMIN_ALERT_|ALERT_FROM_|STRIPE_|RETRY_LINK_|LOG_)/;

@@ -1,5 +1,6 @@
 // Entry point of the gateway service started by the local stack.
-import { startGateway, wallClockLimitFrom } from "../gateway/server.ts";
+import { startGateway } from "../gateway/server.ts";
+import { wallClockLimitFrom } from "../gateway/platform.ts";
 import { REPO_ROOT } from "./config.ts";
 import { serviceEnv } from "./services.ts";
 import { LOCAL_JWT_SECRET } from "../keys.ts";

@@ -14,7 +14,7 @@ import {
 } from "./postgres.ts";
 import { servicePid, startService, stopService } from "./services.ts";
 import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
-import { wallClockLimitFrom } from "../gateway/server.ts";
+import { wallClockLimitFrom } from "../gateway/platform.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
 

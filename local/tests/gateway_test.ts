@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { startGateway, WALL_CLOCK_LIMIT, wallClockLimitFrom } from "../gateway/server.ts";
+import { startGateway } from "../gateway/server.ts";
+import { WALL_CLOCK_LIMIT, wallClockLimitFrom } from "../gateway/platform.ts";
 import {
   generateApiKeys,
   LOCAL_JWT_SECRET,
