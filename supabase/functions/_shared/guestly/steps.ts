@@ -30,6 +30,10 @@ export type Step =
 
 export type Operation = "create" | "update_status" | "lookup";
 
+/** Why beforeSend stops a request (the client hands it back as the `aborted` error). */
+const LEASE_LOST = "lease_lost";
+const STATUS_CHANGED = "status_changed";
+
 /** What one round knows beyond the claimed row. */
 export interface RoundState {
   attempts: number;
@@ -38,8 +42,6 @@ export interface RoundState {
   found: GuestlyReservation[] | null;
   /** Reservations this round has already set to the target status. */
   settled: Set<string>;
-  /** Why beforeSend stopped the last request, if it did. */
-  stop: "lease_lost" | "status_changed" | null;
 }
 
 export interface RoundContext {
@@ -56,7 +58,6 @@ export function newRoundState(booking: BookingRow): RoundState {
     lookupNeeded: booking.guestly_sync_lookup_needed,
     found: null,
     settled: new Set(),
-    stop: null,
   };
 }
 
@@ -83,7 +84,7 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
     if (looked) return looked;
   }
 
-  if (target === "canceled") return await cancelAll(ctx, target);
+  if (target === "canceled") return await cancelAll(ctx);
 
   let reservationId = known;
   if (!reservationId && state.found?.length) {
@@ -92,7 +93,7 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
     reservationId = only.id;
   }
   if (!reservationId) return await create(ctx);
-  return await setStatus(ctx, reservationId, target, reservationId);
+  return await setStatus(ctx, reservationId, target);
 }
 
 /** Runs the lookup; returns a step when the round cannot go on from here. */
@@ -185,20 +186,20 @@ async function create(ctx: RoundContext): Promise<Step> {
       });
       return only.status === "confirmed"
         ? { kind: "done", reservationId: only.id }
-        : await setStatus(ctx, only.id, "confirmed", only.id);
+        : await setStatus(ctx, only.id, "confirmed");
     }
   }
   return toStep(ctx, "create", created);
 }
 
 /** Cancels the known reservation and every live one carrying our reference. */
-async function cancelAll(ctx: RoundContext, target: GuestlyStatus): Promise<Step> {
+async function cancelAll(ctx: RoundContext): Promise<Step> {
   const { booking, state } = ctx;
   const known = booking.guestly_reservation_id;
   const ids = [...new Set([known, ...(state.found ?? []).map((r) => r.id)])]
     .filter((id): id is string => id !== null && !state.settled.has(id));
   for (const id of ids) {
-    const step = await setStatus(ctx, id, target, known ?? id);
+    const step = await setStatus(ctx, id, "canceled");
     if (step.kind !== "done") return step;
     state.settled.add(id);
   }
@@ -210,7 +211,6 @@ async function setStatus(
   ctx: RoundContext,
   reservationId: string,
   target: GuestlyStatus,
-  boundId: string,
 ): Promise<Step> {
   const { booking, deps } = ctx;
   const change = target === "canceled"
@@ -222,7 +222,7 @@ async function setStatus(
     (options) => deps.guestly.updateReservationStatus(reservationId, change, options),
     target,
   );
-  if (updated.outcome === "success") return { kind: "done", reservationId: boundId };
+  if (updated.outcome === "success") return { kind: "done", reservationId };
   return toStep(ctx, "update_status", updated);
 }
 
@@ -235,7 +235,8 @@ function toStep(ctx: RoundContext, operation: Operation, result: HttpAttempt<unk
         reason: result.error ?? "deferred",
       };
     case "aborted":
-      return { kind: ctx.state.stop ?? "lease_lost" };
+      // beforeSend's reason, handed back by the client as the error.
+      return { kind: result.error === STATUS_CHANGED ? "status_changed" : "lease_lost" };
     case "permanent":
       return { kind: "permanent", error: result.error ?? "" };
     case "conflict":
@@ -271,11 +272,9 @@ async function attempt<T>(
   const beforeSend = sending
     ? async () => {
       const lease = await deps.store.confirmLease(booking.id, leaseId);
-      if (!lease.held) state.stop = "lease_lost";
-      else if (lease.status && mapStatusToGuestly(lease.status) !== sending) {
-        state.stop = "status_changed";
-      } else return null;
-      return state.stop;
+      if (!lease.held) return LEASE_LOST;
+      if (lease.status && mapStatusToGuestly(lease.status) !== sending) return STATUS_CHANGED;
+      return null;
     }
     : undefined;
   const recorded = async (): Promise<HttpAttempt<T>> => {
