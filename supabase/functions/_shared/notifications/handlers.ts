@@ -71,7 +71,7 @@ export type PreviewResult =
   | RetryLinkRefusal;
 
 export interface RetryLinkHandlerDeps {
-  /** Empty: every link is refused (no secret, no way to check a signature). */
+  /** Required and strong: retryLinkConfig refuses to start the function without one. */
   secret: string;
   now: () => number;
   /** Marks the link used and starts the retry, in one transaction. Only a POST calls it. */
@@ -270,18 +270,6 @@ export function createRetryLinkHandler(deps: RetryLinkHandlerDeps) {
   }
 
   async function check(token: string | null) {
-    if (!deps.secret) {
-      deps.log.error("retry_link.misconfigured", { error: "RETRY_LINK_SECRET is not set" });
-      return {
-        ok: false as const,
-        reply: {
-          status: 403,
-          title: "Retry links are disabled",
-          lines: ["RETRY_LINK_SECRET is not configured."],
-          data: { ok: false, reason: "disabled" },
-        },
-      };
-    }
     const result = await verifyRetryToken(token, deps.secret, deps.now());
     if (result.ok) return result;
     deps.log.warn("retry_link.refused", { reason: result.reason });
