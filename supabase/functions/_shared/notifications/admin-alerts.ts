@@ -91,11 +91,16 @@ export function formatTime(value: string | Date | null | undefined): string {
   return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }
 
-function shortId(id: string | null | undefined): string {
+/** A string field of an alert's details, or null when absent or empty. */
+export function str(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+export function shortId(id: string | null | undefined): string {
   return id ? `${id.slice(0, 8)}…` : "(deleted)";
 }
 
-function guestName(b: AlertBooking | null): string {
+export function guestName(b: AlertBooking | null): string {
   return b ? `${b.guest_first_name} ${b.guest_last_name}`.trim() : "(unknown guest)";
 }
 
@@ -299,7 +304,7 @@ function renderHtml(subject: string, sections: Section[]): string {
 
 /** The email for one alert. `link` is null when no retry link can be made (no secret). */
 export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): AlertEmail {
-  const money = moneyAlertEmail(ctx, bookingRows(ctx));
+  const money = moneyAlertEmail(ctx);
   const subject = (money?.subject ?? subjectFor(ctx)).replace(/[\r\n]+/g, " ");
   const sections = money
     ? money.sections

@@ -8,23 +8,16 @@ import {
   bookingRows,
   formatAmount,
   formatTime,
+  guestName,
   retryCommands,
   type Row,
   type Section,
 } from "./admin-alerts.ts";
 import { dashboardUrl } from "./money-alerts.ts";
+import type { BlockingReservation } from "../guestly/retry-policy.ts";
 
-export const DOUBLE_BOOKING_KIND = "double_booking";
-
-interface Blocking {
-  reservation_id?: string | null;
-  confirmation_code?: string | null;
-  source?: string | null;
-  status?: string | null;
-  check_in?: string | null;
-  check_out?: string | null;
-  guest_name?: string | null;
-}
+/** What record_failure stored of each blocking reservation (fields may be missing). */
+type Blocking = Partial<BlockingReservation>;
 
 function blocking(ctx: AlertContext): Blocking[] {
   const conflict = ctx.alert.details?.conflict as { reservations?: unknown } | null | undefined;
@@ -45,9 +38,7 @@ export function doubleBookingSubject(ctx: AlertContext): string {
   const b = ctx.booking;
   const where = b?.property_name ?? "(unknown property)";
   const dates = b ? `${b.check_in} → ${b.check_out}` : "(unknown dates)";
-  return `URGENT — Double booking: ${where}, ${dates} — paid by ${
-    b ? `${b.guest_first_name} ${b.guest_last_name}`.trim() : "(unknown guest)"
-  }`;
+  return `URGENT — Double booking: ${where}, ${dates} — paid by ${guestName(b)}`;
 }
 
 export function doubleBookingSections(ctx: AlertContext): Section[] {

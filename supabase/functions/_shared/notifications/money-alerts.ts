@@ -2,10 +2,17 @@
 // a payment no booking matches, a payment for a cancelled booking, a second payment, a dispute, a
 // partial refund. Pure: same alert in, same email out (Resend's idempotency key demands it).
 // admin-alerts.ts renders the sections as text and HTML.
-import { type AlertContext, formatAmount, formatTime } from "./admin-alerts.ts";
-
-type Row = [label: string, value: string];
-type Section = { title: string; rows?: Row[]; lines?: string[] };
+import {
+  type AlertContext,
+  bookingRows,
+  formatAmount,
+  formatTime,
+  guestName,
+  type Row,
+  type Section,
+  shortId,
+  str,
+} from "./admin-alerts.ts";
 
 export const MONEY_ALERT_KINDS = [
   "payment_unmatched",
@@ -18,10 +25,6 @@ export const MONEY_ALERT_KINDS = [
 export interface MoneyAlertEmail {
   subject: string;
   sections: Section[];
-}
-
-function str(value: unknown): string | null {
-  return typeof value === "string" && value !== "" ? value : null;
 }
 
 function money(d: Record<string, unknown>, key = "amount"): string {
@@ -49,12 +52,11 @@ function who(ctx: AlertContext): string {
   const b = ctx.booking;
   const id = b?.id ?? ctx.alert.booking_id;
   if (!id) return "no matching booking";
-  const name = b ? `${b.guest_first_name} ${b.guest_last_name}`.trim() : "(unknown guest)";
-  return `booking ${id.slice(0, 8)}… — ${name} at ${b?.property_name ?? "(unknown property)"}`;
+  return `booking ${shortId(id)} — ${guestName(b)} at ${b?.property_name ?? "(unknown property)"}`;
 }
 
-function bookingSection(ctx: AlertContext, bookingRows: Row[]): Section {
-  if (ctx.booking || ctx.alert.booking_id) return { title: "Booking", rows: bookingRows };
+function bookingSection(ctx: AlertContext): Section {
+  if (ctx.booking || ctx.alert.booking_id) return { title: "Booking", rows: bookingRows(ctx) };
   return {
     title: "Booking",
     lines: [
@@ -74,7 +76,7 @@ function happened(ctx: AlertContext, lines: string[]): Section {
 }
 
 /** The email parts for a money alert, or null for any other kind. */
-export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAlertEmail | null {
+export function moneyAlertEmail(ctx: AlertContext): MoneyAlertEmail | null {
   const d = ctx.alert.details ?? {};
   const status = str(d.booking_status) ?? ctx.booking?.status ?? "(unknown)";
   const paymentRows: Row[] = [
@@ -96,7 +98,7 @@ export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAle
             } that matches no booking, and none appeared within the grace window after the ` +
             "event. No booking was confirmed and nothing was sent to Guestly.",
           ]),
-          bookingSection(ctx, bookingRows),
+          bookingSection(ctx),
           {
             title: "Payment",
             rows: [
@@ -131,7 +133,7 @@ export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAle
             `Stripe reported a payment for a booking that is ${status}. The money was NOT applied: ` +
             "the booking stays as it is and nothing was sent to Guestly.",
           ]),
-          bookingSection(ctx, bookingRows),
+          bookingSection(ctx),
           { title: "Payment", rows: [...paymentRows, ...eventRows(d)] },
           {
             title: "What to do",
@@ -151,7 +153,7 @@ export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAle
               str(d.booking_payment_intent_id) ?? "(no payment intent: confirmed another way)"
             }; this is a different payment. The booking and its Guestly reservation are unchanged.`,
           ]),
-          bookingSection(ctx, bookingRows),
+          bookingSection(ctx),
           { title: "Second payment", rows: [...paymentRows, ...eventRows(d)] },
           {
             title: "What to do",
@@ -173,7 +175,7 @@ export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAle
             "from the balance until the dispute is decided. The booking and its Guestly " +
             "reservation are unchanged.",
           ]),
-          bookingSection(ctx, bookingRows),
+          bookingSection(ctx),
           {
             title: "Dispute",
             rows: [
@@ -208,7 +210,7 @@ export function moneyAlertEmail(ctx: AlertContext, bookingRows: Row[]): MoneyAle
             `Part of the payment was refunded in Stripe. The booking stays ${status} and its ` +
             "Guestly reservation is unchanged: only a full refund cancels it.",
           ]),
-          bookingSection(ctx, bookingRows),
+          bookingSection(ctx),
           {
             title: "Refund",
             rows: [

@@ -8,6 +8,7 @@ import {
   retryCommands,
   type Row,
   type Section,
+  str,
 } from "./admin-alerts.ts";
 
 /** What an admin does about each cause the detector can name. */
@@ -59,10 +60,6 @@ export const STALL_ADVICE: Record<string, string[]> = {
 };
 
 const FALLBACK_ADVICE = ["Read the reason above and the guestly-sync logs for this booking."];
-
-function str(value: unknown): string | null {
-  return typeof value === "string" && value !== "" ? value : null;
-}
 
 function obj(value: unknown): Record<string, unknown> | null {
   return value && typeof value === "object" ? value as Record<string, unknown> : null;
