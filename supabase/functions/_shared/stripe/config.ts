@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { parseEnv } from "../env.ts";
 import { assertStrongSecrets } from "../secrets.ts";
+import { DEFAULT_UNMATCHED_GRACE_SECONDS } from "./recorder.ts";
 
 const LIVE_KEY = /^(sk|rk)_live_/;
 const TEST_KEY = /^(sk|rk)_test_/;
@@ -23,7 +24,9 @@ const Fields = z.object({
   // Minutes after event.created during which a payment no booking matches is answered 503 (Stripe
   // delivers it again) instead of being recorded unmatched: the booking row may not be committed.
   STRIPE_UNMATCHED_GRACE_MINUTES: z.string().optional()
-    .transform((v) => (v === undefined || v.trim() === "" ? "10" : v.trim()))
+    .transform((v) =>
+      v === undefined || v.trim() === "" ? String(DEFAULT_UNMATCHED_GRACE_SECONDS / 60) : v.trim()
+    )
     .pipe(
       z.coerce.number({ invalid_type_error: "must be a number of minutes" }).int(
         "must be a whole number of minutes",
