@@ -10,7 +10,11 @@ import {
   type RateLimiter,
   type TokenStore,
 } from "../../functions/_shared/guestly/client.ts";
-import type { BookingRow } from "../../functions/_shared/guestly/schemas.ts";
+import type {
+  BookingRow,
+  PendingPayment,
+  ReservationContent,
+} from "../../functions/_shared/guestly/schemas.ts";
 import type { SyncDeps } from "../../functions/_shared/guestly/sync.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
 
@@ -39,9 +43,27 @@ export function bookingRow(overrides: Partial<BookingRow> = {}): BookingRow {
   };
 }
 
+/** As guestly.desired_state: what the booking asks Guestly to hold. */
+export function desiredContent(row: BookingRow): ReservationContent {
+  return {
+    listing_id: row.guestly_listing_id,
+    check_in: row.check_in,
+    check_out: row.check_out,
+    guests_count: row.guests_count,
+    guest: {
+      first_name: row.guest_first_name,
+      last_name: row.guest_last_name,
+      email: row.guest_email,
+      phone: row.guest_phone ?? null,
+    },
+  };
+}
+
 /** Mirrors the SQL functions' rules closely enough to test the core's decisions. */
 export class MemoryStore implements SyncStore {
   attempts: AttemptRecord[] = [];
+  /** guestly.payments: rows still to record, and the ones recorded (with Guestly's id). */
+  payments: Array<PendingPayment & { status: "pending" | "recorded" }> = [];
   lease: string | null = null;
   alerts = 0;
   alertDetails: Array<Record<string, unknown> | undefined> = [];
@@ -60,11 +82,41 @@ export class MemoryStore implements SyncStore {
     if (row.status === "pending_payment") {
       return Promise.resolve({ claimed: false, reason: "not_paid" });
     }
-    if (row.guestly_sync_status === "synced" && row.guestly_synced_status === row.status) {
+    if (
+      row.guestly_sync_status === "synced" && row.guestly_synced_status === row.status &&
+      !this.contentDue() && !this.paymentDue()
+    ) {
       return Promise.resolve({ claimed: false, reason: "already_synced" });
     }
     this.lease = crypto.randomUUID();
-    return Promise.resolve({ claimed: true, leaseId: this.lease, booking: structuredClone(row) });
+    const booking = {
+      ...structuredClone(row),
+      guestly_desired_state: desiredContent(row),
+      guestly_pending_payments: this.payments.filter((p) => p.status === "pending")
+        .map(({ status: _status, ...payment }) => structuredClone(payment)),
+    };
+    return Promise.resolve({ claimed: true, leaseId: this.lease, booking });
+  }
+  contentDue(): boolean {
+    const row = this.row!;
+    return row.status === "confirmed" && row.guestly_reservation_id !== null &&
+      JSON.stringify(desiredContent(row)) !== JSON.stringify(row.guestly_synced_state ?? null);
+  }
+  paymentDue(): boolean {
+    return this.row!.guestly_reservation_id !== null &&
+      this.payments.some((p) => p.status === "pending");
+  }
+  recordPaymentOutcome(
+    _id: string,
+    leaseId: string,
+    paymentId: string,
+    outcome: "recorded" | "unknown",
+  ) {
+    if (leaseId !== this.lease) return Promise.resolve(false);
+    const payment = this.payments.find((p) => p.id === paymentId)!;
+    if (outcome === "recorded") payment.status = "recorded";
+    else payment.unknown_at = new Date(this.now()).toISOString();
+    return Promise.resolve(true);
   }
   confirmLease(_id: string, leaseId: string) {
     const held = leaseId === this.lease && !this.leaseStolen;
@@ -85,11 +137,13 @@ export class MemoryStore implements SyncStore {
     leaseId: string,
     reservationId: string | null,
     synced: BookingRow["status"],
+    syncedState?: ReservationContent,
   ) {
     if (leaseId !== this.lease) return Promise.resolve({ recorded: false, moreWork: false });
     const row = this.row!;
-    const moreWork = row.status !== synced;
     row.guestly_reservation_id = reservationId ?? row.guestly_reservation_id;
+    row.guestly_synced_state = syncedState ?? row.guestly_synced_state;
+    const moreWork = row.status !== synced || this.contentDue() || this.paymentDue();
     row.guestly_synced_status = synced;
     row.guestly_sync_status = moreWork ? "pending" : "synced";
     row.guestly_sync_lookup_needed = false;

@@ -1,12 +1,16 @@
 // Guestly Open API client (reservations v3). Each call makes at most one HTTP request to the API
 // and reports what happened; retrying, counting and recording are the sync core's job.
 import {
+  type GuestlyChangeRequest,
+  type GuestlyPaymentRecord,
   type GuestlyReservation,
   GuestlyReservation as GuestlyReservationSchema,
   type GuestlyReservationCreate,
   GuestlySearchResult,
   type GuestlyStatusChange,
   GuestlyToken,
+  type ReservationDetails,
+  ReservationDetails as ReservationDetailsSchema,
 } from "./schemas.ts";
 import {
   type AttemptOutcome,
@@ -34,9 +38,15 @@ export interface TokenStore {
   forget(clientId: string, token: string): Promise<void>;
 }
 
+/**
+ * How urgent a request is: `live` (a paid booking's sync) goes first; `hold` (a guest still
+ * paying) and `background` (reconciliation) may use only part of Guestly's limits.
+ */
+export type RequestPriority = "live" | "hold" | "background";
+
 /** The account-wide rate limiter: when may the next request go out (null = not within maxWaitMs). */
 export interface RateLimiter {
-  reserve(maxWaitMs: number): Promise<Date | null>;
+  reserve(maxWaitMs: number, priority?: RequestPriority): Promise<Date | null>;
 }
 
 export interface ClientDeps {
@@ -64,6 +74,8 @@ export interface ClientDeps {
 export interface CallOptions {
   deadline?: number;
   beforeSend?: () => Promise<string | null>;
+  /** Default `live`. */
+  priority?: RequestPriority;
 }
 
 export interface HttpAttempt<T> {
@@ -114,6 +126,71 @@ export class GuestlyClient {
       change,
       parseReservation,
       { ...options, idempotent: true },
+    );
+  }
+
+  /** One reservation as Guestly holds it now (its guest id, money and payments included). */
+  getReservation(
+    reservationId: string,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<ReservationDetails>> {
+    return this.#request(
+      "GET",
+      `/reservations-v3/${encodeURIComponent(reservationId)}`,
+      undefined,
+      (body) => ReservationDetailsSchema.parse(body),
+      { ...options, idempotent: true },
+    );
+  }
+
+  /**
+   * A change of listing, dates, guest count (reservations v3) or of the guest's details. Each
+   * sets values, so repeating one after a lost answer changes nothing more: idempotent.
+   */
+  changeReservation(
+    change: GuestlyChangeRequest,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<unknown>> {
+    return this.#request("PUT", change.path, change.body, (body) => body, {
+      ...options,
+      idempotent: true,
+    });
+  }
+
+  /**
+   * Records a payment taken outside Guestly; Guestly answers with all the reservation's payments.
+   * Not idempotent: a lost answer is an unknown outcome, looked up by its note before it is sent
+   * again (so it goes on an unpooled connection, like a create).
+   */
+  recordPayment(
+    reservationId: string,
+    payment: GuestlyPaymentRecord,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<unknown[]>> {
+    return this.#request(
+      "POST",
+      `/reservations/${encodeURIComponent(reservationId)}/payments`,
+      payment,
+      (body) => Array.isArray(body) ? body : [],
+      { ...options, idempotent: false },
+    );
+  }
+
+  /** Records a refund on a payment Guestly holds. Not idempotent, like recordPayment. */
+  recordRefund(
+    reservationId: string,
+    paymentId: string,
+    refund: { amount: number; note: string },
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<unknown>> {
+    return this.#request(
+      "POST",
+      `/reservations/${encodeURIComponent(reservationId)}/payments/${
+        encodeURIComponent(paymentId)
+      }/refund`,
+      refund,
+      (body) => body,
+      { ...options, idempotent: false },
     );
   }
 
@@ -180,6 +257,7 @@ export class GuestlyClient {
   async #awaitSendTime(
     waitBudget: () => number,
     beforeSend?: () => Promise<string | null>,
+    priority: RequestPriority = "live",
   ): Promise<{ outcome: "deferred" | "aborted"; error: string; deferUntil?: Date } | null> {
     const sleepUntil = async (at: number) => {
       const wait = at - this.deps.now();
@@ -188,7 +266,9 @@ export class GuestlyClient {
     let checkedAt = -Infinity;
     for (let tries = 1;; tries++) {
       const maxWait = Math.min(this.deps.maxSlotWaitMs, waitBudget());
-      const slot = maxWait < 0 ? null : await this.deps.limiter.reserve(Math.floor(maxWait));
+      const slot = maxWait < 0
+        ? null
+        : await this.deps.limiter.reserve(Math.floor(maxWait), priority);
       if (!slot) {
         return {
           outcome: "deferred",
@@ -219,7 +299,7 @@ export class GuestlyClient {
     parse: (body: unknown) => T,
     options: CallOptions & { idempotent: boolean },
   ): Promise<HttpAttempt<T>> {
-    const { deadline, beforeSend, idempotent } = options;
+    const { deadline, beforeSend, idempotent, priority } = options;
     // Time left for waiting: the request itself must still fit before the deadline.
     const waitBudget = () =>
       deadline === undefined ? Infinity : deadline - this.deps.now() - this.deps.timeoutMs;
@@ -255,7 +335,7 @@ export class GuestlyClient {
       };
     }
 
-    const sendTime = await this.#awaitSendTime(waitBudget, beforeSend);
+    const sendTime = await this.#awaitSendTime(waitBudget, beforeSend, priority);
     if (sendTime) return notSent(sendTime.outcome, sendTime.error, sendTime.deferUntil);
 
     const started = this.deps.now();

@@ -30,10 +30,10 @@ export function postgresSyncStore(sql: Sql): SyncStore {
           ${a.startedAt}, ${a.durationMs}, ${a.httpStatus}, ${a.outcome}, ${a.error}) as attempt`;
       return row.attempt as number;
     },
-    async recordSuccess(bookingId, leaseId, reservationId, syncedStatus: BookingStatus) {
+    async recordSuccess(bookingId, leaseId, reservationId, syncedStatus, syncedState) {
       const [row] = await sql`
         select guestly.record_success(${bookingId}::uuid, ${leaseId}::uuid, ${reservationId},
-          ${syncedStatus}) as result`;
+          ${syncedStatus}, ${syncedState ? sql.json(syncedState as never) : null}) as result`;
       const result = row.result as { recorded: boolean; more_work?: boolean };
       return { recorded: result.recorded, moreWork: result.more_work ?? false };
     },
@@ -60,6 +60,12 @@ export function postgresSyncStore(sql: Sql): SyncStore {
       await sql`select guestly.release_sync(${bookingId}::uuid, ${leaseId}::uuid, ${
         retryAt ?? null
       })`;
+    },
+    async recordPaymentOutcome(bookingId, leaseId, paymentId, outcome, guestlyPaymentId) {
+      const [row] = await sql`
+        select guestly.record_payment_outcome(${bookingId}::uuid, ${leaseId}::uuid,
+          ${paymentId}::uuid, ${outcome}, ${guestlyPaymentId ?? null}) as recorded`;
+      return row.recorded as boolean;
     },
     async beginManualRetry(bookingId, options = {}) {
       const [row] = await sql`
@@ -102,10 +108,10 @@ export interface RateLimits {
 
 export function postgresRateLimiter(sql: Sql, limits: RateLimits): RateLimiter {
   return {
-    async reserve(maxWaitMs) {
+    async reserve(maxWaitMs, priority = "live") {
       const [row] = await sql`
         select guestly.reserve_request_slot(${limits.perSecond}, ${limits.perMinute},
-          ${limits.perHour}, ${maxWaitMs}) as slot`;
+          ${limits.perHour}, ${maxWaitMs}, ${priority}) as slot`;
       return row.slot ? new Date(row.slot as string) : null;
     },
   };

@@ -2,8 +2,10 @@
 import {
   type BookingRow,
   type BookingStatus,
+  type GuestlyPaymentRecord,
   type GuestlyReservationCreate,
   type GuestlyStatus,
+  type PendingPayment,
 } from "./schemas.ts";
 import { normalisePhone } from "./phone.ts";
 
@@ -89,4 +91,62 @@ export function mapBookingToGuestlyReservation(
     // An operator forced this booking past a calendar conflict (sync:retry --ignore-calendar).
     ...(booking.guestly_ignore_calendar ? { ignoreCalendar: true as const } : {}),
   };
+}
+
+/**
+ * How a payment we record travels in Guestly (see docs/guestly-api.md): a recorded, not a
+ * charged, payment. Never CASH: Guesty removed it from recorded methods.
+ */
+export const PAYMENT_METHOD = "OTHER";
+
+/** Stripe's payment as Guestly records it: major units of the booking's currency. */
+export function mapPaymentToGuestly(payment: PendingPayment, paidAt: Date): GuestlyPaymentRecord {
+  return {
+    paymentMethod: { method: PAYMENT_METHOD },
+    amount: minorToMajor(payment.amount, payment.currency),
+    paidAt: paidAt.toISOString(),
+    note: paymentNote(payment.reference),
+  };
+}
+
+/** A refund as Guestly records it, on the payment it gives money back from. */
+export function mapRefundToGuestly(refund: PendingPayment): { amount: number; note: string } {
+  return {
+    amount: minorToMajor(refund.amount, refund.currency),
+    note: paymentNote(refund.reference),
+  };
+}
+
+/** The note that names our reference in Guestly: how a payment or refund is found again. */
+export function paymentNote(reference: string): string {
+  return `Stripe ${reference}`;
+}
+
+/** The Stripe PaymentIntent a refund's reference belongs to (`pi_…#refund-<cumulative>`). */
+export function refundedPaymentReference(reference: string): string {
+  return reference.split("#")[0];
+}
+
+interface RecordedPayment {
+  _id?: unknown;
+  id?: unknown;
+  note?: unknown;
+  refunds?: unknown;
+}
+
+/** Guestly's id of the payment whose note carries `reference`, among a reservation's payments. */
+export function findRecordedPayment(payments: unknown[], reference: string): string | null {
+  const note = paymentNote(reference);
+  const found = (payments as RecordedPayment[]).findLast((payment) => payment?.note === note);
+  return found ? String(found._id ?? found.id ?? "") || null : null;
+}
+
+/** Whether a refund whose note carries `reference` is among the payment's refunds. */
+export function refundRecorded(payments: unknown[], paymentId: string, reference: string): boolean {
+  const note = paymentNote(reference);
+  const payment = (payments as RecordedPayment[]).find((p) =>
+    String(p?._id ?? p?.id) === paymentId
+  );
+  const refunds = Array.isArray(payment?.refunds) ? payment.refunds as RecordedPayment[] : [];
+  return refunds.some((refund) => refund?.note === note);
 }

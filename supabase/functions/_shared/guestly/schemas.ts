@@ -22,6 +22,37 @@ export type GuestlyStatus = z.infer<typeof GuestlyStatus>;
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}/, "must be a date (YYYY-MM-DD)")
   .transform((value) => value.slice(0, 10));
 
+/**
+ * What a reservation holds besides its status, in the shape of guestly.desired_state (SQL): the
+ * booking's wish, and what Guestly holds as far as we know (guestly_synced_state).
+ */
+export const ReservationContent = z.object({
+  listing_id: z.string(),
+  check_in: isoDate,
+  check_out: isoDate,
+  guests_count: z.number().int(),
+  guest: z.object({
+    first_name: z.string(),
+    last_name: z.string(),
+    email: z.string(),
+    phone: z.string().nullable(),
+  }),
+});
+export type ReservationContent = z.infer<typeof ReservationContent>;
+
+/** A payment or refund Stripe reported that Guestly must still show (guestly.payments). */
+export const PendingPayment = z.object({
+  id: z.string().uuid(),
+  kind: z.enum(["payment", "refund"]),
+  /** Minor units, positive, in `currency`. */
+  amount: z.coerce.number().int().positive(),
+  currency: z.string().regex(/^[a-z]{3}$/),
+  /** Travels as the payment's note: how we find it again after an unknown outcome. */
+  reference: z.string().min(1),
+  unknown_at: z.string().nullable(),
+});
+export type PendingPayment = z.infer<typeof PendingPayment>;
+
 export const BookingRow = z.object({
   id: z.string().uuid(),
   property_id: z.string().uuid(),
@@ -50,6 +81,10 @@ export const BookingRow = z.object({
   guestly_sync_unknown_at: z.string().nullable().optional(),
   /** Set for one episode by a manual retry with --ignore-calendar: force the create. */
   guestly_ignore_calendar: z.boolean().optional(),
+  /** What Guestly holds (null: nothing sent yet); the claim adds the desired state. */
+  guestly_synced_state: ReservationContent.nullable().optional(),
+  guestly_desired_state: ReservationContent.optional(),
+  guestly_pending_payments: z.array(PendingPayment).optional(),
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 
@@ -93,6 +128,10 @@ export const GuestlyReservation = z.object({
   status: z.string().nullish(),
   source: z.string().nullish(),
   customFields: z.array(GuestlyCustomField).nullish(),
+  listingId: z.string().nullish(),
+  checkInDateLocalized: z.string().nullish(),
+  checkOutDateLocalized: z.string().nullish(),
+  guestsCount: z.number().nullish(),
 }).transform((r) => ({ ...r, id: r.reservationId ?? r._id ?? "" }))
   .refine((r) => r.id !== "", { message: "reservationId is missing" });
 export type GuestlyReservation = z.infer<typeof GuestlyReservation>;
@@ -121,3 +160,39 @@ export const SyncRequest = z.object({
   path: ["ignoreCalendar"],
 });
 export type SyncRequest = z.infer<typeof SyncRequest>;
+
+/** One change request to Guestly: which v3 endpoint, with what (see content-changes.ts). */
+export interface GuestlyChangeRequest {
+  path: string;
+  body: Record<string, unknown>;
+}
+
+/** An external payment as Guestly records it (refunds go on the payment: client.recordRefund). */
+export const GuestlyPaymentRecord = z.object({
+  paymentMethod: z.object({ method: z.string() }),
+  /** Major units of the reservation's currency. */
+  amount: z.number().positive(),
+  paidAt: z.string(),
+  /** Our reference (the Stripe PaymentIntent), so the payment can be found again. */
+  note: z.string().min(1).max(500),
+});
+export type GuestlyPaymentRecord = z.infer<typeof GuestlyPaymentRecord>;
+
+/** A reservation read back whole: what a change needs (guest id) and the money it shows. */
+export const ReservationDetails = z.object({
+  _id: z.string().nullish(),
+  reservationId: z.string().nullish(),
+  guestId: z.string().nullish(),
+  status: z.string().nullish(),
+  listingId: z.string().nullish(),
+  checkInDateLocalized: z.string().nullish(),
+  checkOutDateLocalized: z.string().nullish(),
+  guestsCount: z.number().nullish(),
+  money: z.object({
+    currency: z.string().nullish(),
+    totalPaid: z.number().nullish(),
+    balanceDue: z.number().nullish(),
+    payments: z.array(z.unknown()).nullish(),
+  }).nullish(),
+});
+export type ReservationDetails = z.infer<typeof ReservationDetails>;

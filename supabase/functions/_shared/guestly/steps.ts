@@ -1,82 +1,61 @@
-// One step of a sync round: decide what Guestly needs next for this booking and send that one
-// request (a lookup, a create, or status changes). The rules for unknown outcomes live here:
-// a create is never sent again before a lookup that could see the first one's effect.
+// The reservation step of a sync round: decide what Guestly needs next for this booking and send
+// it (a lookup, a create, or status changes), or hand over to the content step (modify-steps.ts)
+// and the money step (payment-steps.ts). The rules for unknown outcomes live here: a create is
+// never sent again before a lookup that could see the first one's effect.
 import {
-  type BookingRow,
   type GuestlyReservation,
   GuestlyReservationCreate,
   type GuestlyStatus,
+  type ReservationContent,
 } from "./schemas.ts";
 import { mapBookingToGuestlyReservation, mapStatusToGuestly } from "./mapping.ts";
 import { describeDuplicates, judgeLookup } from "./lookup.ts";
-import type { CallOptions, HttpAttempt } from "./client.ts";
-import type { SyncDeps } from "./sync.ts";
+import { contentOf, planContentChanges } from "./content-changes.ts";
+import { followContent } from "./modify-steps.ts";
+import { pendingPayments, recordPayments } from "./payment-steps.ts";
+import { attempt, now, type RoundContext, settledAt, type Step, toStep } from "./round.ts";
 
-export type Step =
-  | { kind: "done"; reservationId: string | null }
-  | { kind: "retry"; error: string; retryAfterMs?: number }
-  /** A create whose effect we cannot know yet: end the round, look up after the settle delay. */
-  | { kind: "unknown"; error: string }
-  | {
-    kind: "permanent";
-    error: string;
-    alertDetails?: Record<string, unknown>;
-    /** `conflict`: Guestly refused because the nights are taken (a double booking). */
-    errorKind?: "conflict";
-  }
-  | { kind: "deferred"; until: Date; reason: string }
-  | { kind: "lease_lost" }
-  | { kind: "status_changed" };
+export { newRoundState, type RoundContext, type RoundState, type Step } from "./round.ts";
 
-export type Operation = "create" | "update_status" | "lookup";
-
-/** Why beforeSend stops a request (the client hands it back as the `aborted` error). */
-const LEASE_LOST = "lease_lost";
-const STATUS_CHANGED = "status_changed";
-
-/** What one round knows beyond the claimed row. */
-export interface RoundState {
-  attempts: number;
-  lookupNeeded: boolean;
-  /** Live reservations carrying our reference, once looked up in this round. */
-  found: GuestlyReservation[] | null;
-  /** Reservations this round has already set to the target status. */
-  settled: Set<string>;
-}
-
-export interface RoundContext {
-  booking: BookingRow;
-  leaseId: string;
-  deadline: number;
-  state: RoundState;
-  deps: SyncDeps;
-}
-
-export function newRoundState(booking: BookingRow): RoundState {
-  return {
-    attempts: 0,
-    lookupNeeded: booking.guestly_sync_lookup_needed,
-    found: null,
-    settled: new Set(),
-  };
-}
-
+/**
+ * The next piece of work, in this order: the reservation and its status (lookup, create, status
+ * change); then, with the status right, the content (listing, dates, guests, guest details); then
+ * the money. Money goes before a cancellation, while the reservation is still live. Each piece
+ * ends the pass with `done`, which records what Guestly now holds; record_success then says
+ * whether more is due, and the next pass does it.
+ */
 export async function performStep(ctx: RoundContext): Promise<Step> {
   const { booking, state, deps } = ctx;
   const target = mapStatusToGuestly(booking.status);
   if (target === null) return { kind: "done", reservationId: booking.guestly_reservation_id };
   const known = booking.guestly_reservation_id;
+  const syncedTarget = booking.guestly_synced_status
+    ? mapStatusToGuestly(booking.guestly_synced_status)
+    : null;
+  if (known && syncedTarget === target) {
+    // A reservation recorded before we tracked its content: Guestly holds what we have.
+    const synced = booking.guestly_synced_state ?? booking.guestly_desired_state;
+    const changes = target === "confirmed"
+      ? planContentChanges(synced, booking.guestly_desired_state)
+      : [];
+    if (synced && changes.length) return await followContent(ctx, known, synced, changes);
+    if (pendingPayments(ctx).length) return await recordPayments(ctx, known, target);
+    return { kind: "done", reservationId: known, syncedState: synced ?? undefined };
+  }
+  if (known && target === "canceled" && pendingPayments(ctx).length) {
+    return await recordPayments(ctx, known, target, booking.guestly_synced_status ?? undefined);
+  }
   // A cancel of a booking whose create was ever unknown must also find a phantom reservation.
   const everUnknown = booking.guestly_sync_unknown_at != null;
   const mustLookUp = state.found === null &&
     (known ? target === "canceled" && everUnknown : state.lookupNeeded);
 
   if (mustLookUp) {
-    const settledAt = settleTime(booking, deps);
-    if (settledAt > now(deps)) {
+    const settled = settledAt(booking.guestly_sync_unknown_at, deps);
+    if (settled > now(deps)) {
       return {
         kind: "deferred",
-        until: new Date(settledAt),
+        until: new Date(settled),
         reason: "an earlier create's outcome is unknown: looking up once it has settled",
       };
     }
@@ -86,14 +65,17 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
 
   if (target === "canceled") return await cancelAll(ctx);
 
-  let reservationId = known;
-  if (!reservationId && state.found?.length) {
-    const [only] = state.found;
-    if (only.status === target) return { kind: "done", reservationId: only.id };
-    reservationId = only.id;
-  }
-  if (!reservationId) return await create(ctx);
-  return await setStatus(ctx, reservationId, target);
+  if (known) return await setStatus(ctx, known, target);
+  const [only] = state.found ?? [];
+  if (!only) return await create(ctx);
+  // Bound to the reservation an earlier create made: it holds what that create sent.
+  const syncedState = contentOf(only, booking.guestly_desired_state);
+  if (only.status === target) return { kind: "done", reservationId: only.id, syncedState };
+  return withContent(await setStatus(ctx, only.id, target), syncedState);
+}
+
+function withContent(step: Step, syncedState: ReservationContent | undefined): Step {
+  return step.kind === "done" ? { ...step, syncedState } : step;
 }
 
 /** Runs the lookup; returns a step when the round cannot go on from here. */
@@ -169,7 +151,13 @@ async function create(ctx: RoundContext): Promise<Step> {
     (options) => deps.guestly.createReservation(payload, options),
     "confirmed",
   );
-  if (created.outcome === "success") return { kind: "done", reservationId: created.data!.id };
+  if (created.outcome === "success") {
+    return {
+      kind: "done",
+      reservationId: created.data!.id,
+      syncedState: booking.guestly_desired_state,
+    };
+  }
   if (created.outcome === "conflict" && booking.guestly_sync_unknown_at != null) {
     // What holds the nights may be our own earlier create, whose outcome was unknown and which
     // committed after the lookup (a very slow backend): look again before calling it a double
@@ -184,9 +172,10 @@ async function create(ctx: RoundContext): Promise<Step> {
         booking_id: booking.id,
         reservation_id: only.id,
       });
+      const syncedState = contentOf(only, booking.guestly_desired_state);
       return only.status === "confirmed"
-        ? { kind: "done", reservationId: only.id }
-        : await setStatus(ctx, only.id, "confirmed");
+        ? { kind: "done", reservationId: only.id, syncedState }
+        : withContent(await setStatus(ctx, only.id, "confirmed"), syncedState);
     }
   }
   return toStep(ctx, "create", created);
@@ -224,96 +213,4 @@ async function setStatus(
   );
   if (updated.outcome === "success") return { kind: "done", reservationId };
   return toStep(ctx, "update_status", updated);
-}
-
-function toStep(ctx: RoundContext, operation: Operation, result: HttpAttempt<unknown>): Step {
-  switch (result.outcome) {
-    case "deferred":
-      return {
-        kind: "deferred",
-        until: result.deferUntil ?? new Date(now(ctx.deps) + 60_000),
-        reason: result.error ?? "deferred",
-      };
-    case "aborted":
-      // beforeSend's reason, handed back by the client as the error.
-      return { kind: result.error === STATUS_CHANGED ? "status_changed" : "lease_lost" };
-    case "permanent":
-      return { kind: "permanent", error: result.error ?? "" };
-    case "conflict":
-      // Definite: Guestly refused, nothing was created. Never retried automatically.
-      return {
-        kind: "permanent",
-        error: `dates not available in Guestly: ${result.error ?? ""}`,
-        errorKind: "conflict",
-        alertDetails: { conflict: result.conflict ?? null, operation },
-      };
-    case "unknown":
-      if (operation === "create") return { kind: "unknown", error: result.error ?? "" };
-      return { kind: "retry", error: result.error ?? "" };
-    default:
-      return { kind: "retry", error: result.error ?? "", retryAfterMs: result.retryAfterMs };
-  }
-}
-
-/**
- * One HTTP request to Guestly, recorded in the attempt log. Requests that change Guestly (a
- * `sending` status is given) first confirm, in one SQL call right before they leave, that this
- * invocation still holds the lease and that the booking still wants that status. A 401 means our
- * token went stale: the client dropped it, so the request is repeated once with a fresh token;
- * a second 401 is final.
- */
-async function attempt<T>(
-  ctx: RoundContext,
-  operation: Operation,
-  call: (options: CallOptions) => Promise<HttpAttempt<T>>,
-  sending?: GuestlyStatus,
-): Promise<HttpAttempt<T>> {
-  const { booking, leaseId, state, deps } = ctx;
-  const beforeSend = sending
-    ? async () => {
-      const lease = await deps.store.confirmLease(booking.id, leaseId);
-      if (!lease.held) return LEASE_LOST;
-      if (lease.status && mapStatusToGuestly(lease.status) !== sending) return STATUS_CHANGED;
-      return null;
-    }
-    : undefined;
-  const recorded = async (): Promise<HttpAttempt<T>> => {
-    const result = await call({ deadline: ctx.deadline, beforeSend });
-    if (result.outcome === "deferred" || result.outcome === "aborted") return result;
-    state.attempts = await deps.store.recordAttempt({
-      bookingId: booking.id,
-      leaseId,
-      operation,
-      startedAt: result.startedAt,
-      durationMs: Math.round(result.durationMs),
-      httpStatus: result.httpStatus,
-      outcome: result.outcome === "auth" ? "retryable" : result.outcome,
-      error: result.error ?? null,
-    });
-    deps.log.info("guestly.attempt", {
-      booking_id: booking.id,
-      attempt: state.attempts,
-      operation,
-      http_status: result.httpStatus,
-      outcome: result.outcome,
-      duration_ms: Math.round(result.durationMs),
-    });
-    return result;
-  };
-  let result = await recorded();
-  if (result.outcome === "auth") {
-    result = await recorded();
-    if (result.outcome === "auth") result = { ...result, outcome: "permanent" };
-  }
-  return result;
-}
-
-export function now(deps: SyncDeps): number {
-  return (deps.now ?? Date.now)();
-}
-
-/** When an earlier unknown create can no longer appear in Guestly (0 = nothing unknown). */
-function settleTime(booking: BookingRow, deps: SyncDeps): number {
-  if (!booking.guestly_sync_unknown_at) return 0;
-  return new Date(booking.guestly_sync_unknown_at).getTime() + deps.settings.settleMs;
 }

@@ -1,6 +1,6 @@
 // What the sync core needs from the database. The real implementation calls the SQL functions
 // of the `guestly` schema (db.ts); tests pass an in-memory fake.
-import type { BookingStatus } from "./schemas.ts";
+import type { BookingStatus, ReservationContent } from "./schemas.ts";
 
 export type ClaimResult =
   | { claimed: true; leaseId: string; booking: unknown }
@@ -13,7 +13,16 @@ export type ClaimResult =
 export interface AttemptRecord {
   bookingId: string;
   leaseId: string;
-  operation: "create" | "update_status" | "lookup";
+  operation:
+    | "create"
+    | "update_status"
+    | "lookup"
+    | "update_dates"
+    | "update_guests"
+    | "relocate"
+    | "update_guest"
+    | "get_reservation"
+    | "record_payment";
   startedAt: Date;
   durationMs: number;
   httpStatus: number | null;
@@ -38,7 +47,17 @@ export interface SyncStore {
     leaseId: string,
     reservationId: string | null,
     syncedStatus: BookingStatus,
+    /** The content Guestly now holds; undefined keeps what was recorded. */
+    syncedState?: ReservationContent,
   ): Promise<{ recorded: boolean; moreWork: boolean }>;
+  /** A payment row's request: `recorded` in Guestly, or `unknown` (look it up first next time). */
+  recordPaymentOutcome(
+    bookingId: string,
+    leaseId: string,
+    paymentId: string,
+    outcome: "recorded" | "unknown",
+    guestlyPaymentId?: string | null,
+  ): Promise<boolean>;
   recordFailure(
     bookingId: string,
     leaseId: string,

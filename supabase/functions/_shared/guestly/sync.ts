@@ -5,7 +5,8 @@ import { mapBookingToGuestlyReservation, mapStatusToGuestly } from "./mapping.ts
 import { ATTEMPTS_PER_ROUND, MAX_IN_ROUND_WAIT_MS, retryDelayMs } from "./retry-policy.ts";
 import type { GuestlyClient } from "./client.ts";
 import type { FailureOptions, SyncStore } from "./store.ts";
-import { newRoundState, now, performStep, type RoundContext } from "./steps.ts";
+import { newRoundState, performStep, type RoundContext } from "./steps.ts";
+import { now } from "./round.ts";
 import type { Logger } from "../log.ts";
 
 export { mapBookingToGuestlyReservation, mapStatusToGuestly, STATUS_MAP } from "./mapping.ts";
@@ -49,8 +50,11 @@ export type SyncOutcome =
   | { outcome: "not_found" }
   | { outcome: "invalid_booking"; error: string };
 
-/** Passes over one booking: a status change during a sync is followed up right away. */
-const MAX_PASSES = 3;
+/**
+ * Passes over one booking. A pass does one piece of work (the reservation and its status, its
+ * content, its money) and records it; a change made meanwhile is followed up right away too.
+ */
+const MAX_PASSES = 6;
 
 export async function syncBookingToGuestly(
   bookingId: string,
@@ -136,7 +140,8 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           booking.id,
           leaseId,
           step.reservationId,
-          booking.status,
+          step.syncedStatus ?? booking.status,
+          step.syncedState,
         );
         if (!result.recorded) {
           // Guestly changed, but another invocation holds the booking now: it looks up first

@@ -1,0 +1,61 @@
+-- Not every request is equally urgent. A paid booking's sync (`live`) must never wait behind
+-- work that can wait: holds placed while a guest is still paying (`hold`) and the daily
+-- reconciliation (`background`). Lower priorities may use only a share of each of Guestly's
+-- windows (counting every request already given a slot), so the rest is always free for live
+-- work; and they are given a slot only when it comes soon (their callers pass a short wait), so
+-- they never queue far ahead of live requests in the future. A new signature, so the old one goes.
+drop function guestly.reserve_request_slot(int, int, int, int);
+create function guestly.reserve_request_slot(
+  per_second int default 15,
+  per_minute int default 120,
+  per_hour int default 5000,
+  max_wait_ms int default 60000,
+  priority text default 'live'
+) returns timestamptz
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  slot timestamptz;
+  share numeric;
+  limits int[];
+  windows interval[] := array[interval '1 second', interval '1 minute', interval '1 hour'];
+  oldest_in_window timestamptz;
+  changed boolean := true;
+begin
+  share := case reserve_request_slot.priority
+             when 'live' then 1.0 when 'hold' then 0.6 when 'background' then 0.3 end;
+  if share is null then
+    raise exception 'priority must be live, hold or background, not %', reserve_request_slot.priority
+      using errcode = 'invalid_parameter_value';
+  end if;
+  limits := array[greatest(1, floor(per_second * share))::int,
+                  greatest(1, floor(per_minute * share))::int,
+                  greatest(1, floor(per_hour * share))::int];
+  perform pg_advisory_xact_lock(hashtext('guestly.request_slots'));
+  select greatest(clock_timestamp(), max(slot_at)) into slot from guestly.request_slots;
+  while changed loop
+    changed := false;
+    for i in 1..3 loop
+      select slot_at into oldest_in_window from guestly.request_slots
+       order by slot_at desc offset limits[i] - 1 limit 1;
+      -- 100 ms guard against the clocks of this database and Guestly disagreeing slightly.
+      if oldest_in_window is not null and oldest_in_window + windows[i] + interval '100 ms' > slot then
+        slot := oldest_in_window + windows[i] + interval '100 ms';
+        changed := true;
+      end if;
+    end loop;
+  end loop;
+  if slot > clock_timestamp() + make_interval(secs => max_wait_ms / 1000.0) then
+    return null;
+  end if;
+  insert into guestly.request_slots (slot_at) values (slot);
+  delete from guestly.request_slots where slot_at < clock_timestamp() - interval '1 hour 1 minute';
+  return slot;
+end;
+$$;
+
+revoke all on function guestly.reserve_request_slot(int, int, int, int, text)
+  from public, anon, authenticated;
+grant execute on function guestly.reserve_request_slot(int, int, int, int, text) to service_role;
