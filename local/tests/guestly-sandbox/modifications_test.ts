@@ -155,8 +155,11 @@ Deno.test("guests: the count and breakdown change, money stays; bad counts -> 42
       assert.equal(bad.status, 422, `${JSON.stringify(body)}: ${bad.text}`);
       assert.equal(bad.body.error.field, field);
     }
-    assert.equal((await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body
-      .guestsCount, 3);
+    assert.equal(
+      (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body
+        .guestsCount,
+      3,
+    );
   });
 });
 
