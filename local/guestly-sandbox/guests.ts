@@ -7,7 +7,7 @@
 // reservation's `guest.phones` is that list.
 
 import { type Ctx, errBody, json, parseJsonBody } from "./http.ts";
-import type { GuestRecord, Reservation, SandboxState } from "./state.ts";
+import { type GuestRecord, newId, type Reservation, type SandboxState } from "./state.ts";
 import { asResult, type OpResult, type Route } from "./reservations.ts";
 import {
   EMAIL_RE,
@@ -29,11 +29,6 @@ export interface GuestUpdate {
   phones?: string[];
 }
 
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Refuses an email listed in `faults.rejectGuestEmails` (case-insensitive) with a 422 on `field`,
  * and names the fault in the request log.
@@ -52,8 +47,8 @@ export function createGuest(
   reservationId: string,
   now: string,
 ): GuestRecord {
-  let id = randomHex(12);
-  while (state.guests.has(id)) id = randomHex(12);
+  let id = newId();
+  while (state.guests.has(id)) id = newId();
   const phones = [...(guest.phones ?? [])];
   const record: GuestRecord = {
     _id: id,

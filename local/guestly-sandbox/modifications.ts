@@ -10,7 +10,7 @@
 import { type Ctx, errBody, json, parseJsonBody } from "./http.ts";
 import type { Reservation } from "./state.ts";
 import { blocksCalendar, checkAvailability, expireHolds } from "./calendar.ts";
-import { refreshMoney } from "./payments.ts";
+import { refreshMoney, round2 } from "./payments.ts";
 import { asResult, type OpResult, RESERVATION_NOT_FOUND, type Route } from "./reservations.ts";
 import { fail, isObject, nonEmptyString, optionalBoolean, realDate } from "./validate.ts";
 
@@ -19,7 +19,6 @@ const FINISHED = ["canceled", "declined", "expired", "closed"];
 export const NOT_MODIFIABLE_CODE = "RESERVATION_NOT_MODIFIABLE";
 
 const DAY_MS = 86_400_000;
-const round2 = (n: number) => Math.round(n * 100) / 100;
 const nightsOf = (checkIn: string, checkOut: string) =>
   Math.round((Date.parse(checkOut) - Date.parse(checkIn)) / DAY_MS);
 

@@ -7,7 +7,13 @@
 // Guesty. Assumptions: docs/guestly-api.md, "Modifications and payments (sandbox model)".
 
 import { type Ctx, parseJsonBody } from "./http.ts";
-import type { Payment, Reservation, ReservationMoney, SandboxState } from "./state.ts";
+import {
+  newId,
+  type Payment,
+  type Reservation,
+  type ReservationMoney,
+  type SandboxState,
+} from "./state.ts";
 import { asResult, type OpResult, RESERVATION_NOT_FOUND, type Route } from "./reservations.ts";
 import type { CreateReservationInput } from "./validate.ts";
 import { fail, isObject, nonEmptyString, ValidationError } from "./validate.ts";
@@ -18,12 +24,8 @@ const MAX_NOTE = 500;
 /** A reservation created without `money` gets this currency (Guesty would use the listing's). */
 export const DEFAULT_CURRENCY = "USD";
 
-const round2 = (n: number) => Math.round(n * 100) / 100;
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+/** Money is kept in major units, rounded to cents. */
+export const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** The money of a new reservation: what was sent, plus empty payments and the totals. */
 export function newMoney(money: CreateReservationInput["money"]): ReservationMoney {
@@ -118,7 +120,7 @@ function recordPayment(ctx: Ctx, reservationId: string): OpResult {
   const now = new Date().toISOString();
   const scheduled = input.shouldBePaidAt !== null && Date.parse(input.shouldBePaidAt) > Date.now();
   const payment: Payment = {
-    _id: randomHex(12),
+    _id: newId(),
     amount: input.amount,
     currency: r.money.currency,
     paymentMethod: input.paymentMethod,
@@ -155,7 +157,7 @@ function refundPayment(ctx: Ctx, reservationId: string, paymentId: string): OpRe
   const refundable = round2(payment.amount - payment.refundedAmount);
   if (amount > refundable) fail("amount", `exceeds the refundable amount ${refundable}`);
   const now = new Date().toISOString();
-  payment.refunds.push({ _id: randomHex(12), amount, note, status: "SUCCEEDED", createdAt: now });
+  payment.refunds.push({ _id: newId(), amount, note, status: "SUCCEEDED", createdAt: now });
   payment.refundedAmount = round2(payment.refundedAmount + amount);
   refreshMoney(r);
   r.lastUpdatedAt = now;

@@ -11,7 +11,7 @@ import {
   ValidationError,
 } from "./validate.ts";
 import { BadRequest, type Ctx, errBody, json, parseJsonBody } from "./http.ts";
-import type { Reservation, SandboxState } from "./state.ts";
+import { newId, type Reservation, type SandboxState } from "./state.ts";
 import { blocksCalendar, checkAvailability, holdExpiry } from "./calendar.ts";
 import { createGuest, refuseRejectedEmail } from "./guests.ts";
 import { routeModification } from "./modifications.ts";
@@ -29,11 +29,6 @@ export type Route =
   | { kind: "mutation"; name: string; perform(ctx: Ctx): OpResult };
 
 export const RESERVATION_NOT_FOUND = "Reservation not found";
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 const ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
 function randomCode(): string {
@@ -72,8 +67,8 @@ export function insertReservation(
   state: SandboxState,
   input: CreateReservationInput,
 ): OpResult {
-  let id = randomHex(12);
-  while (state.reservations.has(id)) id = randomHex(12);
+  let id = newId();
+  while (state.reservations.has(id)) id = newId();
   const codes = new Set([...state.reservations.values()].map((r) => r.confirmationCode));
   let code = randomCode();
   while (codes.has(code)) code = randomCode();

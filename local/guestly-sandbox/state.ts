@@ -142,6 +142,12 @@ export function resetState(state: SandboxState): void {
   state.auth = newAuthState();
 }
 
+/** A random 24-hex id, the shape of Guesty's (MongoDB ObjectId) ids. */
+export function newId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 /** mulberry32: a small seedable PRNG, so a whole fault plan can be replayed. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
