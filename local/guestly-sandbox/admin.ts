@@ -13,10 +13,40 @@ import {
   parseJsonBody,
   send,
 } from "./http.ts";
-import { allReservations, insertReservation } from "./reservations.ts";
+import { allReservations, insertReservation, RESERVATION_NOT_FOUND } from "./reservations.ts";
+import { allPayments } from "./payments.ts";
 import { checkAvailability, liveByListing } from "./calendar.ts";
 import { validateCreate } from "./validate.ts";
-import { resetState, type SandboxState, seededRandom } from "./state.ts";
+import {
+  type Payment,
+  type RequestLogEntry,
+  resetState,
+  type SandboxState,
+  seededRandom,
+} from "./state.ts";
+
+function paymentsCell(payments: Payment[]): string {
+  return payments.map((p) =>
+    `${escapeHtml(p.amount)} ${escapeHtml(p.currency)} <b>${escapeHtml(p.status)}</b> ` +
+    `${escapeHtml(p.paymentMethod.method)}${p.note ? ` <code>${escapeHtml(p.note)}</code>` : ""}${
+      p.refundedAmount ? ` (refunded ${escapeHtml(p.refundedAmount)})` : ""
+    }`
+  ).join("<br>");
+}
+
+/**
+ * The request log, filtered by the query: `method`, `path` (exact) and `pathPrefix`, so a test
+ * can assert "exactly one POST to …/payments".
+ */
+function filteredRequests(state: SandboxState, query: URLSearchParams): RequestLogEntry[] {
+  const method = query.get("method")?.toUpperCase();
+  const path = query.get("path");
+  const prefix = query.get("pathPrefix");
+  return state.requestLog.filter((e) =>
+    (!method || e.method === method) && (!path || e.path === path) &&
+    (!prefix || e.path.startsWith(prefix))
+  );
+}
 
 function renderHtml(state: SandboxState): string {
   const rows = allReservations(state).reverse().map((r) =>
@@ -26,6 +56,11 @@ function renderHtml(state: SandboxState): string {
     `<td>${escapeHtml(r.checkInDateLocalized)} → ${escapeHtml(r.checkOutDateLocalized)}</td>` +
     `<td>${escapeHtml(r.guest.firstName)} ${escapeHtml(r.guest.lastName)}<br><small>${
       escapeHtml(r.guest.email)
+    }</small></td><td>${escapeHtml(r.guestsCount)}</td>` +
+    `<td>${escapeHtml(r.money.fareAccommodation)} ${escapeHtml(r.money.currency)}<br><small>paid ${
+      escapeHtml(r.money.totalPaid)
+    }, due <b>${escapeHtml(r.money.balanceDue)}</b></small></td><td><small>${
+      paymentsCell(r.money.payments)
     }</small></td><td>${escapeHtml(r.source)}</td><td><small>${
       escapeHtml(r.customFields.map((c) => `${c.fieldId}=${c.value}`).join(", "))
     }</small></td><td><small>${escapeHtml(r.createdAt)}</small></td></tr>`
@@ -89,7 +124,7 @@ ${calendars}</table>
 <label><input type="checkbox" name="ignoreCalendar" value="true"> ignore calendar</label>
 <button>Add</button></form>
 <h2>Reservations (${state.reservations.size})</h2>
-<table><tr><th>Code</th><th>_id</th><th>Status</th><th>Listing</th><th>Dates</th><th>Guest</th><th>Source</th><th>Custom fields</th><th>Created</th></tr>
+<table><tr><th>Code</th><th>_id</th><th>Status</th><th>Listing</th><th>Dates</th><th>Guest</th><th>Guests</th><th>Money</th><th>Payments</th><th>Source</th><th>Custom fields</th><th>Created</th></tr>
 ${rows}</table>
 <h2>Last 100 requests (newest first)</h2>
 <table><tr><th>Time</th><th>Method</th><th>Path</th><th>Status</th><th>Fault</th><th>Committed</th><th>Connection</th><th>ms</th></tr>
@@ -166,6 +201,11 @@ export function handleAdmin(ctx: Ctx) {
   const path = ctx.url.pathname.replace(/\/+$/, "") || "/";
   const method = ctx.req.method ?? "GET";
   const route = `${method} ${path}`;
+  const one = /^GET \/__sandbox\/reservations\/([^/]+)$/.exec(route);
+  if (one) {
+    const r = state.reservations.get(decodeURIComponent(one[1]));
+    return r ? json(ctx, 200, r) : json(ctx, 404, RESERVATION_NOT_FOUND);
+  }
   switch (route) {
     case "GET /__sandbox":
       return send(ctx, 200, renderHtml(state), "text/html; charset=utf-8");
@@ -174,7 +214,13 @@ export function handleAdmin(ctx: Ctx) {
     case "GET /__sandbox/reservations":
       return json(ctx, 200, allReservations(state));
     case "GET /__sandbox/requests":
-      return json(ctx, 200, state.requestLog);
+      return json(ctx, 200, filteredRequests(state, ctx.url.searchParams));
+    case "GET /__sandbox/requests/count":
+      return json(ctx, 200, { count: filteredRequests(state, ctx.url.searchParams).length });
+    case "GET /__sandbox/guests":
+      return json(ctx, 200, [...state.guests.values()]);
+    case "GET /__sandbox/payments":
+      return json(ctx, 200, allPayments(state));
     case "GET /__sandbox/tokens":
       return json(ctx, 200, tokenStats(state));
     case "POST /__sandbox/expire-tokens":

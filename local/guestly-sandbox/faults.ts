@@ -1,4 +1,5 @@
-// Fault injection for `/v1/reservations-v3*`: the ways Guesty (and the gateways in front of it)
+// Fault injection for the modelled API (`/v1/reservations-v3*`, guests, payments, calendars):
+// the ways Guesty (and the gateways in front of it)
 // misbehave. Answer faults refuse before anything happens; commit faults (mutations only)
 // perform the operation and then lie about it, the way a 502/503/504 from a proxy or a slow
 // backend does. Order per request (README.md): latency → failNext → storm429 → hang → errorRate
@@ -47,6 +48,8 @@ export interface Faults {
   slowCommitRate: number;
   slowCommitMs: number;
   dropReusedCreates: number;
+  /** Payments posted sooner than this after their reservation's create → 404 (payments.ts). */
+  paymentsNotReadyMs: number;
 }
 
 export function defaultFaults(): Faults {
@@ -66,6 +69,7 @@ export function defaultFaults(): Faults {
     slowCommitRate: 0,
     slowCommitMs: 10_000,
     dropReusedCreates: 0,
+    paymentsNotReadyMs: 0,
   };
 }
 
@@ -163,7 +167,7 @@ async function applyFailNext(ctx: Ctx, spec: FailSpec, route: Route) {
   answerFailSpec(ctx, spec);
 }
 
-/** Handles one `/v1/reservations-v3*` request (already authenticated and rate limited). */
+/** Handles one request of a modelled `/v1` API (already authenticated and rate limited). */
 export async function handleWithFaults(ctx: Ctx, route: Route): Promise<void> {
   const { state } = ctx;
   if (route.kind === "mutation") ctx.entry.committed = false;
@@ -297,6 +301,7 @@ export function mergeFaults(current: Faults, patch: unknown): Faults {
       case "hangMs":
       case "commitThen504DelayMs":
       case "slowCommitMs":
+      case "paymentsNotReadyMs":
         if (!isNonNegNumber(v)) throw new BadRequest(`${k} must be a number >= 0`);
         next[k] = v;
         break;

@@ -1,4 +1,5 @@
-// Reservations v3: create, status change, get, search (+ the legacy API's 410).
+// Reservations v3: create, status change, get, search (+ the legacy API's 410); the other
+// changes (dates, guests, relocate) are in modifications.ts, payments in payments.ts.
 // Reads answer directly; mutations are returned as an operation that the fault layer
 // (faults.ts) performs and answers, so a lying gateway can commit and answer differently.
 
@@ -10,8 +11,11 @@ import {
   ValidationError,
 } from "./validate.ts";
 import { BadRequest, type Ctx, errBody, json, parseJsonBody } from "./http.ts";
-import type { Reservation, SandboxState } from "./state.ts";
+import { newId, type Reservation, type SandboxState } from "./state.ts";
 import { blocksCalendar, checkAvailability, holdExpiry } from "./calendar.ts";
+import { createGuest, refuseRejectedEmail } from "./guests.ts";
+import { routeModification } from "./modifications.ts";
+import { newMoney } from "./payments.ts";
 
 /** What the backend would answer for a mutation. 2xx = the operation took effect. */
 export interface OpResult {
@@ -24,12 +28,7 @@ export type Route =
   | { kind: "read"; handle(ctx: Ctx): void }
   | { kind: "mutation"; name: string; perform(ctx: Ctx): OpResult };
 
-const NOT_FOUND = "Reservation not found";
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+export const RESERVATION_NOT_FOUND = "Reservation not found";
 
 const ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
 function randomCode(): string {
@@ -38,7 +37,7 @@ function randomCode(): string {
 }
 
 /** Turns the validation errors of an operation into the answer Guestly would give. */
-function asResult(fn: () => OpResult): OpResult {
+export function asResult(fn: () => OpResult): OpResult {
   try {
     return fn();
   } catch (e) {
@@ -53,11 +52,7 @@ function asResult(fn: () => OpResult): OpResult {
 function create(ctx: Ctx): OpResult {
   const { state } = ctx;
   const input = validateCreate(parseJsonBody(ctx), state.listings);
-  const email = input.guest.email.toLowerCase();
-  if (state.faults.rejectGuestEmails.some((e) => e.toLowerCase() === email)) {
-    ctx.entry.fault = ctx.entry.fault ? `${ctx.entry.fault}+rejectGuestEmail` : "rejectGuestEmail";
-    throw new ValidationError("guest.email", "rejected by Guestly");
-  }
+  refuseRejectedEmail(ctx, input.guest.email, "guest.email");
   // Only reservations that block dates are checked (an inquiry takes no nights).
   const blocking = input.status === "confirmed" || input.status === "reserved";
   if (blocking && !input.ignoreCalendar) {
@@ -72,17 +67,20 @@ export function insertReservation(
   state: SandboxState,
   input: CreateReservationInput,
 ): OpResult {
-  let id = randomHex(12);
-  while (state.reservations.has(id)) id = randomHex(12);
+  let id = newId();
+  while (state.reservations.has(id)) id = newId();
   const codes = new Set([...state.reservations.values()].map((r) => r.confirmationCode));
   let code = randomCode();
   while (codes.has(code)) code = randomCode();
   const now = new Date().toISOString();
+  const guest = createGuest(state, input.guest, id, now);
   const reservation: Reservation = {
     _id: id,
     reservationId: id,
     confirmationCode: code,
     ...input,
+    guestId: guest._id,
+    money: newMoney(input.money),
     reservedUntilAt: input.status === "reserved"
       ? holdExpiry(input.reservedUntil, Date.parse(now))
       : null,
@@ -95,7 +93,7 @@ export function insertReservation(
 
 function changeStatus(ctx: Ctx, id: string): OpResult {
   const r = ctx.state.reservations.get(id);
-  if (!r) return { status: 404, body: NOT_FOUND };
+  if (!r) return { status: 404, body: RESERVATION_NOT_FOUND };
   const upd = validateStatusUpdate(parseJsonBody(ctx));
   // Making a reservation that takes no nights (an inquiry, a lapsed hold) live again checks the
   // calendar, as a create does.
@@ -180,10 +178,12 @@ export function routeReservations(method: string, path: string): Route | null {
       kind: "read",
       handle: (ctx) => {
         const r = ctx.state.reservations.get(parts[0]);
-        return r ? json(ctx, 200, r) : json(ctx, 404, NOT_FOUND);
+        return r ? json(ctx, 200, r) : json(ctx, 404, RESERVATION_NOT_FOUND);
       },
     };
   }
+  const modification = parts.length === 2 ? routeModification(method, parts[0], parts[1]) : null;
+  if (modification) return modification;
   if (parts.length === 2 && parts[1] === "status") {
     if (method !== "PUT") return notAllowed(method);
     return {

@@ -4,8 +4,9 @@
 // never deployed. See README.md.
 //
 // This file wires the concerns together: auth.ts (tokens, rate limits), reservations.ts,
-// faults.ts, admin.ts (inspector), calendar.ts (availability, holds, the calendar API),
-// http.ts (request context, answers), state.ts (shared state).
+// modifications.ts (dates, guests, relocate), guests.ts (guest profiles), payments.ts
+// (recorded payments, refunds, money totals), faults.ts, admin.ts (inspector), calendar.ts
+// (availability, holds, the calendar API), http.ts (request context, answers), state.ts.
 // New APIs (calendars, webhooks) add a module with a `route…(method, path)` and one line in
 // `routeV1` below.
 
@@ -14,6 +15,8 @@ import type net from "node:net";
 import { admitV1, handleToken, newAuthState } from "./auth.ts";
 import { handleAdmin } from "./admin.ts";
 import { routeCalendar } from "./calendar.ts";
+import { routeGuests } from "./guests.ts";
+import { routePayments } from "./payments.ts";
 import { defaultFaults, handleWithFaults } from "./faults.ts";
 import { BadRequest, type Ctx, errBody, isAdminPath, json, readBody, send } from "./http.ts";
 import {
@@ -68,13 +71,18 @@ export interface GuestlySandbox {
 
 /** Every API under /v1 that the sandbox models. Later: webhooks. */
 function routeV1(method: string, path: string): Route | null {
-  return routeReservations(method, path) ?? routeCalendar(method, path);
+  return routeReservations(method, path) ?? routeCalendar(method, path) ??
+    routeGuests(method, path);
 }
 
 async function handleV1(ctx: Ctx) {
   const path = ctx.url.pathname.replace(/\/+$/, "");
   const method = ctx.req.method ?? "GET";
   if (!admitV1(ctx)) return;
+  // The legacy payment endpoints have no removal date (payments.ts); the rest of the legacy
+  // reservations API is gone.
+  const payments = routePayments(method, path);
+  if (payments) return await handleWithFaults(ctx, payments);
   if (isLegacyReservations(path)) return answerLegacy(ctx);
   const route = routeV1(method, path);
   if (route) return await handleWithFaults(ctx, route);
@@ -107,6 +115,7 @@ export async function startGuestlySandbox(
     limits: { ...(options.limits ?? DEFAULT_LIMITS) },
     listings: new Set<string>(options.listings ?? DEFAULT_LISTINGS),
     reservations: new Map(),
+    guests: new Map(),
     requestLog: [],
     faults: defaultFaults(),
     auth: newAuthState(),

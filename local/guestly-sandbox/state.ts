@@ -2,7 +2,7 @@
 // Each concern (auth, reservations, faults, admin) keeps its data here so that
 // `POST /__sandbox/reset` can clear everything in one place.
 
-import type { CreateReservationInput } from "./validate.ts";
+import type { CreateReservationInput, GuestInput } from "./validate.ts";
 import { type AuthState, newAuthState } from "./auth.ts";
 import { defaultFaults, type Faults } from "./faults.ts";
 
@@ -23,10 +23,66 @@ export const DEFAULT_LISTINGS: readonly string[] = [
   "64f1a2b3c4d5e6f7a8b9c0d4",
 ];
 
+/** A recorded refund of one payment (payments.ts). Amounts in major units. */
+export interface Refund {
+  _id: string;
+  amount: number;
+  note: string | null;
+  status: "SUCCEEDED";
+  createdAt: string;
+}
+
+/** An external payment recorded on a reservation (payments.ts). Amounts in major units. */
+export interface Payment {
+  _id: string;
+  amount: number;
+  currency: string;
+  paymentMethod: { method: string; id?: string };
+  /** SUCCEEDED counts towards totalPaid; PENDING (scheduled in the future) does not. */
+  status: "SUCCEEDED" | "PENDING";
+  note: string | null;
+  paidAt: string | null;
+  shouldBePaidAt: string | null;
+  refunds: Refund[];
+  refundedAmount: number;
+  createdAt: string;
+}
+
+/** The reservation's money as the sandbox shows it; totals are kept current by payments.ts. */
+export interface ReservationMoney {
+  fareAccommodation: number;
+  currency: string;
+  totalPaid: number;
+  balanceDue: number;
+  payments: Payment[];
+  [key: string]: unknown;
+}
+
+/** A guest profile (guests.ts): one per created reservation, changed by PUT /guests-crud/{id}. */
+export interface GuestRecord {
+  _id: string;
+  firstName: string;
+  lastName: string;
+  fullName: string;
+  email: string;
+  /** Main phone; also phones[0]. */
+  phone: string | null;
+  phones: string[];
+  /** The reservation this guest was created with (the request log names it). */
+  reservationId: string;
+  createdAt: string;
+  lastUpdatedAt: string;
+}
+
 export interface Reservation extends CreateReservationInput {
   _id: string;
   reservationId: string;
   confirmationCode: string;
+  guestId: string;
+  guest: GuestInput;
+  money: ReservationMoney;
+  /** Guest breakdown sent with PUT …/guests (adults, children, …), as sent. */
+  numberOfGuests?: Record<string, number>;
   canceledBy?: string;
   cancellationReason?: string;
   /** When a `reserved` hold stops blocking the dates (null = never); see calendar.ts. */
@@ -49,7 +105,7 @@ export interface RequestLogEntry {
   connectionId: number;
   /** The connection had served an earlier request (keep-alive reuse). */
   reusedConnection: boolean;
-  /** Mutations only (create, status change): whether the operation took effect. null otherwise. */
+  /** Mutations only (creates, changes, payments): whether the operation took effect. null otherwise. */
   committed: boolean | null;
   /** Reservation created or changed by this request, once committed. */
   reservationId: string | null;
@@ -65,6 +121,7 @@ export interface SandboxState {
   limits: RateLimits;
   listings: Set<string>;
   reservations: Map<string, Reservation>;
+  guests: Map<string, GuestRecord>;
   requestLog: RequestLogEntry[];
   faults: Faults;
   auth: AuthState;
@@ -79,9 +136,16 @@ export const MAX_LOG = 10_000;
 /** Clears everything but configuration (limits, listings) and the random source. */
 export function resetState(state: SandboxState): void {
   state.reservations = new Map();
+  state.guests = new Map();
   state.requestLog = [];
   state.faults = defaultFaults();
   state.auth = newAuthState();
+}
+
+/** A random 24-hex id, the shape of Guesty's (MongoDB ObjectId) ids. */
+export function newId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 /** mulberry32: a small seedable PRNG, so a whole fault plan can be replayed. */

@@ -51,19 +51,19 @@ export class ValidationError extends Error {
 }
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const PHONE_RE = /^\+[1-9]\d{6,14}$/;
 const CURRENCY_RE = /^[A-Z]{3}$/;
 
-function fail(field: string, detail: string): never {
+export function fail(field: string, detail: string): never {
   throw new ValidationError(field, detail);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function nonEmptyString(v: unknown, field: string): string {
+export function nonEmptyString(v: unknown, field: string): string {
   if (v === undefined || v === null) fail(field, "is required");
   if (typeof v !== "string") fail(field, "must be a string");
   if (v.trim() === "") fail(field, "must not be empty");
@@ -71,7 +71,7 @@ function nonEmptyString(v: unknown, field: string): string {
 }
 
 /** Returns epoch-day number for a real YYYY-MM-DD calendar date, or fails. */
-function realDate(v: unknown, field: string): number {
+export function realDate(v: unknown, field: string): number {
   if (v === undefined || v === null) fail(field, "is required");
   if (typeof v !== "string") fail(field, "must be a string in YYYY-MM-DD format");
   const m = DATE_RE.exec(v);
@@ -189,11 +189,7 @@ export function validateCreate(
     }
     reservedUntil = h;
   }
-  let ignoreCalendar: boolean | undefined;
-  if (body.ignoreCalendar !== undefined && body.ignoreCalendar !== null) {
-    if (typeof body.ignoreCalendar !== "boolean") fail("ignoreCalendar", "must be a boolean");
-    ignoreCalendar = body.ignoreCalendar;
-  }
+  const ignoreCalendar = optionalBoolean(body.ignoreCalendar, "ignoreCalendar");
 
   return {
     ...(reservedUntil !== undefined ? { reservedUntil } : {}),
@@ -209,6 +205,13 @@ export function validateCreate(
     customFields,
     notes,
   };
+}
+
+/** An optional boolean flag (ignoreCalendar, ignoreTerms, …): undefined when absent or null. */
+export function optionalBoolean(v: unknown, field: string): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") fail(field, "must be a boolean");
+  return v;
 }
 
 export function validateStatusUpdate(body: unknown): StatusUpdateInput {

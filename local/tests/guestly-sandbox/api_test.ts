@@ -147,7 +147,14 @@ Deno.test("create -> 201, visible in inspector; Unicode guest names round-trip",
     assert.equal(r.body.listingId, L1);
     assert.equal(r.body.guestsCount, 2);
     assert.equal(r.body.source, "direct-site");
-    assert.deepEqual(r.body.money, { fareAccommodation: 480.5, currency: "EUR" });
+    assert.deepEqual(r.body.money, {
+      fareAccommodation: 480.5,
+      currency: "EUR",
+      totalPaid: 0,
+      balanceDue: 480.5,
+      payments: [],
+    });
+    assert.match(r.body.guestId, /^[0-9a-f]{24}$/);
     assert.deepEqual(r.body.customFields, [{ fieldId: "bookingRef", value: "BK-0001" }]);
     assert.equal(r.body.notes, "string notes ok");
     assert.ok(r.body.createdAt && r.body.lastUpdatedAt);

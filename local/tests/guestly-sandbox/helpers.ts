@@ -139,3 +139,20 @@ export async function setFaults(sb: GuestlySandbox, faults: Record<string, unkno
 export async function stored(sb: GuestlySandbox) {
   return (await call(sb, "GET", "/__sandbox/reservations")).body as Record<string, unknown>[];
 }
+
+/** Creates a reservation through the API (201 asserted) and returns it. */
+export async function createReservation(
+  sb: GuestlySandbox,
+  t: string,
+  overrides: Record<string, unknown> = {},
+) {
+  const r = await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(overrides) });
+  assert.equal(r.status, 201, r.text);
+  return r.body;
+}
+
+/** How many logged requests match (`GET /__sandbox/requests/count`). */
+export async function requestCount(sb: GuestlySandbox, method: string, path: string) {
+  const q = new URLSearchParams({ method, path });
+  return (await call(sb, "GET", `/__sandbox/requests/count?${q}`)).body.count as number;
+}
