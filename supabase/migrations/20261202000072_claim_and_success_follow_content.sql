@@ -48,7 +48,8 @@ begin
     from public.properties p where p.id = b.property_id;
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', m.id, 'kind', m.kind, 'amount', m.amount, 'currency', m.currency,
-           'reference', m.reference, 'unknown_at', m.unknown_at) order by m.created_at), '[]')
+           'reference', m.reference, 'unknown_at', m.unknown_at)
+           order by m.created_at, m.kind = 'refund', m.reference), '[]')
     into money
     from guestly.payments m where m.booking_id = b.id and m.status = 'pending';
   return jsonb_build_object(

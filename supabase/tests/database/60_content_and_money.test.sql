@@ -112,7 +112,7 @@ select payments.record_stripe_event('evt_cc_ref1', 'charge.refunded', now(), fal
   '00000000-0000-4000-8000-0000000cc003', 'pi_cc_3', 10000, 'usd', false, '{"id": "evt_cc_ref1"}');
 select payments.record_stripe_event('evt_cc_ref2', 'charge.refunded', now(), false, 'refund',
   '00000000-0000-4000-8000-0000000cc003', 'pi_cc_3', 15000, 'usd', false, '{"id": "evt_cc_ref2"}');
-select is((select string_agg(amount::text, ',' order by created_at, amount) from guestly.payments
+select is((select string_agg(amount::text, ',' order by reference) from guestly.payments
             where booking_id = '00000000-0000-4000-8000-0000000cc003' and kind = 'refund'),
   '10000,5000', 'partial refunds record what each adds (Stripe sends the cumulative amount)');
 select is((select status from public.bookings where id = '00000000-0000-4000-8000-0000000cc003'),
