@@ -1,4 +1,5 @@
-// Measurement 4: what tg_bookings__enqueue_guestly_sync costs the writers of `bookings`.
+// Measurement 4: what the two sync triggers (tg_bookings__enqueue_guestly_sync on status,
+// tg_bookings__enqueue_guestly_change on the columns Guestly holds) cost the writers of `bookings`.
 // Each repetition is one transaction on a dedicated connection (as the superuser, who may
 // disable the trigger): ALTER TABLE … ENABLE or DISABLE TRIGGER (both variants pay the same
 // lock and cache invalidation, untimed), the timed UPDATE, ROLLBACK; VACUUM before each so every
@@ -21,7 +22,7 @@ export interface TriggerResult {
   cases: TriggerCase[];
 }
 
-const TRIGGER = "tg_bookings__enqueue_guestly_sync";
+const TRIGGERS = ["tg_bookings__enqueue_guestly_sync", "tg_bookings__enqueue_guestly_change"];
 
 export async function measureTriggerCost(
   admin: Sql,
@@ -50,9 +51,11 @@ export async function measureTriggerCost(
     await admin`vacuum public.bookings`;
     await conn`begin`;
     try {
-      await conn.unsafe(
-        `alter table public.bookings ${enabled ? "enable" : "disable"} trigger ${TRIGGER}`,
-      );
+      for (const trigger of TRIGGERS) {
+        await conn.unsafe(
+          `alter table public.bookings ${enabled ? "enable" : "disable"} trigger ${trigger}`,
+        );
+      }
       const started = performance.now();
       await statement();
       return performance.now() - started;
@@ -93,11 +96,24 @@ export async function measureTriggerCost(
   try {
     const cases = [
       await compare(
-        `UPDATE of ${options.rows.toLocaleString("en-US")} rows, status not in SET`,
+        `UPDATE of ${
+          options.rows.toLocaleString("en-US")
+        } rows, SET of a column no sync trigger watches`,
         options.rows,
         options.reps,
         () =>
-          conn`update public.bookings set guests_count = guests_count
+          conn`update public.bookings set stripe_payment_intent_id = stripe_payment_intent_id
+                where property_id = ${property.id}::uuid`,
+      ),
+      await compare(
+        `UPDATE of ${
+          options.rows.toLocaleString("en-US")
+        } rows, SET of columns Guestly holds, values unchanged`,
+        options.rows,
+        options.reps,
+        () =>
+          conn`update public.bookings set guests_count = guests_count, check_in = check_in,
+                  guest_email = guest_email
                 where property_id = ${property.id}::uuid`,
       ),
       await compare(

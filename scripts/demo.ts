@@ -1,7 +1,8 @@
 // The main job's demo: a handful of bookings paid through signed Stripe events posted to the
 // stripe-webhook function, one of them rejected by Guestly (→ an admin email), one cancelled
 // after it synced, one double-booked (an Airbnb reservation takes its nights while the guest pays
-// → the urgent double-booking email). Prints progress, then a table. `npm run demo` runs it once against a running
+// → the urgent double-booking email), one moved to other dates after it synced (Guestly's dates
+// follow). Every paid booking's payment is recorded in Guestly (balance 0). Prints progress, then a table. `npm run demo` runs it once against a running
 // stack and exits 0 only if every booking ended where it should.
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
@@ -17,7 +18,7 @@ interface DemoGuest {
   amount: number;
   currency: string;
   /** What should happen to this booking in the demo. */
-  plan: "sync" | "rejected" | "cancel_after_sync" | "double_booked";
+  plan: "sync" | "rejected" | "cancel_after_sync" | "double_booked" | "move_after_sync";
 }
 
 const PROPERTIES = {
@@ -46,7 +47,7 @@ function demoGuests(run: string): DemoGuest[] {
       nights: 2,
       amount: 31000,
       currency: "usd",
-      plan: "sync",
+      plan: "move_after_sync",
     },
     {
       first: "Siobhán",
@@ -91,10 +92,22 @@ function demoGuests(run: string): DemoGuest[] {
   ];
 }
 
+/** What the demo reads back from the sandbox's inspector API. */
+interface GuestlyView {
+  reservationId: string;
+  status: string;
+  checkInDateLocalized: string;
+  checkOutDateLocalized: string;
+  guestsCount: number;
+  money?: { balanceDue: number; totalPaid: number };
+}
+
 interface BookingState {
   id: string;
   guest: string;
   status: string;
+  check_in: string;
+  guestly?: GuestlyView;
   guestly_sync_status: string;
   guestly_sync_attempts: number;
   guestly_reservation_id: string | null;
@@ -165,16 +178,32 @@ export async function runDemo(
     }
 
     const cancelIndex = guests.findIndex((g) => g.plan === "cancel_after_sync");
-    await watch(sql, ids, print, (rows) => rows[cancelIndex]?.guestly_sync_status === "synced");
+    const moveIndex = guests.findIndex((g) => g.plan === "move_after_sync");
+    await watch(
+      sql,
+      ids,
+      print,
+      (rows) => [cancelIndex, moveIndex].every((i) => rows[i]?.guestly_sync_status === "synced"),
+    );
     print(`  cancel ${ids[cancelIndex].slice(0, 8)}  ${guests[cancelIndex].first} (after sync)`);
     await sql`update public.bookings set status = 'cancelled' where id = ${ids[cancelIndex]}`;
+    // Same number of nights: Guestly re-prices a stay whose length changes (its own rates).
+    const moved = nextStay(guests[moveIndex].nights);
+    print(
+      `  move   ${ids[moveIndex].slice(0, 8)}  ${
+        guests[moveIndex].first
+      } → ${moved.checkIn} … ${moved.checkOut}, 3 guests (after sync)`,
+    );
+    await sql`update public.bookings set check_in = ${moved.checkIn}, check_out = ${moved.checkOut},
+                guests_count = 3 where id = ${ids[moveIndex]}`;
 
     const settled = (rows: BookingState[]) =>
       rows.every((r, i) =>
         guests[i].plan === "rejected" || guests[i].plan === "double_booked"
           ? r.guestly_sync_gave_up_at !== null
           : r.guestly_sync_status === "synced" &&
-            (guests[i].plan !== "cancel_after_sync" || r.status === "cancelled")
+            (guests[i].plan !== "cancel_after_sync" || r.status === "cancelled") &&
+            (guests[i].plan !== "move_after_sync" || r.check_in === moved.checkIn)
       );
     const rows = await watch(sql, ids, print, settled);
 
@@ -182,13 +211,24 @@ export async function runDemo(
     const doubleIndex = guests.findIndex((g) => g.plan === "double_booked");
     const doubleMail = await waitForMail(config, ids[doubleIndex]);
     const reservations = await getJson(`${config.sandboxUrl}/__sandbox/reservations`) as Array<
-      { reservationId: string; status: string }
+      GuestlyView
     >;
     for (const [i, g] of guests.entries()) {
       const r = rows[i];
       const inGuestly = reservations.filter((x) => x.reservationId === r.guestly_reservation_id);
-      if (g.plan === "sync" && !(r.guestly_sync_status === "synced" && inGuestly.length === 1)) {
-        problems.push(`${g.first}: expected synced with one reservation`);
+      r.guestly = inGuestly[0];
+      if (
+        (g.plan === "sync" || g.plan === "move_after_sync") &&
+        !(r.guestly_sync_status === "synced" && inGuestly.length === 1 &&
+          inGuestly[0].money?.balanceDue === 0)
+      ) {
+        problems.push(`${g.first}: expected synced with one reservation, balance 0 in Guestly`);
+      }
+      if (
+        g.plan === "move_after_sync" &&
+        !(inGuestly[0]?.checkInDateLocalized === moved.checkIn && inGuestly[0]?.guestsCount === 3)
+      ) {
+        problems.push(`${g.first}: expected Guestly to hold the new dates and 3 guests`);
       }
       if (g.plan === "rejected" && !(r.guestly_sync_status === "failed" && inbox)) {
         problems.push(`${g.first}: expected a final failure and an admin email`);
@@ -254,7 +294,8 @@ async function watch(
   const deadline = Date.now() + timeoutMs;
   while (true) {
     const rows = await sql<BookingState[]>`
-      select id, guest_first_name || ' ' || guest_last_name as guest, status, guestly_sync_status,
+      select id, guest_first_name || ' ' || guest_last_name as guest, status,
+             to_char(check_in, 'YYYY-MM-DD') as check_in, guestly_sync_status,
              guestly_sync_attempts, guestly_reservation_id, guestly_sync_error, guestly_sync_gave_up_at
         from public.bookings where id = any(${ids}::uuid[])
        order by array_position(${ids}::uuid[], id)`;
@@ -289,7 +330,16 @@ async function waitForMail(config: StackConfig, bookingId: string, timeoutMs = 3
 }
 
 function table(rows: BookingState[]): string {
-  const header = ["booking", "guest", "status", "sync", "attempts", "guestly reservation"];
+  const header = [
+    "booking",
+    "guest",
+    "status",
+    "sync",
+    "attempts",
+    "guestly reservation",
+    "guestly stay",
+    "balance due",
+  ];
   const body = rows.map((r) => [
     r.id.slice(0, 8),
     r.guest,
@@ -298,6 +348,10 @@ function table(rows: BookingState[]): string {
     String(r.guestly_sync_attempts),
     r.guestly_reservation_id ??
       (r.guestly_sync_error ? `— ${r.guestly_sync_error.slice(0, 48)}` : "—"),
+    r.guestly
+      ? `${r.guestly.checkInDateLocalized} … ${r.guestly.checkOutDateLocalized}, ${r.guestly.guestsCount} guests`
+      : "—",
+    r.guestly?.money ? String(r.guestly.money.balanceDue) : "—",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => [...row[i]].length)));
   const line = (cells: string[]) =>
