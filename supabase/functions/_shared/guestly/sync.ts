@@ -7,6 +7,7 @@ import type { GuestlyClient } from "./client.ts";
 import type { FailureOptions, SyncStore } from "./store.ts";
 import { newRoundState, performStep, type RoundContext } from "./steps.ts";
 import { now } from "./round.ts";
+import { planContentChanges } from "./content-changes.ts";
 import type { Logger } from "../log.ts";
 
 export { mapBookingToGuestlyReservation, mapStatusToGuestly, STATUS_MAP } from "./mapping.ts";
@@ -116,7 +117,17 @@ async function syncPass(
   if (deps.settings.testMode) {
     const target = mapStatusToGuestly(booking.status);
     const payload = booking.guestly_reservation_id || target !== "confirmed"
-      ? { status: target, reservationId: booking.guestly_reservation_id }
+      ? {
+        status: target,
+        reservationId: booking.guestly_reservation_id,
+        changes: planContentChanges(booking.guestly_synced_state, booking.guestly_desired_state)
+          .map((change) => change.kind),
+        payments: (booking.guestly_pending_payments ?? []).map((p) => ({
+          kind: p.kind,
+          amount: p.amount,
+          currency: p.currency,
+        })),
+      }
       : mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
     log.info("guestly.sync.test_mode", { booking_id: bookingId, would_send: payload });
     await store.release(bookingId, leaseId);
