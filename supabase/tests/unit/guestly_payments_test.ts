@@ -163,3 +163,24 @@ Deno.test("money converts by currency: JPY has no decimals, KWD three", () => {
   );
   assert.equal(mapRefundToGuestly({ ...PAYMENT, kind: "refund", amount: 1999 }).amount, 19.99);
 });
+
+Deno.test("Guesty's pause between create and payment is kept; a 404 right after is retried", async () => {
+  const store = storeWith();
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    status(404, "Reservation not found"),
+    status(200, [{ _id: "pay-1", note: "Stripe pi_123" }]),
+  ]);
+  const { deps, sleeps, clock } = testDeps(store, guestly);
+  deps.settings.paymentDelayMs = 2000;
+  // record_success stamps the create's time, as guestly_synced_at.
+  const recordSuccess = store.recordSuccess.bind(store);
+  store.recordSuccess = (...args) => {
+    store.row!.guestly_synced_at = new Date(clock.now).toISOString();
+    return recordSuccess(...args);
+  };
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.deepEqual(sleeps, [2000, 1000], "the pause, then the backoff after the 404");
+  assert.equal(store.payments[0].status, "recorded");
+  assert.equal(store.alerts, 0);
+});

@@ -28,6 +28,8 @@ export async function recordPayments(
   sending: GuestlyStatus,
   syncedStatus?: BookingStatus,
 ): Promise<Step> {
+  const pause = await pauseAfterCreate(ctx);
+  if (pause) return pause;
   for (const payment of pendingPayments(ctx)) {
     const settled = settledAt(payment.unknown_at, ctx.deps);
     if (settled > now(ctx.deps)) {
@@ -44,6 +46,36 @@ export async function recordPayments(
     ctx.state.recordedPayments.add(payment.id);
   }
   return { kind: "done", reservationId, ...(syncedStatus ? { syncedStatus } : {}) };
+}
+
+/**
+ * Guesty asks for a pause between a reservation's create and its payment: the pass after the
+ * create waits out the rest of GUESTLY_PAYMENT_DELAY_MS (or, if that does not fit the
+ * invocation's budget, comes back then).
+ */
+async function pauseAfterCreate(ctx: RoundContext): Promise<Step | null> {
+  const { booking, deps } = ctx;
+  const delay = deps.settings.paymentDelayMs ?? 0;
+  if (!delay || !booking.guestly_synced_at) return null;
+  const readyAt = Date.parse(booking.guestly_synced_at) + delay;
+  const wait = readyAt - now(deps);
+  if (wait <= 0) return null;
+  if (now(deps) + wait + deps.guestly.deps.timeoutMs > ctx.deadline) {
+    return { kind: "deferred", until: new Date(readyAt), reason: "pause after the create" };
+  }
+  await deps.sleep(wait);
+  return null;
+}
+
+/**
+ * A 404 right after a create is Guesty's race between a new reservation and its payment, not a
+ * missing reservation: retried (with backoff, up to the attempt limit) instead of final.
+ */
+function paymentStep(ctx: RoundContext, result: Parameters<typeof toStep>[2]): Step {
+  if (result.outcome === "permanent" && result.httpStatus === 404) {
+    return { kind: "retry", error: result.error ?? "Guestly HTTP 404" };
+  }
+  return toStep(ctx, "record_payment", result);
 }
 
 /** null when recorded (now or before); otherwise the step that ends the round. */
@@ -74,7 +106,7 @@ async function recordPayment(
   if (result.outcome === "unknown") {
     return await settle(ctx, payment, "unknown", null) ?? toStep(ctx, "record_payment", result);
   }
-  return toStep(ctx, "record_payment", result);
+  return paymentStep(ctx, result);
 }
 
 async function recordRefund(
@@ -110,7 +142,7 @@ async function recordRefund(
   if (result.outcome === "unknown") {
     return await settle(ctx, refund, "unknown", null) ?? toStep(ctx, "record_payment", result);
   }
-  return toStep(ctx, "record_payment", result);
+  return paymentStep(ctx, result);
 }
 
 /** The reservation's payments as Guestly shows them, or the step that ends the round. */

@@ -77,6 +77,8 @@ export const BookingRow = z.object({
   guestly_sync_episode_base: z.number().int().optional(),
   guestly_sync_lookup_needed: z.boolean(),
   guestly_synced_status: BookingStatus.nullable(),
+  /** When the last sync succeeded (the create, for the pass right after it). */
+  guestly_synced_at: z.string().nullable().optional(),
   /** When a create last had an unknown outcome; its effect may appear until settled. */
   guestly_sync_unknown_at: z.string().nullable().optional(),
   /** Set for one episode by a manual retry with --ignore-calendar: force the create. */

@@ -20,6 +20,11 @@ export interface SyncSettings {
   bookingRefFieldId: string;
   /** How long an unknown create's effect may take to show in Guestly (GUESTLY_UNKNOWN_SETTLE_MS). */
   settleMs: number;
+  /**
+   * The pause between a reservation's create and its first payment record that Guesty asks for
+   * (GUESTLY_PAYMENT_DELAY_MS); undefined = none.
+   */
+  paymentDelayMs?: number;
   /** One invocation's wall-clock budget (GUESTLY_FUNCTION_BUDGET_MS), below the platform's limit. */
   budgetMs: number;
 }
