@@ -134,6 +134,12 @@ export const GuestlyReservation = z.object({
   checkInDateLocalized: z.string().nullish(),
   checkOutDateLocalized: z.string().nullish(),
   guestsCount: z.number().nullish(),
+  guest: z.object({
+    firstName: z.string().nullish(),
+    lastName: z.string().nullish(),
+    email: z.string().nullish(),
+    phones: z.array(z.string()).nullish(),
+  }).nullish(),
 }).transform((r) => ({ ...r, id: r.reservationId ?? r._id ?? "" }))
   .refine((r) => r.id !== "", { message: "reservationId is missing" });
 export type GuestlyReservation = z.infer<typeof GuestlyReservation>;

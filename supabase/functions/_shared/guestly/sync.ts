@@ -156,7 +156,7 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           booking.id,
           leaseId,
           step.reservationId,
-          step.syncedStatus ?? booking.status,
+          booking.status,
           step.syncedState,
         );
         if (!result.recorded) {
@@ -252,7 +252,12 @@ async function fail(
     error,
     permanent,
     deps.settings.maxAttempts,
-    options,
+    {
+      ...options,
+      claimedStatus: booking.status,
+      claimedState: booking.guestly_desired_state,
+      syncedState: state.content,
+    },
   );
   const level = result.final ? "error" : "warn";
   deps.log[level]("guestly.sync.failed", {
