@@ -5,6 +5,7 @@ import type { LatencyResult } from "./latency.ts";
 import type { Cell, WebhookResult } from "./webhook.ts";
 import type { TriggerResult } from "./trigger.ts";
 import type { SweepResult } from "./sweep.ts";
+import type { ReturnPathResult } from "./return-path.ts";
 import { fmt } from "./lib.ts";
 
 export interface BenchResults {
@@ -20,6 +21,7 @@ export interface BenchResults {
   webhook?: WebhookResult;
   trigger?: TriggerResult;
   sweep?: SweepResult;
+  returnPath?: ReturnPathResult;
   errors: string[];
 }
 
@@ -370,6 +372,31 @@ export function renderReport(r: BenchResults): string {
       "`UPDATE OF <columns>` triggers are not even queued when none of their columns is in the SET",
       "list; when one is but unchanged, the WHEN clause (`old.status is distinct from new.status`,",
       "or the row comparison of the followed columns) is evaluated and the function is not called.",
+      "",
+    );
+  }
+
+  if (r.returnPath) {
+    const p = r.returnPath;
+    summary.push([
+      "7. Guestly change → booking updated, p99 (webhook, API read, apply)",
+      `${fmt(p.p99, 0)} ms`,
+      "≤ 1,000 ms",
+      verdict(p.p99, 1000, "le", " ms").text,
+    ]);
+    sections.push(
+      "## 7. Guestly change → booking updated (the return path)",
+      "",
+      `${p.changes} bookings already in Guestly; a host moves each stay to other dates in the sandbox`,
+      `(its admin API, as the inspector's button) at ${p.rate}/s. The sandbox sends its signed`,
+      "`reservation.updated.v2` webhook to guestly-webhook, which verifies and records it, reads the",
+      "reservation through the API (shared token, rate limiter) and applies it to the booking.",
+      "Measured from the sandbox's answer to the host change to the new dates being readable in",
+      "Postgres (polled every 10 ms).",
+      "",
+      row(["changes", "measured", "p50 ms", "p99 ms", "max ms"]),
+      row(Array(5).fill("---")),
+      row([p.changes, p.measured, fmt(p.p50, 0), fmt(p.p99, 0), fmt(p.max, 0)]),
       "",
     );
   }

@@ -5,6 +5,7 @@
 //   1.   webhook answer time vs an inline baseline } flood is not rate limited
 //   4.   trigger cost                           } cron paused; big tables last, so they slow
 //   5.   sweep query at 1,000,000 bookings      } nothing else
+//   7.   Guestly change → booking updated (the return path), at the flood limits
 // `--quick` shrinks every measurement (a smoke run of the harness; its figures mean nothing and
 // it does not write docs/performance.md).
 import postgres from "postgres";
@@ -17,6 +18,7 @@ import { measurePaymentToReservation } from "./latency.ts";
 import { measureWebhooks } from "./webhook.ts";
 import { measureTriggerCost } from "./trigger.ts";
 import { measureSweepQuery } from "./sweep.ts";
+import { measureGuestlyChangeToBooking } from "./return-path.ts";
 import { type BenchResults, renderReport } from "./report.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -104,6 +106,17 @@ try {
     });
   } catch (error) {
     results.errors.push(`payment→reservation: ${error instanceof Error ? error.message : error}`);
+  }
+
+  try {
+    results.returnPath = await measureGuestlyChangeToBooking(config, sql, {
+      count: quick ? 20 : 200,
+      rate: 5,
+    });
+  } catch (error) {
+    results.errors.push(
+      `guestly change→booking: ${error instanceof Error ? error.message : error}`,
+    );
   }
 
   try {
