@@ -24,10 +24,11 @@ export interface GuestlyWebhookEnv {
 export function parseGuestlyWebhookEnv(
   env: Record<string, string | undefined>,
 ): GuestlyWebhookEnv {
-  const fields = parseEnv(Fields, env);
+  // The placeholder first: its message says where the real one comes from.
   assertStrongSecrets(env, [{
     name: "GUESTLY_WEBHOOK_SECRET",
     howToFix: "run `npm run guestly:webhook -- secret` and set the secret it prints",
   }]);
+  const fields = parseEnv(Fields, env);
   return { webhookSecret: fields.GUESTLY_WEBHOOK_SECRET, guestly: parseGuestlyEnv(env) };
 }
