@@ -133,15 +133,14 @@ function dispatch(
   const duplicate = f.duplicateNext > 0 || picked(state, f.duplicateRate);
   if (f.duplicateNext > 0) f.duplicateNext--;
   const generation = ws.generation;
-  const start = () => {
-    const go = async () => {
+  const start = async () => {
+    try {
       if (ws.faults.delayMs > 0) await state.sleep(ws.faults.delayMs);
       await deliver(state, ws, generation, subscriptionId, url, m, null);
       if (duplicate) await deliver(state, ws, generation, subscriptionId, url, m, "duplicate");
-    };
-    go().catch((e) => {
+    } catch (e) {
       if (!state.quiet) console.error("[guestly-sandbox] webhook delivery failed", e);
-    });
+    }
   };
   if (f.reorderNext > 0) {
     f.reorderNext--;
@@ -150,16 +149,21 @@ function dispatch(
     else if (!ws.heldTimer) ws.heldTimer = setTimeout(() => releaseHeld(ws), f.reorderHoldMs);
     return;
   }
-  start();
+  void start();
 }
 
-/** Held messages go out newest first: the receiver sees them in reverse order. */
+/**
+ * Held messages go out newest first, one after the other (each once the one before it is
+ * delivered), so the receiver sees them in exactly the reverse order.
+ */
 function releaseHeld(ws: WebhookState): void {
   if (ws.heldTimer) clearTimeout(ws.heldTimer);
   ws.heldTimer = null;
   const held = ws.held.reverse();
   ws.held = [];
-  for (const h of held) h.send();
+  void (async () => {
+    for (const h of held) await h.send();
+  })();
 }
 
 /** The three headers of one attempt: a fresh timestamp and signature, the same message id. */

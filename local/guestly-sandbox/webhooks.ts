@@ -89,7 +89,8 @@ export interface DeliveryAttempt {
 }
 
 export interface HeldMessage {
-  send: () => void;
+  /** Delivers the message (with its retries); resolves when that is over. */
+  send: () => Promise<void>;
 }
 
 export interface WebhookState {

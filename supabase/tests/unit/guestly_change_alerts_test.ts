@@ -87,7 +87,7 @@ Deno.test("dates changed with another price: both amounts, never a money change"
   assert.match(email.subject, /^Changed in Guestly, price differs/);
   assert.match(
     email.text,
-    /at the booked nightly rate \(4 → 6 nights\): €960\.00 EUR; the guest paid €640\.00 EUR/
+    /at the booked nightly rate \(4 → 6 nights\): €960\.00 EUR; the guest paid €640\.00 EUR/,
   );
   assert.match(email.text, /Check-out: 2027-02-05 → 2027-02-07/);
   assert.match(email.text, /we never change money on our own/);
