@@ -7,7 +7,6 @@
 //    applies events that were recorded but never applied (the apply after an answer was lost).
 import { z } from "zod";
 import { json, readJsonBody } from "../http.ts";
-import type { Logger } from "../log.ts";
 import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
 import { type ApplyDeps, applyEvent, type ApplyOutcome } from "./apply.ts";
 import { parseGuestlyEvent } from "./event.ts";
