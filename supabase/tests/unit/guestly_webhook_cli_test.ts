@@ -53,3 +53,34 @@ Deno.test("a real Guestly account needs the project's database (the shared token
     /SUPABASE_DB_URL/,
   );
 });
+
+Deno.test("sync:status shows what Guestly changed and what waits to be applied", () => {
+  const text = formatGuestlyChanges({
+    counts: { applied: 2, ignored: 5, waiting: 1 },
+    applied: [{
+      received_at: new Date("2026-12-02T10:00:00Z"),
+      event_type: "reservation.updated.v2",
+      reservation_id: "r1",
+      outcome: "applied",
+      reason: null,
+      booking_id: "b1",
+      changes: { status: ["confirmed", "cancelled"] },
+      apply_attempts: 0,
+      last_error: null,
+    }],
+    waiting: [{
+      received_at: new Date("2026-12-02T10:05:00Z"),
+      event_type: "reservation.updated.v2",
+      reservation_id: "r2",
+      outcome: null,
+      reason: null,
+      booking_id: null,
+      changes: null,
+      apply_attempts: 2,
+      last_error: "reading reservation r2 from Guestly: HTTP 503",
+    }],
+  });
+  assert.match(text, /applied 2 · no_change 0 · stale 0 · ignored 5 · waiting 1/);
+  assert.match(text, /booking b1: status confirmed → cancelled/);
+  assert.match(text, /r2 · 2 attempt\(s\) · reading reservation r2 from Guestly: HTTP 503/);
+});
