@@ -7,6 +7,7 @@ import {
   formatSubscriptions,
   resolveSettings,
 } from "../../../scripts/guestly-webhook.ts";
+import { formatGuestlyChanges } from "../../../scripts/sync-status-guestly.ts";
 
 const URL_ = "https://abc.supabase.co/functions/v1/guestly-webhook";
 
