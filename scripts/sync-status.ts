@@ -13,6 +13,9 @@ export interface Overview {
   failed_final: number;
   /** Of `failed`: double bookings (the dates are taken in Guestly). */
   failed_conflict?: number;
+  /** Payments and refunds Guestly does not show yet, and those it does. */
+  payments_pending?: number;
+  payments_recorded?: number;
   awaiting_payment: number;
   oldest_pending_since: Date | null;
   alerts_sent: number;
@@ -125,6 +128,8 @@ export function toOverview(row: Record<string, unknown>): Overview {
     failed: n("failed"),
     failed_final: n("failed_final"),
     failed_conflict: n("failed_conflict"),
+    payments_pending: n("payments_pending"),
+    payments_recorded: n("payments_recorded"),
     awaiting_payment: n("awaiting_payment"),
     oldest_pending_since: date(row.oldest_pending_since),
     alerts_sent: n("alerts_sent"),
@@ -225,6 +230,10 @@ export function formatStatus(
     out.push(`    of which double bookings ${count(o.failed_conflict)}   (dates taken in Guestly)`);
   }
   out.push(`  awaiting payment${count(o.awaiting_payment)}`);
+  out.push(
+    `Money in Guestly: ${o.payments_recorded ?? 0} payments/refunds recorded, ` +
+      `${o.payments_pending ?? 0} on their way`,
+  );
   out.push("");
 
   // Double bookings first and apart: a guest paid for nights someone else holds.
@@ -362,6 +371,8 @@ export function statusJson(
       failed_final: o.failed_final,
       failed_conflict: o.failed_conflict ?? 0,
       awaiting_payment: o.awaiting_payment,
+      payments_pending: o.payments_pending ?? 0,
+      payments_recorded: o.payments_recorded ?? 0,
       oldest_pending_since: o.oldest_pending_since?.toISOString() ?? null,
       oldest_pending_age_seconds: o.oldest_pending_since
         ? Math.floor((o.as_of.getTime() - o.oldest_pending_since.getTime()) / 1000)

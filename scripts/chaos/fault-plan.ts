@@ -30,8 +30,14 @@ export function sandboxFaults(options: Options, requestTimeoutMs: number) {
     commitThenErrorRate: third / (1 - 2 * third),
     commitThenErrorStatuses: [502, 503],
     dropReusedCreates: options.dropReused,
+    // Guesty's create/payment race: a payment this soon after its reservation's create is
+    // answered 404 and lost. Longer than our pause (GUESTLY_PAYMENT_DELAY_MS, 2 s), so every
+    // payment right after a create meets it and must be retried.
+    paymentsNotReadyMs: PAYMENTS_NOT_READY_MS,
   };
 }
+
+export const PAYMENTS_NOT_READY_MS = 3000;
 
 export function describeFaults(f: ReturnType<typeof sandboxFaults>): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
@@ -40,7 +46,8 @@ export function describeFaults(f: ReturnType<typeof sandboxFaults>): string {
     `slowCommit ${pct(f.slowCommitRate)} (${f.slowCommitMs} ms), commitThen504 ${
       pct(f.commitThen504Rate)
     } (after ${f.commitThen504DelayMs} ms), commitThenError ${pct(f.commitThenErrorRate)} ` +
-    `(${f.commitThenErrorStatuses.join("/")}); dropReusedCreates ${f.dropReusedCreates}`;
+    `(${f.commitThenErrorStatuses.join("/")}); dropReusedCreates ${f.dropReusedCreates}; ` +
+    `payments sooner than ${f.paymentsNotReadyMs} ms after their create lost (404)`;
 }
 
 export interface ChaosAction {

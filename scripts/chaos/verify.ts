@@ -83,6 +83,11 @@ export async function verify(input: {
     customFields: Array<{ fieldId: string; value: string }>;
   }>;
   const tokens = await httpJson(`${sandboxUrl}/__sandbox/tokens`) as { minted: number };
+  const guestlyPayments = await httpJson(`${sandboxUrl}/__sandbox/payments`) as Array<{
+    reservationId: string;
+    note: string | null;
+    status: string;
+  }>;
   const requests = await httpJson(`${sandboxUrl}/__sandbox/requests`) as SandboxRequest[];
   const gateway = await httpJson(`${config.apiUrl}/__gateway/status`) as Array<{
     name: string;
@@ -131,6 +136,14 @@ export async function verify(input: {
   const failedWithoutOneAlert = failedFinal.filter((b) => b.alerts !== 1);
   const ledgerWrong = bookings.filter((b) => b.ledger !== 1 || b.ledger_confirmed !== 1);
   const foreign = reservations.length - [...perBooking.values()].flat().length;
+  // Money: each synced booking's Stripe payment is on its reservation exactly once.
+  const paymentsOn = (b: FinalRow) =>
+    guestlyPayments.filter((p) =>
+      p.reservationId === b.guestly_reservation_id &&
+      p.note === `Stripe ${b.stripe_payment_intent_id}`
+    ).length;
+  const paymentsDoubled = synced.filter((b) => paymentsOn(b) > 1);
+  const paymentsMissing = synced.filter((b) => paymentsOn(b) === 0);
 
   const creates = requests.filter(isCreate);
   // The share is measured over the creates sent while the faults were on (the settle phase
@@ -163,6 +176,9 @@ export async function verify(input: {
     "429 storm answers": requests.filter((r) => r.fault === "storm429").length,
     "429 real rate limit": requests.filter((r) => r.status === 429 && !r.fault).length,
     "token requests": requests.filter((r) => r.path === "/oauth2/token").length,
+    "payment records (POST …/payments) / answered 404 too soon after the create": `${
+      requests.filter((r) => r.method === "POST" && /\/payments$/.test(r.path)).length
+    } / ${requests.filter((r) => r.fault === "paymentNotReady").length}`,
   };
   const sample = (rows: Array<{ id: string }>) =>
     rows.slice(0, 5).map((r) => r.id).join(", ") + (rows.length > 5 ? ", …" : "");
@@ -201,6 +217,14 @@ export async function verify(input: {
         `${wrongId.length} with another id than recorded${
           duplicates.length ? `: ${duplicates.slice(0, 5).map(([id]) => id).join(", ")}` : ""
         }`,
+    },
+    {
+      name: "every synced booking's payment recorded in Guestly exactly once",
+      ok: paymentsDoubled.length === 0 && paymentsMissing.length === 0,
+      detail:
+        `${synced.length - paymentsDoubled.length - paymentsMissing.length}/${synced.length}` +
+        ` once; ${paymentsDoubled.length} doubled ${sample(paymentsDoubled)}, ` +
+        `${paymentsMissing.length} missing ${sample(paymentsMissing)}`,
     },
     {
       name: `at least ${
@@ -262,6 +286,9 @@ export async function verify(input: {
       `${attemptStats.attempts} (${attemptStats.lookups} / ${attemptStats.unknown} / ${attemptStats.retryable} / ${attemptStats.limited})`,
     "bookings whose attempt log ≠ counter": counterMismatch.length,
     "tokens minted": tokens.minted,
+    "Guestly payments (recorded / on synced bookings)": `${guestlyPayments.length} / ${
+      synced.reduce((sum, b) => sum + paymentsOn(b), 0)
+    }`,
     "sync_failed alerts": alertsTotal.n,
     "function restarts (gateway)": gateway.map((g) => `${g.name} ${g.restarts}`).join(", "),
   };

@@ -60,31 +60,33 @@ begin
       on conflict (booking_id, reference) do nothing;
       get diagnostics added = row_count;
     end if;
-  else
+  elsif exists (select 1 from guestly.payments p
+                 where p.booking_id = new.booking_id and p.kind = 'payment'
+                   and p.reference = new.payment_intent_id) then
+    -- Only a refund of a payment we record: Guestly takes a refund on the payment it returns
+    -- money from. (A booking paid before this migration, or a second PaymentIntent the booking
+    -- never applied, has no payment row; its refund stays in Stripe's ledger and alerts.)
     select coalesce(sum(p.amount), 0) into refunded_before from guestly.payments p
      where p.booking_id = new.booking_id and p.kind = 'refund'
-       and p.reference like coalesce(new.payment_intent_id, new.id) || '#refund-%';
+       and left(p.reference, length(new.payment_intent_id) + 8) = new.payment_intent_id || '#refund-';
     if new.amount > refunded_before then
       insert into guestly.payments (booking_id, kind, amount, currency, reference, stripe_event_id)
       values (new.booking_id, 'refund', new.amount - refunded_before, new.currency,
-              coalesce(new.payment_intent_id, new.id) || '#refund-' || new.amount, new.id)
+              new.payment_intent_id || '#refund-' || new.amount, new.id)
       on conflict (booking_id, reference) do nothing;
       get diagnostics added = row_count;
     end if;
   end if;
-  -- A partial refund changes nothing else on the booking: wake its sync here. (A payment or a
-  -- full refund changes the status, whose trigger already does.)
+  -- A partial refund changes nothing else on the booking: wake its sync here (a payment or a
+  -- full refund changes the status, whose trigger already does). Only a synced booking: one
+  -- that failed is retried by the sweep (its claim carries the money), and one that failed for
+  -- good waits for an operator — a refund must not re-run a double booking and alert again.
   if coalesce(added, 0) > 0 then
     update public.bookings b
        set guestly_sync_status = 'pending',
-           guestly_sync_error = null,
-           guestly_sync_error_kind = null,
-           guestly_sync_gave_up_at = null,
            guestly_sync_episode_base = coalesce(b.guestly_sync_attempts, 0),
-           guestly_sync_next_attempt_at = coalesce(
-             least(b.guestly_sync_next_attempt_at, now() + interval '2 minutes'),
-             now() + interval '2 minutes')
-     where b.id = new.booking_id and b.guestly_sync_status in ('synced', 'failed')
+           guestly_sync_next_attempt_at = now() + interval '2 minutes'
+     where b.id = new.booking_id and b.guestly_sync_status = 'synced'
        and b.guestly_reservation_id is not null;
     if found then
       perform guestly.invoke_function('guestly-sync', jsonb_build_object('bookingId', new.booking_id));
@@ -101,8 +103,10 @@ create trigger tg_stripe_events__guestly_payments
         and old.outcome is distinct from new.outcome)
   execute function payments.tg_stripe_events__guestly_payments();
 
--- Outcome of one request recording a payment: `recorded` (Guestly's payment id when known) or
--- `unknown` (look it up before sending it again). Only the lease holder may write it.
+-- What is known of a payment row's request. `sending`: written right before the request leaves
+-- (if the invocation dies before it learns the answer, the next one looks it up first);
+-- `recorded` (Guestly's payment id when known); `unknown` (an answer lost: look it up before
+-- sending again); `not_sent` (a definite refusal: nothing reached Guestly). Lease holder only.
 create function guestly.record_payment_outcome(
   booking_id uuid,
   lease_id uuid,
@@ -115,9 +119,9 @@ create function guestly.record_payment_outcome(
   set search_path = ''
   as $$
 begin
-  if record_payment_outcome.outcome not in ('recorded', 'unknown') then
-    raise exception 'outcome must be recorded or unknown, not %', record_payment_outcome.outcome
-      using errcode = 'invalid_parameter_value';
+  if record_payment_outcome.outcome not in ('sending', 'recorded', 'unknown', 'not_sent') then
+    raise exception 'outcome must be sending, recorded, unknown or not_sent, not %',
+      record_payment_outcome.outcome using errcode = 'invalid_parameter_value';
   end if;
   perform 1 from public.bookings b
    where b.id = record_payment_outcome.booking_id
@@ -128,7 +132,11 @@ begin
   end if;
   update guestly.payments p
      set status = case when record_payment_outcome.outcome = 'recorded' then 'recorded' else p.status end,
-         unknown_at = case when record_payment_outcome.outcome = 'unknown' then now() else p.unknown_at end,
+         -- sending/unknown: the settle delay counts from the latest request that may have landed.
+         unknown_at = case record_payment_outcome.outcome
+                        when 'not_sent' then null
+                        when 'recorded' then p.unknown_at
+                        else now() end,
          guestly_payment_id = coalesce(record_payment_outcome.guestly_payment_id, p.guestly_payment_id),
          recorded_at = case when record_payment_outcome.outcome = 'recorded' then now() end
    where p.id = record_payment_outcome.payment_id

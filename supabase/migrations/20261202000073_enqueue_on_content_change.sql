@@ -21,6 +21,8 @@ begin
   b.guestly_sync_gave_up_at := null;
   b.guestly_sync_episode_base := coalesce(b.guestly_sync_attempts, 0);
   b.guestly_sync_episode_started_at := now();
+  -- A forced create (--ignore-calendar) is for the operator's episode only, never a later change.
+  b.guestly_ignore_calendar := false;
   -- Safety net: pg_net's queue is unlogged and never retried; the sweep comes back if needed.
   b.guestly_sync_next_attempt_at := now() + interval '2 minutes';
   perform guestly.invoke_function('guestly-sync', jsonb_build_object('bookingId', b.id));

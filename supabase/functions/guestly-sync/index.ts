@@ -63,6 +63,7 @@ Deno.serve(handlerOrConfigurationError(() => {
       maxAttempts: config.GUESTLY_MAX_ATTEMPTS,
       bookingRefFieldId: config.GUESTLY_BOOKING_REF_FIELD_ID,
       settleMs: config.GUESTLY_UNKNOWN_SETTLE_MS,
+      paymentDelayMs: config.GUESTLY_PAYMENT_DELAY_MS,
       budgetMs: config.GUESTLY_FUNCTION_BUDGET_MS,
     },
     log,

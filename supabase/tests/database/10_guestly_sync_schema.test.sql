@@ -84,7 +84,7 @@ select ok(not has_table_privilege('anon', 'guestly.sync_attempts', 'select'), 'a
 select ok(not has_table_privilege('authenticated', 'guestly.api_tokens', 'select'), 'authenticated cannot read tokens');
 select ok(not has_function_privilege('anon', 'guestly.claim_sync(uuid, integer)', 'execute'), 'anon cannot claim');
 select ok(not has_function_privilege('authenticated',
-  'guestly.record_failure(uuid, uuid, text, boolean, integer, integer, timestamp with time zone, jsonb, text)', 'execute'),
+  'guestly.record_failure(uuid, uuid, text, boolean, integer, integer, timestamp with time zone, jsonb, text, text, jsonb, jsonb)', 'execute'),
   'authenticated cannot record a failure');
 select ok(has_function_privilege('service_role', 'guestly.record_success(uuid, uuid, text, text, jsonb)', 'execute'),
   'service_role may record a success');

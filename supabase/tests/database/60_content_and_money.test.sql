@@ -3,7 +3,7 @@
 -- Stripe's payments and refunds become money rows exactly once; lower priorities leave Guestly's
 -- limits to paid work.
 begin;
-select plan(24);
+select plan(33);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -124,6 +124,57 @@ select is(guestly.record_payment_outcome('00000000-0000-4000-8000-0000000cc003',
             (select id from guestly.payments where booking_id = '00000000-0000-4000-8000-0000000cc003'
               and kind = 'refund' order by amount limit 1), 'recorded'),
   false, 'only the lease holder records a payment''s outcome');
+
+-- The lease holder writes a payment row's outcome: sending (may land) → not_sent → recorded.
+insert into claims select 4, guestly.claim_sync('00000000-0000-4000-8000-0000000cc003');
+create temp table refund_row as
+  select id from guestly.payments where booking_id = '00000000-0000-4000-8000-0000000cc003'
+     and kind = 'refund' order by amount limit 1;
+select ok(guestly.record_payment_outcome('00000000-0000-4000-8000-0000000cc003',
+            (select (result ->> 'lease_id')::uuid from claims where n = 4),
+            (select id from refund_row), 'sending'), 'the holder marks a record as on its way');
+select ok((select unknown_at is not null from guestly.payments where id = (select id from refund_row)),
+  'so a crash after it leaves a lookup, not a second record');
+select guestly.record_payment_outcome('00000000-0000-4000-8000-0000000cc003',
+  (select (result ->> 'lease_id')::uuid from claims where n = 4), (select id from refund_row), 'not_sent');
+select ok((select unknown_at is null from guestly.payments where id = (select id from refund_row)),
+  'a definite refusal clears it');
+select guestly.record_payment_outcome('00000000-0000-4000-8000-0000000cc003',
+  (select (result ->> 'lease_id')::uuid from claims where n = 4), (select id from refund_row),
+  'recorded', 'pay-77');
+select is((select row(status, guestly_payment_id)::text from guestly.payments
+            where id = (select id from refund_row)), '(recorded,pay-77)', 'recorded, with Guestly''s id');
+
+-- A refund of a PaymentIntent we never recorded a payment for adds no row.
+select payments.record_stripe_event('evt_cc_ref_other', 'charge.refunded', now(), false, 'refund',
+  '00000000-0000-4000-8000-0000000cc003', 'pi_cc_other', 5000, 'usd', false, '{"id": "evt_cc_ref_other"}');
+select is((select count(*)::int from guestly.payments where reference like 'pi\_cc\_other%'), 0,
+  'a refund of a payment Guestly never got is not recorded there');
+
+-- The booking moved on while its round ran: the failure is not final and alerts nobody.
+update public.bookings b set guestly_sync_status = 'synced', guestly_synced_state = guestly.desired_state(b),
+       guestly_sync_lease_id = null, guestly_sync_lease_until = null
+ where id = '00000000-0000-4000-8000-0000000cc001';
+update public.bookings set check_in = '2032-01-10', check_out = '2032-01-13'
+ where id = '00000000-0000-4000-8000-0000000cc001';
+insert into claims select 5, guestly.claim_sync('00000000-0000-4000-8000-0000000cc001');
+update public.bookings set check_in = '2032-01-20', check_out = '2032-01-23'
+ where id = '00000000-0000-4000-8000-0000000cc001';
+insert into claims select 6, guestly.claim_sync('00000000-0000-4000-8000-0000000cc001');
+select is((select result ->> 'reason' from claims where n = 6), 'leased', 'the new dates wait for the holder');
+select is((select guestly.record_failure('00000000-0000-4000-8000-0000000cc001',
+             (select (result ->> 'lease_id')::uuid from claims where n = 5),
+             'dates not available in Guestly: Guestly HTTP 409', true, 12, error_kind => 'conflict',
+             claimed_status => 'confirmed',
+             claimed_state => (select result -> 'booking' -> 'guestly_desired_state' from claims where n = 5))
+           ->> 'final'),
+  'false', 'a conflict on dates the booking no longer has is not final');
+select is((select row(guestly_sync_status, guestly_sync_gave_up_at is null,
+                      guestly_sync_next_attempt_at <= now())::text
+             from public.bookings where id = '00000000-0000-4000-8000-0000000cc001'),
+  '(pending,t,t)', 'the latest dates are due at once');
+select is((select count(*)::int from guestly.admin_alerts
+            where booking_id = '00000000-0000-4000-8000-0000000cc001'), 0, 'and nobody is alerted');
 
 -- Priorities: a hold may use 60 % of a window, live work all of it.
 delete from guestly.request_slots;

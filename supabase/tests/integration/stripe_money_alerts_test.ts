@@ -253,9 +253,20 @@ dbTest(
 
     const row = await booking(sql, id);
     assert.equal(row.status, "confirmed");
-    assert.equal(row.guestly_sync_status, "synced", "nothing to tell Guestly");
-    const [reservation] = await sandbox.reservationsFor(id);
+    // Guestly is told the refund (its balance), and nothing else: the stay goes on.
+    const reservation = await waitFor(
+      "the refund in Guestly",
+      async () => {
+        const [found] = await sandbox.reservationsFor(id) as Array<
+          { status: string; money?: { totalPaid: number } }
+        >;
+        return found?.money?.totalPaid === 300 ? found : null;
+      },
+      15_000,
+      200,
+    );
     assert.equal(reservation.status, "confirmed", "the reservation is not cancelled");
+    assert.equal((await booking(sql, id)).status, "confirmed");
   },
 );
 

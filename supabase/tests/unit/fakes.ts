@@ -110,11 +110,12 @@ export class MemoryStore implements SyncStore {
     _id: string,
     leaseId: string,
     paymentId: string,
-    outcome: "recorded" | "unknown",
+    outcome: "sending" | "recorded" | "unknown" | "not_sent",
   ) {
     if (leaseId !== this.lease) return Promise.resolve(false);
     const payment = this.payments.find((p) => p.id === paymentId)!;
     if (outcome === "recorded") payment.status = "recorded";
+    else if (outcome === "not_sent") payment.unknown_at = null;
     else payment.unknown_at = new Date(this.now()).toISOString();
     return Promise.resolve(true);
   }

@@ -97,7 +97,7 @@ Deno.test("a lost payment that never committed is sent again once, after the loo
   ]);
 });
 
-Deno.test("a full refund: the refund is recorded while the reservation is live, then cancelled", async () => {
+Deno.test("a full refund: the reservation is cancelled, then the refund recorded on its payment", async () => {
   const store = storeWith(
     { status: "refunded", guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
     [{
@@ -109,21 +109,39 @@ Deno.test("a full refund: the refund is recorded while the reservation is live, 
   );
   store.row!.guestly_synced_state = desiredContent(store.row!);
   const guestly = new FakeGuestly([
+    status(200, { _id: "65r1" }),
     status(200, {
       _id: "65r1",
       money: { payments: [{ _id: "pay-1", amount: 640.5, note: "Stripe pi_123", refunds: [] }] },
     }),
     status(200, { _id: "pay-1" }),
-    status(200, { _id: "65r1" }),
   ]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly), [
+    "PUT /v1/reservations-v3/65r1/status",
     "GET /v1/reservations-v3/65r1",
     "POST /v1/reservations/65r1/payments/pay-1/refund",
-    "PUT /v1/reservations-v3/65r1/status",
   ]);
-  assert.deepEqual(guestly.bodies[1], { amount: 640.5, note: "Stripe pi_123#refund-64050" });
+  assert.deepEqual(guestly.bodies[2], { amount: 640.5, note: "Stripe pi_123#refund-64050" });
+  assert.equal(store.row!.guestly_synced_status, "refunded");
+  assert.equal(store.payments[0].status, "recorded");
+});
+
+Deno.test("a refund Guestly cannot match never holds the cancellation back", async () => {
+  const store = storeWith(
+    { status: "refunded", guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
+    [{ ...PAYMENT, kind: "refund", reference: "pi_old#refund-64050" }],
+  );
+  store.row!.guestly_synced_state = desiredContent(store.row!);
+  const guestly = new FakeGuestly([
+    status(200, { _id: "65r1" }),
+    status(200, { _id: "65r1", money: { payments: [] } }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome === "failed" && result.final, true, "the money problem alerts");
+  assert.equal(paths(guestly)[0], "PUT /v1/reservations-v3/65r1/status", "but the cancel went");
   assert.equal(store.row!.guestly_synced_status, "refunded");
 });
 
@@ -162,4 +180,67 @@ Deno.test("money converts by currency: JPY has no decimals, KWD three", () => {
     12.345,
   );
   assert.equal(mapRefundToGuestly({ ...PAYMENT, kind: "refund", amount: 1999 }).amount, 19.99);
+});
+
+Deno.test("Guesty's pause between create and payment is kept; a 404 then is unknown, looked up", async () => {
+  const store = storeWith();
+  const guestly = new FakeGuestly([created("65r1"), status(404, "Reservation not found")]);
+  const { deps, sleeps, clock } = testDeps(store, guestly);
+  deps.settings.paymentDelayMs = 2000;
+  // record_success stamps the create's time, as guestly_synced_at.
+  const recordSuccess = store.recordSuccess.bind(store);
+  store.recordSuccess = (...args) => {
+    store.row!.guestly_synced_at = new Date(clock.now).toISOString();
+    return recordSuccess(...args);
+  };
+  const first = await syncBookingToGuestly(store.row!.id, deps);
+  assert.deepEqual(sleeps, [2000], "the pause after the create");
+  assert.equal(first.outcome === "failed" && first.final, false, "Guesty's race is not final");
+  assert.ok(store.payments[0].unknown_at, "it may have landed: looked up before any resend");
+  clock.now += 61_000;
+  guestly.answers.push(
+    status(200, { _id: "65r1", money: { payments: [] } }),
+    status(200, [{ _id: "pay-1", note: "Stripe pi_123" }]),
+  );
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.deepEqual(paths(guestly).slice(2), [
+    "GET /v1/reservations-v3/65r1",
+    "POST /v1/reservations/65r1/payments",
+  ]);
+  assert.equal(store.alerts, 0);
+});
+
+Deno.test("an invocation that dies after posting a payment leaves a lookup, never a second post", async () => {
+  const store = storeWith({ guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" });
+  store.row!.guestly_synced_state = desiredContent(store.row!);
+  const guestly = new FakeGuestly([status(200, [{ _id: "pay-1", note: "Stripe pi_123" }])]);
+  const { deps, clock } = testDeps(store, guestly);
+  const recordAttempt = store.recordAttempt.bind(store);
+  store.recordAttempt = () => Promise.reject(new Error("database gone"));
+  await assert.rejects(syncBookingToGuestly(store.row!.id, deps), /database gone/);
+  store.recordAttempt = recordAttempt;
+  store.lease = null; // the lease ran out
+  clock.now += 61_000;
+  guestly.answers.push(status(200, {
+    _id: "65r1",
+    money: { payments: [{ _id: "pay-1", note: "Stripe pi_123" }] },
+  }));
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.deepEqual(paths(guestly), [
+    "POST /v1/reservations/65r1/payments",
+    "GET /v1/reservations-v3/65r1",
+  ]);
+  assert.equal(store.payments[0].status, "recorded");
+});
+
+Deno.test("a Guestly that shows no payments list cannot prove a lost payment: final, never resent", async () => {
+  const store = storeWith({ guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" });
+  store.row!.guestly_synced_state = desiredContent(store.row!);
+  store.payments[0].unknown_at = "2027-01-15T09:00:00Z";
+  const guestly = new FakeGuestly([status(200, { _id: "65r1" })]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome === "failed" && result.final, true);
+  assert.match(result.outcome === "failed" ? result.error : "", /cannot tell/);
+  assert.equal(guestly.requests.length, 1);
 });

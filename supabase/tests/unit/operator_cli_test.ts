@@ -22,6 +22,8 @@ const OVERVIEW: Overview = {
   failed: 2,
   failed_final: 1,
   awaiting_payment: 5,
+  payments_pending: 1,
+  payments_recorded: 38,
   oldest_pending_since: new Date("2026-11-26T12:56:40Z"),
   alerts_sent: 7,
   alerts_waiting: 1,
@@ -71,6 +73,7 @@ Bookings (paid or cancelled; those awaiting payment need no sync)
   pending              2   oldest waiting 3m 20s (since 2026-11-26 12:56:40 UTC)
   failed               2   1 gave up (manual retry needed), 1 retrying automatically
   awaiting payment     5
+Money in Guestly: 38 payments/refunds recorded, 1 on their way
 
 Failed bookings (2)
   ${BOOKING}  Ada Lovelace at Ocean View Loft

@@ -1,7 +1,7 @@
 // Settings of the guestly-sync function, read from the environment once and validated.
 import { z } from "zod";
 import { parseEnv } from "../env.ts";
-import { DEFAULT_SETTLE_MS } from "./retry-policy.ts";
+import { DEFAULT_PAYMENT_DELAY_MS, DEFAULT_SETTLE_MS } from "./retry-policy.ts";
 
 /** claim_sync's and confirm_lease's default lease_seconds (180), in ms. */
 export const LEASE_MS = 180_000;
@@ -31,6 +31,7 @@ export const GuestlyEnv = z.object({
   GUESTLY_REQUEST_TIMEOUT_MS: positiveInt(10_000),
   GUESTLY_UNKNOWN_SETTLE_MS: positiveInt(DEFAULT_SETTLE_MS),
   GUESTLY_FUNCTION_BUDGET_MS: positiveInt(120_000),
+  GUESTLY_PAYMENT_DELAY_MS: positiveInt(DEFAULT_PAYMENT_DELAY_MS),
   GUESTLY_RATE_LIMITS: z.string().default("14,115,4900").transform((v, ctx) => {
     const [perSecond, perMinute, perHour] = v.split(",").map((part) => Number(part.trim()));
     if (![perSecond, perMinute, perHour].every((n) => Number.isInteger(n) && n > 0)) {

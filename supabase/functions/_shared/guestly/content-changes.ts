@@ -96,8 +96,10 @@ export function guestPayload(
 }
 
 /**
- * What a reservation found in Guestly holds, read from its fields where the search gives them
- * (an earlier create made it, possibly with older content); the rest as the booking says.
+ * What a reservation found in Guestly holds (an earlier create made it, possibly with older
+ * content), read from the search hit; a field the hit does not carry is taken as the booking's.
+ * (A guest changed between a lost create and this lookup, on a Guestly whose search omits the
+ * guest, is then not sent: rare, and the next change of the guest sends it.)
  */
 export function contentOf(
   reservation: {
@@ -105,15 +107,39 @@ export function contentOf(
     checkInDateLocalized?: string | null;
     checkOutDateLocalized?: string | null;
     guestsCount?: number | null;
+    guest?: {
+      firstName?: string | null;
+      lastName?: string | null;
+      email?: string | null;
+      phones?: string[] | null;
+    } | null;
   },
   desired: ReservationContent | undefined,
 ): ReservationContent | undefined {
   if (!desired) return undefined;
+  const guest = reservation.guest;
   return {
-    ...desired,
     listing_id: reservation.listingId ?? desired.listing_id,
     check_in: reservation.checkInDateLocalized?.slice(0, 10) ?? desired.check_in,
     check_out: reservation.checkOutDateLocalized?.slice(0, 10) ?? desired.check_out,
     guests_count: reservation.guestsCount ?? desired.guests_count,
+    guest: guest
+      ? {
+        first_name: guest.firstName ?? "",
+        last_name: guest.lastName ?? "",
+        email: guest.email ?? "",
+        // Guestly holds the number as E.164; the booking's as typed: compared as the booking's
+        // when Guestly holds the same number, so an unchanged phone is not sent again.
+        phone: samePhone(guest.phones?.[0], desired.guest.phone)
+          ? desired.guest.phone
+          : guest.phones?.[0] ?? null,
+      }
+      : desired.guest,
   };
+}
+
+function samePhone(held: string | null | undefined, typed: string | null): boolean {
+  if (!held || !typed) return !held && !typed;
+  const normalised = normalisePhone(typed);
+  return normalised.kind === "e164" && normalised.phone === held;
 }

@@ -42,7 +42,11 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         select guestly.record_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},
           ${permanent}, ${maxAttempts}, retry_not_before => ${options.retryNotBefore ?? null},
           alert_details => ${sql.json((options.alertDetails ?? {}) as never)},
-          error_kind => ${options.errorKind ?? null}) as result`;
+          error_kind => ${options.errorKind ?? null},
+          claimed_status => ${options.claimedStatus ?? null},
+          claimed_state => ${options.claimedState ? sql.json(options.claimedState as never) : null},
+          synced_state => ${options.syncedState ? sql.json(options.syncedState as never) : null})
+          as result`;
       const result = row.result as { recorded: boolean; final?: boolean; next_attempt_at?: string };
       return {
         recorded: result.recorded,

@@ -29,6 +29,7 @@ export async function followContent(
     );
     if (result.outcome !== "success") return toStep(ctx, operation, result);
     content = applyChange(content, change);
+    ctx.state.content = content;
     ctx.deps.log.info("guestly.sync.changed", {
       booking_id: ctx.booking.id,
       reservation_id: reservationId,

@@ -10,7 +10,7 @@ import {
   refundedPaymentReference,
   refundRecorded,
 } from "./mapping.ts";
-import type { BookingStatus, GuestlyStatus, PendingPayment } from "./schemas.ts";
+import type { GuestlyStatus, PendingPayment } from "./schemas.ts";
 import { attempt, now, type RoundContext, settledAt, type Step, toStep } from "./round.ts";
 
 export function pendingPayments(ctx: RoundContext): PendingPayment[] {
@@ -18,16 +18,14 @@ export function pendingPayments(ctx: RoundContext): PendingPayment[] {
   return all.filter((payment) => !ctx.state.recordedPayments.has(payment.id));
 }
 
-/**
- * Records every pending payment and refund of the booking, oldest first. `syncedStatus`: the
- * status Guestly holds when it is not the booking's yet (money recorded before a cancellation).
- */
+/** Records every pending payment and refund of the booking, oldest first. */
 export async function recordPayments(
   ctx: RoundContext,
   reservationId: string,
   sending: GuestlyStatus,
-  syncedStatus?: BookingStatus,
 ): Promise<Step> {
+  const pause = await pauseAfterCreate(ctx);
+  if (pause) return pause;
   for (const payment of pendingPayments(ctx)) {
     const settled = settledAt(payment.unknown_at, ctx.deps);
     if (settled > now(ctx.deps)) {
@@ -43,7 +41,26 @@ export async function recordPayments(
     if (step) return step;
     ctx.state.recordedPayments.add(payment.id);
   }
-  return { kind: "done", reservationId, ...(syncedStatus ? { syncedStatus } : {}) };
+  return { kind: "done", reservationId };
+}
+
+/**
+ * Guesty asks for a pause between a reservation's create and its payment: the pass after the
+ * create waits out the rest of GUESTLY_PAYMENT_DELAY_MS (or, if that does not fit the
+ * invocation's budget, comes back then).
+ */
+async function pauseAfterCreate(ctx: RoundContext): Promise<Step | null> {
+  const { booking, deps } = ctx;
+  const delay = deps.settings.paymentDelayMs ?? 0;
+  if (!delay || !booking.guestly_synced_at) return null;
+  const readyAt = Date.parse(booking.guestly_synced_at) + delay;
+  const wait = readyAt - now(deps);
+  if (wait <= 0) return null;
+  if (now(deps) + wait + deps.guestly.deps.timeoutMs > ctx.deadline) {
+    return { kind: "deferred", until: new Date(readyAt), reason: "pause after the create" };
+  }
+  await deps.sleep(wait);
+  return null;
 }
 
 /** null when recorded (now or before); otherwise the step that ends the round. */
@@ -61,20 +78,13 @@ async function recordPayment(
     if (found) return await settle(ctx, payment, "recorded", found, "found_after_unknown");
   }
   const record = mapPaymentToGuestly(payment, new Date(now(deps)));
-  const result = await attempt(
+  return await send(
     ctx,
-    "record_payment",
+    payment,
     (options) => deps.guestly.recordPayment(reservationId, record, options),
     sending,
+    (data) => findRecordedPayment(Array.isArray(data) ? data : [], payment.reference),
   );
-  if (result.outcome === "success") {
-    const id = findRecordedPayment(result.data ?? [], payment.reference);
-    return await settle(ctx, payment, "recorded", id, "recorded");
-  }
-  if (result.outcome === "unknown") {
-    return await settle(ctx, payment, "unknown", null) ?? toStep(ctx, "record_payment", result);
-  }
-  return toStep(ctx, "record_payment", result);
 }
 
 async function recordRefund(
@@ -97,20 +107,43 @@ async function recordRefund(
   if (refundRecorded(read, paymentId, refund.reference)) {
     return await settle(ctx, refund, "recorded", paymentId, "found_after_unknown");
   }
-  const result = await attempt(
+  return await send(
     ctx,
-    "record_payment",
+    refund,
     (options) =>
       deps.guestly.recordRefund(reservationId, paymentId, mapRefundToGuestly(refund), options),
     sending,
+    () => paymentId,
   );
+}
+
+/**
+ * Sends one payment or refund record. Written ahead as `sending`, so an invocation that dies
+ * before it learns the answer leaves the next one a lookup, never a second record. A 404 is
+ * Guesty's race between a new reservation and its payment, which may lose the record or keep
+ * it: an unknown outcome too.
+ */
+async function send(
+  ctx: RoundContext,
+  payment: PendingPayment,
+  call: Parameters<typeof attempt<unknown>>[2],
+  sending: GuestlyStatus,
+  guestlyId: (data: unknown) => string | null,
+): Promise<Step | null> {
+  const ahead = await settle(ctx, payment, "sending", null);
+  if (ahead) return ahead;
+  const result = await attempt(ctx, "record_payment", call, sending);
   if (result.outcome === "success") {
-    return await settle(ctx, refund, "recorded", paymentId, "recorded");
+    return await settle(ctx, payment, "recorded", guestlyId(result.data), "recorded");
   }
-  if (result.outcome === "unknown") {
-    return await settle(ctx, refund, "unknown", null) ?? toStep(ctx, "record_payment", result);
+  if (
+    result.outcome === "unknown" || (result.outcome === "permanent" && result.httpStatus === 404)
+  ) {
+    return await settle(ctx, payment, "unknown", null) ??
+      { kind: "unknown", error: result.error ?? `Guestly HTTP ${result.httpStatus}` };
   }
-  return toStep(ctx, "record_payment", result);
+  // Definite: nothing reached Guestly (refused, rate limited, not sent at all).
+  return await settle(ctx, payment, "not_sent", null) ?? toStep(ctx, "record_payment", result);
 }
 
 /** The reservation's payments as Guestly shows them, or the step that ends the round. */
@@ -121,7 +154,18 @@ async function readPayments(ctx: RoundContext, reservationId: string): Promise<u
     (options) => ctx.deps.guestly.getReservation(reservationId, options),
   );
   if (read.outcome !== "success") return toStep(ctx, "get_reservation", read);
-  return read.data?.money?.payments ?? [];
+  const payments = read.data?.money?.payments;
+  // Absent is not "none": a Guestly that does not show payments here cannot tell us whether
+  // an earlier record landed, and sending it again could record it twice.
+  if (!Array.isArray(payments)) {
+    return {
+      kind: "permanent",
+      error: `Guestly reservation ${reservationId} shows no payments list: cannot tell whether ` +
+        "a payment or refund was already recorded; check it in Guestly, record it by hand if " +
+        "missing, then retry",
+    };
+  }
+  return payments;
 }
 
 /**
@@ -131,7 +175,7 @@ async function readPayments(ctx: RoundContext, reservationId: string): Promise<u
 async function settle(
   ctx: RoundContext,
   payment: PendingPayment,
-  outcome: "recorded" | "unknown",
+  outcome: "sending" | "recorded" | "unknown" | "not_sent",
   guestlyPaymentId: string | null,
   event?: "recorded" | "found_after_unknown",
 ): Promise<Step | null> {

@@ -52,6 +52,12 @@ export function classifyHttpStatus(status: number, idempotent = true): AttemptOu
  */
 export const DEFAULT_SETTLE_MS = 60_000;
 
+/**
+ * Guesty warns that a payment posted right after its reservation's create can be lost or refused
+ * (a race in its backend) and asks for a pause between the two; how long is not documented.
+ */
+export const DEFAULT_PAYMENT_DELAY_MS = 2_000;
+
 /** Retry-After is seconds or an HTTP date. */
 export function parseRetryAfterMs(value: string | null, nowMs: number): number | undefined {
   if (!value) return undefined;

@@ -2,7 +2,6 @@
 // and the one way a request to Guestly is sent and recorded in the attempt log.
 import type {
   BookingRow,
-  BookingStatus,
   GuestlyReservation,
   GuestlyStatus,
   ReservationContent,
@@ -16,8 +15,6 @@ export type Step =
   | {
     kind: "done";
     reservationId: string | null;
-    /** The status Guestly now holds, when not the booking's (money recorded before a cancel). */
-    syncedStatus?: BookingStatus;
     /** The content Guestly now holds, when this step changed or first learned it. */
     syncedState?: ReservationContent;
   }
@@ -51,6 +48,8 @@ export interface RoundState {
   settled: Set<string>;
   /** Payment rows this round has recorded in Guestly. */
   recordedPayments: Set<string>;
+  /** Content this round has brought Guestly to, once a change went through. */
+  content?: ReservationContent;
 }
 
 export interface RoundContext {

@@ -77,6 +77,8 @@ export const BookingRow = z.object({
   guestly_sync_episode_base: z.number().int().optional(),
   guestly_sync_lookup_needed: z.boolean(),
   guestly_synced_status: BookingStatus.nullable(),
+  /** When the last sync succeeded (the create, for the pass right after it). */
+  guestly_synced_at: z.string().nullable().optional(),
   /** When a create last had an unknown outcome; its effect may appear until settled. */
   guestly_sync_unknown_at: z.string().nullable().optional(),
   /** Set for one episode by a manual retry with --ignore-calendar: force the create. */
@@ -132,6 +134,12 @@ export const GuestlyReservation = z.object({
   checkInDateLocalized: z.string().nullish(),
   checkOutDateLocalized: z.string().nullish(),
   guestsCount: z.number().nullish(),
+  guest: z.object({
+    firstName: z.string().nullish(),
+    lastName: z.string().nullish(),
+    email: z.string().nullish(),
+    phones: z.array(z.string()).nullish(),
+  }).nullish(),
 }).transform((r) => ({ ...r, id: r.reservationId ?? r._id ?? "" }))
   .refine((r) => r.id !== "", { message: "reservationId is missing" });
 export type GuestlyReservation = z.infer<typeof GuestlyReservation>;

@@ -19,10 +19,10 @@ export { newRoundState, type RoundContext, type RoundState, type Step } from "./
 
 /**
  * The next piece of work, in this order: the reservation and its status (lookup, create, status
- * change); then, with the status right, the content (listing, dates, guests, guest details); then
- * the money. Money goes before a cancellation, while the reservation is still live. Each piece
- * ends the pass with `done`, which records what Guestly now holds; record_success then says
- * whether more is due, and the next pass does it.
+ * change, a cancellation included); then, with the status right, the money (payments, refunds —
+ * after a cancel too: a refund never holds a cancellation back); then the content (listing,
+ * dates, guests, guest details). Each piece ends the pass with `done`, which records what Guestly
+ * now holds; record_success then says whether more is due, and the next pass does it.
  */
 export async function performStep(ctx: RoundContext): Promise<Step> {
   const { booking, state, deps } = ctx;
@@ -35,15 +35,13 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
   if (known && syncedTarget === target) {
     // A reservation recorded before we tracked its content: Guestly holds what we have.
     const synced = booking.guestly_synced_state ?? booking.guestly_desired_state;
+    // Money first: a change Guestly refuses (taken nights) must not keep the money from it.
+    if (pendingPayments(ctx).length) return await recordPayments(ctx, known, target);
     const changes = target === "confirmed"
       ? planContentChanges(synced, booking.guestly_desired_state)
       : [];
     if (synced && changes.length) return await followContent(ctx, known, synced, changes);
-    if (pendingPayments(ctx).length) return await recordPayments(ctx, known, target);
     return { kind: "done", reservationId: known, syncedState: synced ?? undefined };
-  }
-  if (known && target === "canceled" && pendingPayments(ctx).length) {
-    return await recordPayments(ctx, known, target, booking.guestly_synced_status ?? undefined);
   }
   // A cancel of a booking whose create was ever unknown must also find a phantom reservation.
   const everUnknown = booking.guestly_sync_unknown_at != null;

@@ -36,6 +36,14 @@ export interface FailureOptions {
   alertDetails?: Record<string, unknown>;
   /** `conflict`: the nights are taken in Guestly; final, with the double_booking alert. */
   errorKind?: "conflict";
+  /**
+   * What the booking asked for when the round began: if it asks for something else now, the
+   * failure is not final (record_failure sees it in the same locked statement).
+   */
+  claimedStatus?: BookingStatus;
+  claimedState?: ReservationContent;
+  /** Content that reached Guestly before the failure. */
+  syncedState?: ReservationContent;
 }
 
 export interface SyncStore {
@@ -55,7 +63,7 @@ export interface SyncStore {
     bookingId: string,
     leaseId: string,
     paymentId: string,
-    outcome: "recorded" | "unknown",
+    outcome: "sending" | "recorded" | "unknown" | "not_sent",
     guestlyPaymentId?: string | null,
   ): Promise<boolean>;
   recordFailure(

@@ -7,6 +7,7 @@ import type { GuestlyClient } from "./client.ts";
 import type { FailureOptions, SyncStore } from "./store.ts";
 import { newRoundState, performStep, type RoundContext } from "./steps.ts";
 import { now } from "./round.ts";
+import { planContentChanges } from "./content-changes.ts";
 import type { Logger } from "../log.ts";
 
 export { mapBookingToGuestlyReservation, mapStatusToGuestly, STATUS_MAP } from "./mapping.ts";
@@ -19,6 +20,11 @@ export interface SyncSettings {
   bookingRefFieldId: string;
   /** How long an unknown create's effect may take to show in Guestly (GUESTLY_UNKNOWN_SETTLE_MS). */
   settleMs: number;
+  /**
+   * The pause between a reservation's create and its first payment record that Guesty asks for
+   * (GUESTLY_PAYMENT_DELAY_MS); undefined = none.
+   */
+  paymentDelayMs?: number;
   /** One invocation's wall-clock budget (GUESTLY_FUNCTION_BUDGET_MS), below the platform's limit. */
   budgetMs: number;
 }
@@ -116,7 +122,17 @@ async function syncPass(
   if (deps.settings.testMode) {
     const target = mapStatusToGuestly(booking.status);
     const payload = booking.guestly_reservation_id || target !== "confirmed"
-      ? { status: target, reservationId: booking.guestly_reservation_id }
+      ? {
+        status: target,
+        reservationId: booking.guestly_reservation_id,
+        changes: planContentChanges(booking.guestly_synced_state, booking.guestly_desired_state)
+          .map((change) => change.kind),
+        payments: (booking.guestly_pending_payments ?? []).map((p) => ({
+          kind: p.kind,
+          amount: p.amount,
+          currency: p.currency,
+        })),
+      }
       : mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
     log.info("guestly.sync.test_mode", { booking_id: bookingId, would_send: payload });
     await store.release(bookingId, leaseId);
@@ -140,7 +156,7 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           booking.id,
           leaseId,
           step.reservationId,
-          step.syncedStatus ?? booking.status,
+          booking.status,
           step.syncedState,
         );
         if (!result.recorded) {
@@ -236,7 +252,12 @@ async function fail(
     error,
     permanent,
     deps.settings.maxAttempts,
-    options,
+    {
+      ...options,
+      claimedStatus: booking.status,
+      claimedState: booking.guestly_desired_state,
+      syncedState: state.content,
+    },
   );
   const level = result.final ? "error" : "warn";
   deps.log[level]("guestly.sync.failed", {
