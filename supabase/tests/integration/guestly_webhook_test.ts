@@ -239,6 +239,64 @@ dbTest(
   },
 );
 
+dbTest(
+  "our own cancellation, echoed back by Guestly, changes nothing and sends nothing more",
+  async (sql) => {
+    const { id, reservationId } = await syncedBooking(sql);
+    await sql`update public.bookings set status = 'cancelled' where id = ${id}`;
+    await waitFor("the cancellation synced", async () => {
+      const b = await booking(sql, id);
+      return b.guestly_sync_status === "synced" && b.guestly_synced_status === "cancelled";
+    }, 30_000);
+    const echo = await waitFor("the echo handled", async () => {
+      const rows = (await ledgerFor(sql, reservationId)).filter((r) => r.outcome !== null);
+      return rows.length >= 2 ? rows.at(-1) : null;
+    });
+    assert.equal(echo!.outcome, "no_change");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const log = await sandboxJson<Array<{ method: string; path: string }>>("/__sandbox/requests");
+    const statusChanges = log.filter((r) =>
+      r.method === "PUT" && r.path === `/v1/reservations-v3/${reservationId}/status`
+    );
+    assert.equal(statusChanges.length, 1, "one cancel, no ping-pong");
+  },
+);
+
+dbTest(
+  "an event recorded but never applied (the function died) is applied by the sweep",
+  async (sql) => {
+    const { id, reservationId } = await syncedBooking(sql);
+    const b = await booking(sql, id);
+    const messageId = `msg_crashed_${crypto.randomUUID().replaceAll("-", "")}`;
+    // What record_event leaves behind when the function is killed right after answering.
+    await sql`select guestly_events.record_event(${messageId}, 'reservation.updated.v2', null,
+    ${reservationId}, now(), '{guestsCount}', ${
+      JSON.stringify({
+        event: "reservation.updated.v2",
+        reservationId,
+        reservation: {
+          _id: reservationId,
+          status: "confirmed",
+          source: "website",
+          checkInDateLocalized: b.check_in.toISOString().slice(0, 10),
+          checkOutDateLocalized: b.check_out.toISOString().slice(0, 10),
+          guestsCount: 6,
+        },
+      })
+    }::text::jsonb)`;
+    await sql`update guestly_events.events set next_attempt_at = now() - interval '1 second'
+             where message_id = ${messageId}`;
+    const [{ n }] = await sql`select guestly_events.sweep_unapplied_events() as n`;
+    assert.ok(n >= 1);
+    await waitFor("the sweep's re-apply", async () => {
+      const [row] =
+        await sql`select outcome from guestly_events.events where message_id = ${messageId}`;
+      return row.outcome === "applied";
+    });
+    assert.equal((await booking(sql, id)).guests_count, 6);
+  },
+);
+
 dbTest("a channel's reservation is recorded and ignored, without reading Guestly", async (sql) => {
   const stay = nextStay(2);
   const since = new Date().toISOString();
