@@ -48,6 +48,10 @@ declare
   price_differs boolean := false;
   more_work boolean;
   live boolean;
+  known jsonb;
+  learned jsonb;
+  reported jsonb;
+  older_than_known boolean;
 begin
   select * into e from guestly_events.events x where x.message_id = apply_guestly_change.message_id
      for update;
@@ -99,10 +103,28 @@ begin
       nb.status := 'cancelled';
     end if;
     live := nb.status = 'confirmed';
-    if live then
-      nb.check_in := coalesce((stay ->> 'check_in')::date, b.check_in);
-      nb.check_out := coalesce((stay ->> 'check_out')::date, b.check_out);
-      nb.guests_count := coalesce((stay ->> 'guests_count')::int, b.guests_count);
+    -- A field is Guestly's own change only if it differs from what we knew Guestly held — not
+    -- from the booking: while our own change is on its way (dates sent, guests not yet), Guestly
+    -- still reports the old guests, and that is no change of Guestly's. An event published
+    -- before the sync last learned Guestly's state (guestly_synced_at) tells us nothing newer.
+    known := coalesce(b.guestly_synced_state, guestly.desired_state(b));
+    reported := jsonb_strip_nulls(jsonb_build_object(
+      'check_in', (stay ->> 'check_in')::date,
+      'check_out', (stay ->> 'check_out')::date,
+      'guests_count', (stay ->> 'guests_count')::int));
+    learned := known || reported;
+    older_than_known := e.published_at < b.guestly_synced_at;
+    if live and not coalesce(older_than_known, false) then
+      if reported -> 'check_in' is distinct from known -> 'check_in' and reported ? 'check_in' then
+        nb.check_in := (reported ->> 'check_in')::date;
+      end if;
+      if reported -> 'check_out' is distinct from known -> 'check_out' and reported ? 'check_out' then
+        nb.check_out := (reported ->> 'check_out')::date;
+      end if;
+      if reported -> 'guests_count' is distinct from known -> 'guests_count'
+         and reported ? 'guests_count' then
+        nb.guests_count := (reported ->> 'guests_count')::int;
+      end if;
     end if;
     if nb.status is distinct from b.status then
       changed := changed || jsonb_build_object('status', jsonb_build_array(b.status, nb.status));
@@ -123,6 +145,11 @@ begin
       result_outcome := 'no_change';
       result_reason := case when b.status <> 'confirmed' and not guestly_events.ends_stay(stay ->> 'status')
                             then 'booking_not_live' end;
+      -- Still worth knowing: what Guestly holds now (an echo of our own change in flight).
+      if b.guestly_reservation_id is not null and not coalesce(older_than_known, false)
+         and learned is distinct from b.guestly_synced_state then
+        update public.bookings x set guestly_synced_state = learned where x.id = b.id;
+      end if;
     elsif b.guestly_reservation_id is null
           and (b.guestly_sync_lease_until > now() or b.guestly_sync_lookup_needed) then
       -- The sync has not recorded this reservation yet (its create is in flight, or its answer
@@ -144,9 +171,7 @@ begin
     result_outcome := 'applied';
     -- What Guestly holds now: what we knew, with what it just told us.
     if b.guestly_reservation_id is not null then
-      nb.guestly_synced_state := coalesce(b.guestly_synced_state, guestly.desired_state(b))
-        || jsonb_build_object('check_in', nb.check_in, 'check_out', nb.check_out,
-                              'guests_count', nb.guests_count);
+      nb.guestly_synced_state := learned;
     end if;
     if nb.status is distinct from b.status then
       nb.guestly_synced_status := nb.status;

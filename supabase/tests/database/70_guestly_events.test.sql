@@ -3,7 +3,7 @@
 -- ones; reservations that are not ours are recorded and ignored; paid cancellations and price
 -- differences alert; the sweep re-applies what was never applied; only service_role may call.
 begin;
-select plan(39);
+select plan(43);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status, stripe_payment_intent_id)
@@ -126,6 +126,27 @@ select is(guestly_events.apply_guestly_change('m3-priced', null,
             pg_temp.stay('confirmed', '2033-03-01', '2033-03-05', 5)
             || '{"total_minor": 50000}') ->> 'price_differs',
   'true', 'Guestly''s own new price, when read, decides');
+
+-- Our own change on its way: Guestly still reports the old guest count (its dates already
+-- moved): that is no change of Guestly's, the booking keeps ours
+update public.bookings set guests_count = 6, check_out = '2033-03-07'
+ where id = '00000000-0000-4000-8000-0000000ee003';
+select pg_temp.rec('m3-echo', 'res-ee003', '2026-12-02T12:02:00Z');
+select is(guestly_events.apply_guestly_change('m3-echo', null,
+            pg_temp.stay('confirmed', '2033-03-01', '2033-03-07', 5)) ->> 'outcome',
+  'no_change', 'a half-done echo of our own change is no change');
+select is((select guests_count from public.bookings where id = '00000000-0000-4000-8000-0000000ee003'),
+  6, 'the booking keeps the guest count we are sending');
+select is((select guestly_synced_state ->> 'check_out' from public.bookings
+            where id = '00000000-0000-4000-8000-0000000ee003'),
+  '2033-03-07', 'and we know Guestly has our new dates');
+-- An event published before the sync last learned Guestly's state says nothing newer.
+update public.bookings set guestly_synced_at = '2026-12-02T12:10:00Z'
+ where id = '00000000-0000-4000-8000-0000000ee003';
+select pg_temp.rec('m3-before-sync', 'res-ee003', '2026-12-02T12:05:00Z');
+select is(guestly_events.apply_guestly_change('m3-before-sync', null,
+            pg_temp.stay('confirmed', '2033-03-01', '2033-03-09', 5)) ->> 'outcome',
+  'no_change', 'older than what the sync learned: no change');
 
 -- Not ours
 select pg_temp.rec('m4', 'res-airbnb', '2026-12-02T13:00:00Z');
