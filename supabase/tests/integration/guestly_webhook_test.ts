@@ -263,6 +263,34 @@ dbTest(
 );
 
 dbTest(
+  "our own dates and guests change, echoed back in pieces, is no change: no ping-pong",
+  async (sql) => {
+    const { id, reservationId } = await syncedBooking(sql);
+    const moved = nextStay(3);
+    await sql`update public.bookings set check_in = ${moved.checkIn}, check_out = ${moved.checkOut},
+              guests_count = 3 where id = ${id}`;
+    await waitFor("our change synced and its echoes handled", async () => {
+      const b = await booking(sql, id);
+      const rows = await ledgerFor(sql, reservationId);
+      return b.guestly_sync_status === "synced" && rows.length >= 3 &&
+        rows.every((r) => r.outcome !== null);
+    }, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const b = await booking(sql, id);
+    assert.equal(b.guests_count, 3, "the booking keeps our guest count");
+    assert.equal(b.check_in.toISOString().slice(0, 10), moved.checkIn);
+    const rows = await ledgerFor(sql, reservationId);
+    assert.deepEqual(rows.filter((r) => r.outcome === "applied"), [], "nothing applied back");
+    const log = await sandboxJson<Array<{ method: string; path: string }>>("/__sandbox/requests");
+    const puts = log.filter((r) =>
+      r.method === "PUT" && r.path.startsWith(`/v1/reservations-v3/${reservationId}/`)
+    )
+      .map((r) => r.path.split("/").at(-1)).sort();
+    assert.deepEqual(puts, ["dates", "guests"], "one request each, never again");
+  },
+);
+
+dbTest(
   "an event recorded but never applied (the function died) is applied by the sweep",
   async (sql) => {
     const { id, reservationId } = await syncedBooking(sql);
