@@ -4,6 +4,7 @@
 // public.guestly_undelivered_alerts (service_role / postgres only) with SUPABASE_DB_URL
 // (default: the local stack). The formatting is a pure function.
 import postgres from "postgres";
+import { formatGuestlyChanges, readGuestlyChanges } from "./sync-status-guestly.ts";
 
 export interface Overview {
   pending: number;
@@ -447,11 +448,18 @@ if (import.meta.main) {
   const target = await defaultDbUrl(Deno.env.toObject());
   try {
     const { overview, failures, stripe, attention } = await readStatus(target.url);
+    const sql = postgres(target.url, { max: 1, onnotice: () => {}, prepare: false });
+    const changes = await readGuestlyChanges(sql).finally(() => sql.end());
     if (Deno.args.includes("--json")) {
-      console.log(JSON.stringify(statusJson(overview, failures, stripe, attention), null, 2));
+      const json = {
+        ...statusJson(overview, failures, stripe, attention),
+        changes_from_guestly: changes,
+      };
+      console.log(JSON.stringify(json, null, 2));
     } else {
       console.log(`database: ${new URL(target.url).host} (${target.from})\n`);
       console.log(formatStatus(overview, failures, stripe, attention));
+      console.log(`\n${formatGuestlyChanges(changes)}`);
     }
   } catch (error) {
     console.error(`error: could not read the sync status: ${(error as Error).message}`);

@@ -17,6 +17,9 @@ import { allReservations, insertReservation, RESERVATION_NOT_FOUND } from "./res
 import { allPayments } from "./payments.ts";
 import { checkAvailability, liveByListing } from "./calendar.ts";
 import { validateCreate } from "./validate.ts";
+import { handleWebhookAdmin, hostActionsCell, webhooksSection } from "./webhook-admin.ts";
+import { reservationChanged } from "./webhook-delivery.ts";
+import { resetWebhooks } from "./webhooks.ts";
 import {
   type Payment,
   type RequestLogEntry,
@@ -63,7 +66,7 @@ function renderHtml(state: SandboxState): string {
       paymentsCell(r.money.payments)
     }</small></td><td>${escapeHtml(r.source)}</td><td><small>${
       escapeHtml(r.customFields.map((c) => `${c.fieldId}=${c.value}`).join(", "))
-    }</small></td><td><small>${escapeHtml(r.createdAt)}</small></td></tr>`
+    }</small></td><td><small>${escapeHtml(r.createdAt)}</small></td>${hostActionsCell(r)}</tr>`
   ).join("\n");
   const reqs = state.requestLog.slice(-100).reverse().map((e) =>
     `<tr class="${e.status === 0 || e.status >= 500 ? "bad" : e.status >= 400 ? "warn" : ""}">` +
@@ -124,11 +127,12 @@ ${calendars}</table>
 <label><input type="checkbox" name="ignoreCalendar" value="true"> ignore calendar</label>
 <button>Add</button></form>
 <h2>Reservations (${state.reservations.size})</h2>
-<table><tr><th>Code</th><th>_id</th><th>Status</th><th>Listing</th><th>Dates</th><th>Guest</th><th>Guests</th><th>Money</th><th>Payments</th><th>Source</th><th>Custom fields</th><th>Created</th></tr>
+<table><tr><th>Code</th><th>_id</th><th>Status</th><th>Listing</th><th>Dates</th><th>Guest</th><th>Guests</th><th>Money</th><th>Payments</th><th>Source</th><th>Custom fields</th><th>Created</th><th>Host</th></tr>
 ${rows}</table>
 <h2>Last 100 requests (newest first)</h2>
 <table><tr><th>Time</th><th>Method</th><th>Path</th><th>Status</th><th>Fault</th><th>Committed</th><th>Connection</th><th>ms</th></tr>
 ${reqs}</table>
+${webhooksSection(state)}
 </body></html>`;
 }
 
@@ -160,6 +164,7 @@ function addOtaReservation(ctx: Ctx, body: unknown, asForm = false) {
   const ignore = b.ignoreCalendar === true || b.ignoreCalendar === "true";
   const refused = ignore ? null : checkAvailability(ctx.state, input);
   const result = refused ?? insertReservation(ctx.state, { ...input, ignoreCalendar: ignore });
+  if (result.reservationId) reservationChanged(ctx.state, result.reservationId);
   if (asForm) {
     if (refused) return json(ctx, refused.status, refused.body);
     return send(ctx, 303, "", "text/plain", { headers: { Location: "/__sandbox/" } });
@@ -206,6 +211,7 @@ export function handleAdmin(ctx: Ctx) {
     const r = state.reservations.get(decodeURIComponent(one[1]));
     return r ? json(ctx, 200, r) : json(ctx, 404, RESERVATION_NOT_FOUND);
   }
+  if (handleWebhookAdmin(ctx, method, path)) return;
   switch (route) {
     case "GET /__sandbox":
       return send(ctx, 200, renderHtml(state), "text/html; charset=utf-8");
@@ -227,6 +233,7 @@ export function handleAdmin(ctx: Ctx) {
       return json(ctx, 200, { expired: expireTokens(state) });
     case "POST /__sandbox/reset":
       resetState(state);
+      resetWebhooks(state);
       return json(ctx, 200, { ok: true });
     case "GET /__sandbox/faults":
       return json(ctx, 200, state.faults);

@@ -18,6 +18,7 @@ import {
   send,
 } from "./http.ts";
 import type { OpResult, Route } from "./reservations.ts";
+import { reservationChanged } from "./webhook-delivery.ts";
 
 export interface FailSpec {
   /** HTTP status to answer with; 0 = drop the connection without answering. */
@@ -117,7 +118,11 @@ function perform(ctx: Ctx, route: Route & { kind: "mutation" }): OpResult {
   const result = route.perform(ctx);
   const ok = result.status >= 200 && result.status < 300;
   ctx.entry.committed = ok;
-  if (ok && result.reservationId) ctx.entry.reservationId = result.reservationId;
+  if (ok && result.reservationId) {
+    ctx.entry.reservationId = result.reservationId;
+    // Committed: Guestly tells its webhook subscribers, whatever this request is answered.
+    reservationChanged(ctx.state, result.reservationId);
+  }
   return result;
 }
 

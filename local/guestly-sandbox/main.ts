@@ -4,6 +4,8 @@
 //   GUESTLY_SANDBOX_PORT        port to listen on (default 54330)
 //   GUESTLY_SANDBOX_RATE_SCALE  multiplies all three rate limits (default 1)
 //   GUESTLY_CLIENT_ID / GUESTLY_CLIENT_SECRET  if both set, the only accepted client
+//   GUESTLY_SANDBOX_WEBHOOK_SECRET       the webhook signing secret (whsec_…; default random)
+//   GUESTLY_SANDBOX_WEBHOOK_RETRY_SCALE  multiplies the Svix-like retry schedule (default 1)
 //
 // Run: node_modules/.bin/deno run -A local/guestly-sandbox/main.ts
 
@@ -36,7 +38,13 @@ if ((clientId && !clientSecret) || (!clientId && clientSecret)) {
   );
 }
 
-const sandbox = await startGuestlySandbox({ port, limits, clients });
+const sandbox = await startGuestlySandbox({
+  port,
+  limits,
+  clients,
+  webhookSecret: Deno.env.get("GUESTLY_SANDBOX_WEBHOOK_SECRET") || undefined,
+  webhookRetryScale: envNumber("GUESTLY_SANDBOX_WEBHOOK_RETRY_SCALE", 1),
+});
 console.log(
   `[guestly-sandbox] listening on ${sandbox.url} (inspector: ${sandbox.url}/__sandbox/, limits ${limits.perSecond}/s ${limits.perMinute}/min ${limits.perHour}/h)`,
 );

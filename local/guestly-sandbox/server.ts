@@ -17,6 +17,7 @@ import { handleAdmin } from "./admin.ts";
 import { routeCalendar } from "./calendar.ts";
 import { routeGuests } from "./guests.ts";
 import { routePayments } from "./payments.ts";
+import { configureWebhooks, routeWebhooks } from "./webhooks.ts";
 import { defaultFaults, handleWithFaults } from "./faults.ts";
 import { BadRequest, type Ctx, errBody, isAdminPath, json, readBody, send } from "./http.ts";
 import {
@@ -61,6 +62,10 @@ export interface GuestlySandboxOptions {
   random?: () => number;
   /** Shorthand for `random: seededRandom(seed)`. */
   seed?: number;
+  /** The webhook signing secret (`whsec_…`); default random. See webhooks.ts. */
+  webhookSecret?: string;
+  /** Multiplies the Svix-like webhook retry schedule (tests: e.g. 0.001). Default 1. */
+  webhookRetryScale?: number;
 }
 
 export interface GuestlySandbox {
@@ -69,10 +74,10 @@ export interface GuestlySandbox {
   close(): Promise<void>;
 }
 
-/** Every API under /v1 that the sandbox models. Later: webhooks. */
+/** Every API under /v1 that the sandbox models. */
 function routeV1(method: string, path: string): Route | null {
   return routeReservations(method, path) ?? routeCalendar(method, path) ??
-    routeGuests(method, path);
+    routeGuests(method, path) ?? routeWebhooks(method, path);
 }
 
 async function handleV1(ctx: Ctx) {
@@ -132,6 +137,11 @@ export async function startGuestlySandbox(
       });
     },
   };
+
+  configureWebhooks(state, {
+    secret: options.webhookSecret,
+    retryScale: options.webhookRetryScale,
+  });
 
   // Keep-alive like Guesty: one id per TCP connection, and how many requests it has served.
   const connections = new WeakMap<net.Socket, { id: number; served: number }>();

@@ -3,6 +3,7 @@
 import type { StackConfig } from "./config.ts";
 import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { parseEnvFile } from "../gateway/config.ts";
+import { stackWebhookSecret } from "./webhooks.ts";
 
 /** Variables a developer may override when starting the stack (e.g. GUESTLY_SYNC_ENABLED=true). */
 const PASS_THROUGH = /^(GUESTLY_|RESEND_|ADMIN_ALERT_|ALERT_FROM_|STRIPE_|RETRY_LINK_|LOG_)/;
@@ -31,6 +32,8 @@ export async function functionsEnv(config: StackConfig): Promise<Record<string, 
     STRIPE_LIVEMODE: "false",
     // Random per stack (kept in its state directory): the functions refuse a guessable one.
     RETRY_LINK_SECRET: await stackSecret(config, "RETRY_LINK_SECRET"),
+    // The sandbox signs its webhooks with the same one (local/stack/webhooks.ts).
+    GUESTLY_WEBHOOK_SECRET: await stackWebhookSecret(config),
   };
   const dotEnv = parseEnvFile(
     await Deno.readTextFile(`${config.root}/supabase/functions/.env`).catch(() => ""),

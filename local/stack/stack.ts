@@ -15,6 +15,7 @@ import {
 import { servicePid, startService, stopService } from "./services.ts";
 import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { wallClockLimitFrom } from "../gateway/platform.ts";
+import { registerSandboxWebhook, stackWebhookSecret, webhookFunctionUrl } from "./webhooks.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
 
@@ -45,7 +46,11 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
     : null;
   // A state saved before the stack had the new keys gets them: Vault holds the secret key.
   const env: Record<string, string> = saved
-    ? { ...saved, ...apiKeysEnv(await stackApiKeys(config.stateDir)) }
+    ? {
+      GUESTLY_WEBHOOK_SECRET: await stackWebhookSecret(config),
+      ...saved,
+      ...apiKeysEnv(await stackApiKeys(config.stateDir)),
+    }
     : await functionsEnv(config);
   await startService(config, {
     name: "mail-catcher",
@@ -61,6 +66,11 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
       GUESTLY_SANDBOX_RATE_SCALE: Deno.env.get("GUESTLY_SANDBOX_RATE_SCALE") ?? "1",
       GUESTLY_CLIENT_ID: env.GUESTLY_CLIENT_ID,
       GUESTLY_CLIENT_SECRET: env.GUESTLY_CLIENT_SECRET,
+      GUESTLY_SANDBOX_WEBHOOK_SECRET: env.GUESTLY_WEBHOOK_SECRET ??
+        await stackWebhookSecret(config),
+      // Svix's schedule (5 s, 5 min, 30 min, …) a hundred times faster: 50 ms, 3 s, 18 s, …
+      GUESTLY_SANDBOX_WEBHOOK_RETRY_SCALE: Deno.env.get("GUESTLY_SANDBOX_WEBHOOK_RETRY_SCALE") ??
+        "0.01",
     },
     readyUrl: `${config.sandboxUrl}/__sandbox/faults`,
   });
@@ -80,6 +90,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
     },
     readyUrl: `${config.apiUrl}/__gateway/status`,
   });
+  await registerSandboxWebhook(config);
   return config;
 }
 
@@ -157,6 +168,7 @@ export async function describeStack(config: StackConfig): Promise<string> {
     `API (functions)     ${config.functionsUrl}/<name>`,
     `  stripe-webhook    ${config.functionsUrl}/stripe-webhook`,
     `  guestly-sync      ${config.functionsUrl}/guestly-sync`,
+    `  guestly-webhook   ${webhookFunctionUrl(config)}   (the sandbox's webhooks)`,
     `Database            ${config.dbUrl}`,
     `Guestly sandbox     ${config.sandboxUrl}/__sandbox/   (API ${config.sandboxUrl}/v1)`,
     `Mail inbox          ${config.mailUrl}/`,

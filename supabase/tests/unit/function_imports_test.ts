@@ -63,7 +63,13 @@ const rootImports: Record<string, string> =
 
 Deno.test("every function has a deno.json for deployment", async () => {
   const names = await functionNames();
-  assert.deepEqual(names, ["guestly-sync", "notify-admin", "retry-link", "stripe-webhook"]);
+  assert.deepEqual(names, [
+    "guestly-sync",
+    "guestly-webhook",
+    "notify-admin",
+    "retry-link",
+    "stripe-webhook",
+  ]);
   for (const name of names) {
     const config = JSON.parse(await Deno.readTextFile(`${functionsDir}/${name}/deno.json`));
     assert.ok(config.imports, `${name}/deno.json has imports`);

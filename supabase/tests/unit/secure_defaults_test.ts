@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { parseGuestlyEnv } from "../../functions/_shared/guestly/config.ts";
 import { parseStripeWebhookEnv } from "../../functions/_shared/stripe/config.ts";
+import { parseGuestlyWebhookEnv } from "../../functions/_shared/guestly-webhook/config.ts";
 import {
   notifyAdminConfig,
   retryLinkConfig,
@@ -31,6 +32,7 @@ const deployed: Record<string, string> = {
   GUESTLY_CLIENT_ID: "0oa1b2c3d4e5f6g7h8i9",
   GUESTLY_CLIENT_SECRET: "Zx8-qL2vN7rT4wY1mK9pB6cF3hJ5sD0g",
   STRIPE_WEBHOOK_SECRET: "whsec_4eC39HqLyjWDarjtT1zdp7dc9f86d081",
+  GUESTLY_WEBHOOK_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
   STRIPE_LIVEMODE: "true",
   RESEND_API_KEY: "re_123456789_AbCdEfGhIjKlMnOp",
   ALERT_FROM_EMAIL: "Guestly Sync <alerts@rental.example>",
@@ -42,6 +44,7 @@ const deployed: Record<string, string> = {
 const startUp: Record<string, (env: Record<string, string>) => string> = {
   "guestly-sync": (env) => errorOf(() => parseGuestlyEnv(env)),
   "stripe-webhook": (env) => errorOf(() => parseStripeWebhookEnv(env)),
+  "guestly-webhook": (env) => errorOf(() => parseGuestlyWebhookEnv(env)),
   "notify-admin": (env) => notifyAdminConfig(env).configError ?? "",
   "retry-link": (env) => errorOf(() => retryLinkConfig(env)),
 };
@@ -49,6 +52,7 @@ const READS: Record<string, string> = {
   GUESTLY_CLIENT_ID: "guestly-sync",
   GUESTLY_CLIENT_SECRET: "guestly-sync",
   STRIPE_WEBHOOK_SECRET: "stripe-webhook",
+  GUESTLY_WEBHOOK_SECRET: "guestly-webhook",
   RESEND_API_KEY: "notify-admin",
   RETRY_LINK_SECRET: "retry-link",
 };

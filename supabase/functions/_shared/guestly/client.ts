@@ -20,6 +20,11 @@ import {
   guestlyErrorMessage,
   parseRetryAfterMs,
 } from "./retry-policy.ts";
+import {
+  WebhookSecret,
+  WebhookSubscription,
+  WebhookSubscriptionList,
+} from "../guestly-webhook/subscriptions.ts";
 
 export interface GuestlyCredentials {
   baseUrl: string;
@@ -404,6 +409,47 @@ export class GuestlyClient {
           : `connection to Guestly failed: ${error instanceof Error ? error.message : error}`,
       };
     }
+  }
+
+  /** Guestly's webhook subscriptions (`GET /webhooks`): for `npm run guestly:webhook`. */
+  listWebhooks(options: CallOptions = {}): Promise<HttpAttempt<WebhookSubscription[]>> {
+    return this.#request("GET", "/webhooks", undefined, (b) => WebhookSubscriptionList.parse(b), {
+      ...options,
+      idempotent: true,
+    });
+  }
+
+  /** A new subscription: not idempotent (sent twice, it could be two subscriptions). */
+  createWebhook(
+    subscription: { url: string; events: string[] },
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<WebhookSubscription>> {
+    return this.#request("POST", "/webhooks", subscription, (b) => WebhookSubscription.parse(b), {
+      ...options,
+      idempotent: false,
+    });
+  }
+
+  updateWebhook(
+    id: string,
+    subscription: { url: string; events: string[] },
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<WebhookSubscription>> {
+    return this.#request(
+      "PUT",
+      `/webhooks/${encodeURIComponent(id)}`,
+      subscription,
+      (b) => WebhookSubscription.parse(b),
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** The account's webhook signing secret (`whsec_…`). */
+  webhookSecret(options: CallOptions = {}): Promise<HttpAttempt<{ secret: string }>> {
+    return this.#request("GET", "/webhooks-v2/secret", undefined, (b) => WebhookSecret.parse(b), {
+      ...options,
+      idempotent: true,
+    });
   }
 }
 

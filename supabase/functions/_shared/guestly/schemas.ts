@@ -196,7 +196,12 @@ export const ReservationDetails = z.object({
   checkInDateLocalized: z.string().nullish(),
   checkOutDateLocalized: z.string().nullish(),
   guestsCount: z.number().nullish(),
+  // Read by guestly-webhook: whose reservation it is, and who cancelled it.
+  source: z.string().nullish(),
+  canceledBy: z.string().nullish(),
+  customFields: z.array(GuestlyCustomField).nullish(),
   money: z.object({
+    fareAccommodation: z.number().nullish(),
     currency: z.string().nullish(),
     totalPaid: z.number().nullish(),
     balanceDue: z.number().nullish(),

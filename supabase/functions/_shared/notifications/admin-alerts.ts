@@ -5,6 +5,11 @@
 import { moneyAlertEmail } from "./money-alerts.ts";
 import { syncStalledSections, syncStalledSubject } from "./sync-stalled.ts";
 import { doubleBookingSections, doubleBookingSubject } from "./double-booking.ts";
+import {
+  GUESTLY_CHANGE_KINDS,
+  guestlyChangeSections,
+  guestlyChangeSubject,
+} from "./guestly-changes.ts";
 
 export interface AlertAttempt {
   attempt: number;
@@ -238,6 +243,7 @@ function subjectFor(ctx: AlertContext): string {
   const booking = `booking ${shortId(ctx.booking?.id ?? ctx.alert.booking_id)}`;
   if (ctx.alert.kind === "sync_stalled") return syncStalledSubject(ctx, who, booking);
   if (ctx.alert.kind === "double_booking") return doubleBookingSubject(ctx);
+  if (GUESTLY_CHANGE_KINDS.includes(ctx.alert.kind)) return guestlyChangeSubject(ctx);
   if (ctx.alert.kind === "payment_mismatch") {
     const d = ctx.alert.details ?? {};
     return `Payment mismatch: ${booking} — ${who} (received ${
@@ -314,6 +320,8 @@ export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): Ale
     ? paymentMismatchSections(ctx)
     : ctx.alert.kind === "double_booking"
     ? doubleBookingSections(ctx)
+    : GUESTLY_CHANGE_KINDS.includes(ctx.alert.kind)
+    ? guestlyChangeSections(ctx)
     : syncFailedSections(ctx, link);
   return { subject, text: renderText(subject, sections), html: renderHtml(subject, sections) };
 }
