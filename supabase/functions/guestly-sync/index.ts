@@ -83,6 +83,7 @@ Deno.serve(handlerOrConfigurationError(() => {
         enabled: config.GUESTLY_SYNC_ENABLED,
         testMode: config.GUESTLY_TEST_MODE,
         stallAlertMinutes: parseStallEnv(env),
+        holdMinutes: config.GUESTLY_HOLD_MINUTES,
       },
       log,
     }),

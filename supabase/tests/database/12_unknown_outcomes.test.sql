@@ -14,9 +14,9 @@ create temp table claims (n int, lease uuid);
 insert into claims select 1, (guestly.claim_sync('00000000-0000-4000-8000-00000000c001') ->> 'lease_id')::uuid;
 
 select is(guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1)),
-  '{"held": true, "status": "confirmed"}'::jsonb, 'the holder may send, and learns the status');
+  '{"held": true, "status": "confirmed", "hold_status": null}'::jsonb, 'the holder may send, and learns the status and hold');
 select is(guestly.confirm_lease('00000000-0000-4000-8000-00000000c001', gen_random_uuid()),
-  '{"held": false, "status": null}'::jsonb, 'anyone else may not');
+  '{"held": false, "status": null, "hold_status": null}'::jsonb, 'anyone else may not');
 
 -- A lookup that failed to answer is not an unknown create.
 select guestly.record_attempt('00000000-0000-4000-8000-00000000c001', (select lease from claims where n = 1),

@@ -79,12 +79,14 @@ export class MemoryStore implements SyncStore {
     const row = this.row;
     if (!row) return Promise.resolve({ claimed: false, reason: "not_found" });
     if (this.lease) return Promise.resolve({ claimed: false, reason: "leased" });
-    if (row.status === "pending_payment") {
+    const holdWork = row.guestly_hold_status === "placing" ||
+      row.guestly_hold_status === "releasing";
+    if (row.status === "pending_payment" && !holdWork) {
       return Promise.resolve({ claimed: false, reason: "not_paid" });
     }
     if (
       row.guestly_sync_status === "synced" && row.guestly_synced_status === row.status &&
-      !this.contentDue() && !this.paymentDue()
+      row.guestly_hold_status !== "releasing" && !this.contentDue() && !this.paymentDue()
     ) {
       return Promise.resolve({ claimed: false, reason: "already_synced" });
     }
@@ -121,7 +123,11 @@ export class MemoryStore implements SyncStore {
   }
   confirmLease(_id: string, leaseId: string) {
     const held = leaseId === this.lease && !this.leaseStolen;
-    return Promise.resolve({ held, status: held ? this.row!.status : null });
+    return Promise.resolve({
+      held,
+      status: held ? this.row!.status : null,
+      holdStatus: held ? this.row!.guestly_hold_status : null,
+    });
   }
   recordAttempt(a: AttemptRecord) {
     this.attempts.push(a);
@@ -144,8 +150,28 @@ export class MemoryStore implements SyncStore {
     const row = this.row!;
     row.guestly_reservation_id = reservationId ?? row.guestly_reservation_id;
     row.guestly_synced_state = syncedState ?? row.guestly_synced_state;
-    const moreWork = row.status !== synced || this.contentDue() || this.paymentDue();
-    row.guestly_synced_status = synced;
+    // As record_success: the hold's transitions.
+    const hold = row.guestly_hold_status;
+    const open = hold === "placing" || hold === "held" || hold === "releasing" ||
+      hold === "expired";
+    let forget = false;
+    if (synced === "pending_payment" && row.guestly_reservation_id) {
+      if (hold !== "releasing") row.guestly_hold_status = "held";
+    } else if ((synced === "cancelled" || synced === "refunded") && open) {
+      row.guestly_hold_status = "released";
+      forget = row.status !== "cancelled" && row.status !== "refunded";
+    } else if (synced === "confirmed" && open) {
+      row.guestly_hold_status = "confirmed";
+    }
+    if (forget) {
+      row.guestly_reservation_id = null;
+      row.guestly_synced_state = null;
+    }
+    const moreWork = forget
+      ? row.status === "confirmed"
+      : row.guestly_hold_status === "releasing" || row.status !== synced || this.contentDue() ||
+        this.paymentDue();
+    row.guestly_synced_status = forget ? null : synced;
     row.guestly_sync_status = moreWork ? "pending" : "synced";
     row.guestly_sync_lookup_needed = false;
     this.lease = null;
@@ -180,6 +206,26 @@ export class MemoryStore implements SyncStore {
       this.alerts++;
       this.alertDetails.push(options.alertDetails);
     }
+    this.lease = null;
+    return Promise.resolve({ recorded: true, final, nextAttemptAt: final ? null : "later" });
+  }
+  holdFailures: Array<{ error: string; permanent: boolean; errorKind?: string }> = [];
+  recordHoldFailure(
+    _id: string,
+    leaseId: string,
+    error: string,
+    permanent: boolean,
+    options: { errorKind?: "conflict"; retryNotBefore?: Date } = {},
+  ) {
+    if (leaseId !== this.lease) {
+      return Promise.resolve({ recorded: false, final: false, nextAttemptAt: null });
+    }
+    const row = this.row!;
+    this.holdFailures.push({ error, permanent, errorKind: options.errorKind });
+    const releasing = row.guestly_hold_status === "releasing";
+    const final = permanent || options.errorKind === "conflict";
+    if (options.errorKind === "conflict" && !releasing) row.guestly_hold_status = "unavailable";
+    else if (permanent && !releasing) row.guestly_hold_status = "failed";
     this.lease = null;
     return Promise.resolve({ recorded: true, final, nextAttemptAt: final ? null : "later" });
   }

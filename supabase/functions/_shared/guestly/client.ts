@@ -269,11 +269,24 @@ export class GuestlyClient {
       if (wait > 0) await this.deps.sleep(wait);
     };
     let checkedAt = -Infinity;
+    const waitingSince = this.deps.now();
     for (let tries = 1;; tries++) {
-      const maxWait = Math.min(this.deps.maxSlotWaitMs, waitBudget());
-      const slot = maxWait < 0
+      // Work that can wait takes only a slot that comes soon, so it never queues far ahead of
+      // paid bookings; while none does, it asks again a little later, for a bounded time.
+      const slotWait = priority === "live" ? this.deps.maxSlotWaitMs : LOW_PRIORITY_SLOT_WAIT_MS;
+      const maxWait = Math.min(slotWait, waitBudget());
+      let slot = maxWait < 0
         ? null
         : await this.deps.limiter.reserve(Math.floor(maxWait), priority);
+      while (
+        !slot && priority !== "live" &&
+        this.deps.now() - waitingSince + LOW_PRIORITY_RETRY_MS <= LOW_PRIORITY_MAX_WAIT_MS &&
+        waitBudget() > LOW_PRIORITY_RETRY_MS
+      ) {
+        await this.deps.sleep(LOW_PRIORITY_RETRY_MS);
+        const again = Math.min(LOW_PRIORITY_SLOT_WAIT_MS, waitBudget());
+        slot = again < 0 ? null : await this.deps.limiter.reserve(Math.floor(again), priority);
+      }
       if (!slot) {
         return {
           outcome: "deferred",
@@ -465,6 +478,12 @@ const PRE_SEND_CHECK_MS = 150;
 const LATE_TOLERANCE_MS = 50;
 /** A check this recent still holds when a late request takes a fresh slot. */
 const RECHECK_AFTER_MS = 1000;
+/** A hold (or background work) takes a send slot only within this wait… */
+export const LOW_PRIORITY_SLOT_WAIT_MS = 2_000;
+/** …asks again after this pause while none comes that soon… */
+const LOW_PRIORITY_RETRY_MS = 500;
+/** …and defers after this long in all (the sweep brings it back). */
+const LOW_PRIORITY_MAX_WAIT_MS = 20_000;
 const MAX_SLOT_TRIES = 3;
 
 /** Guesty pages search results (at most 100 a page); more hits than that for one booking is

@@ -6,6 +6,7 @@ import { DEFAULT_PAYMENT_DELAY_MS, DEFAULT_SETTLE_MS } from "./retry-policy.ts";
 /** claim_sync's and confirm_lease's default lease_seconds (180), in ms. */
 export const LEASE_MS = 180_000;
 import { assertStrongSecrets } from "../secrets.ts";
+import { HoldMinutes } from "./hold.ts";
 
 const flag = z.enum(["true", "false", ""]).optional().transform((v) => v === "true");
 const positiveInt = (fallback: number) =>
@@ -40,6 +41,8 @@ export const GuestlyEnv = z.object({
     }
     return { perSecond, perMinute, perHour };
   }),
+  /** Minutes a Guestly hold blocks the nights while the guest pays; 0 = no holds. */
+  GUESTLY_HOLD_MINUTES: HoldMinutes,
   SUPABASE_DB_URL: z.string().min(1, "SUPABASE_DB_URL is required"),
 });
 export type GuestlyEnv = z.infer<typeof GuestlyEnv>;

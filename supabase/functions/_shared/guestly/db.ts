@@ -4,6 +4,7 @@ import type { Sql } from "../db.ts";
 import type { AttemptRecord, ClaimResult, SyncStore } from "./store.ts";
 import type { RateLimiter, TokenStore } from "./client.ts";
 import type { BookingStatus } from "./schemas.ts";
+import type { HoldStatus } from "./hold.ts";
 
 export function postgresSyncStore(sql: Sql): SyncStore {
   return {
@@ -57,13 +58,29 @@ export function postgresSyncStore(sql: Sql): SyncStore {
     async confirmLease(bookingId, leaseId) {
       const [row] = await sql`
         select guestly.confirm_lease(${bookingId}::uuid, ${leaseId}::uuid) as result`;
-      const result = row.result as { held: boolean; status: BookingStatus | null };
-      return { held: result.held, status: result.status ?? null };
+      const result = row.result as {
+        held: boolean;
+        status: BookingStatus | null;
+        hold_status?: HoldStatus | null;
+      };
+      return { held: result.held, status: result.status ?? null, holdStatus: result.hold_status };
     },
     async release(bookingId, leaseId, retryAt) {
       await sql`select guestly.release_sync(${bookingId}::uuid, ${leaseId}::uuid, ${
         retryAt ?? null
       })`;
+    },
+    async recordHoldFailure(bookingId, leaseId, error, permanent, options = {}) {
+      const [row] = await sql`
+        select guestly.record_hold_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},
+          ${permanent}, error_kind => ${options.errorKind ?? null},
+          retry_not_before => ${options.retryNotBefore ?? null}) as result`;
+      const result = row.result as { recorded: boolean; final?: boolean; next_attempt_at?: string };
+      return {
+        recorded: result.recorded,
+        final: result.final ?? false,
+        nextAttemptAt: result.next_attempt_at ?? null,
+      };
     },
     async recordPaymentOutcome(bookingId, leaseId, paymentId, outcome, guestlyPaymentId) {
       const [row] = await sql`

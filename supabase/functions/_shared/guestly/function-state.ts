@@ -1,7 +1,8 @@
 // guestly-sync tells the database how it runs (the database cannot read a function's env): on
 // its first authorized request and then at most once a minute, it records enabled / test mode
 // and GUESTLY_STALL_ALERT_MINUTES through guestly.report_function_state. The stall detector
-// uses it to say "GUESTLY_SYNC_ENABLED is not true" plainly, and as its alert threshold.
+// uses it to say "GUESTLY_SYNC_ENABLED is not true" plainly, and as its alert threshold; the
+// insert trigger reads GUESTLY_HOLD_MINUTES from it to decide whether a new booking gets a hold.
 import type { Sql } from "../db.ts";
 import type { Logger } from "../log.ts";
 
@@ -11,6 +12,8 @@ export interface FunctionState {
   enabled: boolean;
   testMode: boolean;
   stallAlertMinutes: number;
+  /** GUESTLY_HOLD_MINUTES: the insert trigger places holds only when this is above 0. */
+  holdMinutes?: number;
 }
 
 export interface HeartbeatDeps {
@@ -44,6 +47,11 @@ export function functionStateHeartbeat(deps: HeartbeatDeps): () => Promise<void>
 export function postgresFunctionStateReporter(sql: Sql, functionName = "guestly-sync") {
   return async (state: FunctionState) => {
     await sql`select guestly.report_function_state(${functionName}, ${state.enabled},
-      ${state.testMode}, ${sql.json({ stall_alert_minutes: state.stallAlertMinutes })})`;
+      ${state.testMode}, ${
+      sql.json({
+        stall_alert_minutes: state.stallAlertMinutes,
+        hold_minutes: state.holdMinutes ?? 0,
+      })
+    })`;
   };
 }

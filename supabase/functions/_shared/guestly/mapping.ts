@@ -8,6 +8,7 @@ import {
   type PendingPayment,
 } from "./schemas.ts";
 import { normalisePhone } from "./phone.ts";
+import { type HoldStatus, reservedUntilHours } from "./hold.ts";
 
 /**
  * The one status table (docs/status-mapping.md shows the same):
@@ -22,6 +23,41 @@ export const STATUS_MAP: Readonly<Record<BookingStatus, GuestlyStatus | null>> =
 
 export function mapStatusToGuestly(status: BookingStatus): GuestlyStatus | null {
   return STATUS_MAP[status];
+}
+
+/**
+ * What Guestly should hold for the booking, its hold included: a booking waiting for payment is
+ * sent only while its hold is being placed or is held (`reserved`: it blocks the nights), or is
+ * being released (`canceled`).
+ */
+export function guestlyTarget(
+  booking: { status: BookingStatus; guestly_hold_status?: HoldStatus | null },
+): GuestlyStatus | null {
+  if (booking.status === "pending_payment") {
+    if (booking.guestly_hold_status === "placing" || booking.guestly_hold_status === "held") {
+      return "reserved";
+    }
+    if (booking.guestly_hold_status === "releasing") return "canceled";
+  }
+  return mapStatusToGuestly(booking.status);
+}
+
+/** What the last acknowledged booking status stands for in Guestly (`pending_payment`: a hold). */
+export function syncedTarget(syncedStatus: BookingStatus | null | undefined): GuestlyStatus | null {
+  if (!syncedStatus) return null;
+  return syncedStatus === "pending_payment" ? "reserved" : mapStatusToGuestly(syncedStatus);
+}
+
+/**
+ * The booking status Guestly's reservation stands for once a round's work is done
+ * (record_success's synced_status): a released hold is a cancelled reservation.
+ */
+export function syncedStatusAfter(
+  booking: { status: BookingStatus; guestly_hold_status?: HoldStatus | null },
+): BookingStatus {
+  return booking.status === "pending_payment" && guestlyTarget(booking) === "canceled"
+    ? "cancelled"
+    : booking.status;
 }
 
 /** Where our booking id travels in Guestly (Guesty documents no externalId). */
@@ -62,8 +98,8 @@ export function mapBookingToGuestlyReservation(
   booking: BookingRow,
   bookingRefFieldId: string,
 ): GuestlyReservationCreate {
-  const status = mapStatusToGuestly(booking.status);
-  if (status !== "confirmed") {
+  const status = guestlyTarget(booking);
+  if (status !== "confirmed" && status !== "reserved") {
     throw new Error(`booking ${booking.id} has status ${booking.status}: nothing to create`);
   }
   const phone = normalisePhone(booking.guest_phone, booking.guestly_property_country);
@@ -90,6 +126,10 @@ export function mapBookingToGuestlyReservation(
     notes: { other: notes.join("\n") },
     // An operator forced this booking past a calendar conflict (sync:retry --ignore-calendar).
     ...(booking.guestly_ignore_calendar ? { ignoreCalendar: true as const } : {}),
+    // A hold blocks the nights for its minutes while the guest pays, then stops blocking.
+    ...(status === "reserved"
+      ? { reservedUntil: reservedUntilHours(booking.guestly_hold_minutes ?? 0) }
+      : {}),
   };
 }
 

@@ -6,7 +6,8 @@ import type {
   GuestlyStatus,
   ReservationContent,
 } from "./schemas.ts";
-import { mapStatusToGuestly } from "./mapping.ts";
+import { guestlyTarget } from "./mapping.ts";
+import { isHoldWork } from "./hold.ts";
 import type { CallOptions, HttpAttempt } from "./client.ts";
 import type { AttemptRecord } from "./store.ts";
 import type { SyncDeps } from "./sync.ts";
@@ -124,12 +125,17 @@ export async function attempt<T>(
     ? async () => {
       const lease = await deps.store.confirmLease(booking.id, leaseId);
       if (!lease.held) return LEASE_LOST;
-      if (lease.status && mapStatusToGuestly(lease.status) !== sending) return STATUS_CHANGED;
+      if (
+        lease.status &&
+        guestlyTarget({ status: lease.status, guestly_hold_status: lease.holdStatus }) !== sending
+      ) return STATUS_CHANGED;
       return null;
     }
     : undefined;
   const recorded = async (): Promise<HttpAttempt<T>> => {
-    const result = await call({ deadline: ctx.deadline, beforeSend });
+    // A hold waits behind paid bookings for Guestly's send slots.
+    const priority = isHoldWork(booking) ? "hold" : "live";
+    const result = await call({ deadline: ctx.deadline, beforeSend, priority });
     if (result.outcome === "deferred" || result.outcome === "aborted") return result;
     state.attempts = await deps.store.recordAttempt({
       bookingId: booking.id,

@@ -1,6 +1,7 @@
 // Shapes at the boundaries: the booking row as the database hands it to us, and Guestly's
 // reservations-v3 payloads. Validated with zod so a bad row fails loudly, naming the field.
 import { z } from "zod";
+import { HoldStatus } from "./hold.ts";
 
 export const BOOKING_STATUSES = ["pending_payment", "confirmed", "cancelled", "refunded"] as const;
 export const BookingStatus = z.enum(BOOKING_STATUSES);
@@ -87,6 +88,9 @@ export const BookingRow = z.object({
   guestly_synced_state: ReservationContent.nullable().optional(),
   guestly_desired_state: ReservationContent.optional(),
   guestly_pending_payments: z.array(PendingPayment).optional(),
+  /** The hold while the guest pays (null: none asked for), and its minutes. */
+  guestly_hold_status: HoldStatus.nullable().optional(),
+  guestly_hold_minutes: z.number().int().positive().nullable().optional(),
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 
@@ -112,6 +116,8 @@ export const GuestlyReservationCreate = z.object({
   notes: z.object({ other: z.string() }),
   /** Only on an operator's forced retry: Guestly skips its availability check. */
   ignoreCalendar: z.literal(true).optional(),
+  /** A hold (`reserved`): hours it blocks the nights, as Guesty's API takes it. */
+  reservedUntil: z.number().positive("a hold needs GUESTLY_HOLD_MINUTES > 0").optional(),
 });
 export type GuestlyReservationCreate = z.infer<typeof GuestlyReservationCreate>;
 

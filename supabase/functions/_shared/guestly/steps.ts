@@ -8,7 +8,7 @@ import {
   type GuestlyStatus,
   type ReservationContent,
 } from "./schemas.ts";
-import { mapBookingToGuestlyReservation, mapStatusToGuestly } from "./mapping.ts";
+import { guestlyTarget, mapBookingToGuestlyReservation, syncedTarget } from "./mapping.ts";
 import { describeDuplicates, judgeLookup } from "./lookup.ts";
 import { contentOf, planContentChanges } from "./content-changes.ts";
 import { followContent } from "./modify-steps.ts";
@@ -26,13 +26,11 @@ export { newRoundState, type RoundContext, type RoundState, type Step } from "./
  */
 export async function performStep(ctx: RoundContext): Promise<Step> {
   const { booking, state, deps } = ctx;
-  const target = mapStatusToGuestly(booking.status);
+  // A booking waiting for payment asks for its hold (`reserved`), or for its release.
+  const target = guestlyTarget(booking);
   if (target === null) return { kind: "done", reservationId: booking.guestly_reservation_id };
   const known = booking.guestly_reservation_id;
-  const syncedTarget = booking.guestly_synced_status
-    ? mapStatusToGuestly(booking.guestly_synced_status)
-    : null;
-  if (known && syncedTarget === target) {
+  if (known && syncedTarget(booking.guestly_synced_status) === target) {
     // A reservation recorded before we tracked its content: Guestly holds what we have.
     const synced = booking.guestly_synced_state ?? booking.guestly_desired_state;
     // Money first: a change Guestly refuses (taken nights) must not keep the money from it.
@@ -65,7 +63,7 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
 
   if (known) return await setStatus(ctx, known, target);
   const [only] = state.found ?? [];
-  if (!only) return await create(ctx);
+  if (!only) return await create(ctx, target);
   // Bound to the reservation an earlier create made: it holds what that create sent.
   const syncedState = contentOf(only, booking.guestly_desired_state);
   if (only.status === target) return { kind: "done", reservationId: only.id, syncedState };
@@ -120,7 +118,8 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
   return null;
 }
 
-async function create(ctx: RoundContext): Promise<Step> {
+/** `target`: `confirmed` for a paid booking, `reserved` for a hold while the guest pays. */
+async function create(ctx: RoundContext, target: GuestlyStatus): Promise<Step> {
   const { booking, state, deps } = ctx;
   // Past the attempt limit a round only looks up (a phantom from an unknown create may exist);
   // it never sends another create.
@@ -147,7 +146,7 @@ async function create(ctx: RoundContext): Promise<Step> {
     ctx,
     "create",
     (options) => deps.guestly.createReservation(payload, options),
-    "confirmed",
+    target,
   );
   if (created.outcome === "success") {
     return {
@@ -161,7 +160,7 @@ async function create(ctx: RoundContext): Promise<Step> {
     // committed after the lookup (a very slow backend): look again before calling it a double
     // booking. Found → bound; nothing of ours → the conflict stands.
     state.found = null;
-    const looked = await lookUp(ctx, "confirmed");
+    const looked = await lookUp(ctx, target);
     if (looked) return looked;
     const found: GuestlyReservation[] | null = ctx.state.found; // set by lookUp
     const [only] = found ?? [];
@@ -171,9 +170,9 @@ async function create(ctx: RoundContext): Promise<Step> {
         reservation_id: only.id,
       });
       const syncedState = contentOf(only, booking.guestly_desired_state);
-      return only.status === "confirmed"
+      return only.status === target
         ? { kind: "done", reservationId: only.id, syncedState }
-        : withContent(await setStatus(ctx, only.id, "confirmed"), syncedState);
+        : withContent(await setStatus(ctx, only.id, target), syncedState);
     }
   }
   return toStep(ctx, "create", created);

@@ -1,6 +1,7 @@
 // What the sync core needs from the database. The real implementation calls the SQL functions
 // of the `guestly` schema (db.ts); tests pass an in-memory fake.
 import type { BookingStatus, ReservationContent } from "./schemas.ts";
+import type { HoldStatus } from "./hold.ts";
 
 export type ClaimResult =
   | { claimed: true; leaseId: string; booking: unknown }
@@ -81,8 +82,19 @@ export interface SyncStore {
   confirmLease(
     bookingId: string,
     leaseId: string,
-  ): Promise<{ held: boolean; status: BookingStatus | null }>;
+  ): Promise<{ held: boolean; status: BookingStatus | null; holdStatus?: HoldStatus | null }>;
   release(bookingId: string, leaseId: string, retryAt?: Date): Promise<void>;
+  /**
+   * A hold's failure (the booking waits for payment): refused for taken nights → `unavailable`,
+   * never an admin alert; retried with backoff only while the hold would still be worth it.
+   */
+  recordHoldFailure(
+    bookingId: string,
+    leaseId: string,
+    error: string,
+    permanent: boolean,
+    options?: Pick<FailureOptions, "errorKind" | "retryNotBefore">,
+  ): Promise<{ recorded: boolean; final: boolean; nextAttemptAt: string | null }>;
   /** `ignoreCalendar`: this episode's create sends `ignoreCalendar: true` (a forced booking). */
   beginManualRetry(
     bookingId: string,

@@ -1,7 +1,8 @@
 // The sync core: brings one booking's Guestly reservation in step with the booking's status.
 // All I/O (database, Guestly, clock, sleep, log) is injected; nothing here throws to the caller.
 import { BookingRow, type BookingStatus } from "./schemas.ts";
-import { mapBookingToGuestlyReservation, mapStatusToGuestly } from "./mapping.ts";
+import { guestlyTarget, mapBookingToGuestlyReservation, syncedStatusAfter } from "./mapping.ts";
+import { isHoldWork } from "./hold.ts";
 import { ATTEMPTS_PER_ROUND, MAX_IN_ROUND_WAIT_MS, retryDelayMs } from "./retry-policy.ts";
 import type { GuestlyClient } from "./client.ts";
 import type { FailureOptions, SyncStore } from "./store.ts";
@@ -120,20 +121,21 @@ async function syncPass(
   const booking = parsed.data;
 
   if (deps.settings.testMode) {
-    const target = mapStatusToGuestly(booking.status);
-    const payload = booking.guestly_reservation_id || target !== "confirmed"
-      ? {
-        status: target,
-        reservationId: booking.guestly_reservation_id,
-        changes: planContentChanges(booking.guestly_synced_state, booking.guestly_desired_state)
-          .map((change) => change.kind),
-        payments: (booking.guestly_pending_payments ?? []).map((p) => ({
-          kind: p.kind,
-          amount: p.amount,
-          currency: p.currency,
-        })),
-      }
-      : mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
+    const target = guestlyTarget(booking);
+    const payload =
+      booking.guestly_reservation_id || (target !== "confirmed" && target !== "reserved")
+        ? {
+          status: target,
+          reservationId: booking.guestly_reservation_id,
+          changes: planContentChanges(booking.guestly_synced_state, booking.guestly_desired_state)
+            .map((change) => change.kind),
+          payments: (booking.guestly_pending_payments ?? []).map((p) => ({
+            kind: p.kind,
+            amount: p.amount,
+            currency: p.currency,
+          })),
+        }
+        : mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
     log.info("guestly.sync.test_mode", { booking_id: bookingId, would_send: payload });
     await store.release(bookingId, leaseId);
     return { more: false, value: { outcome: "test_mode", payload } };
@@ -156,7 +158,7 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           booking.id,
           leaseId,
           step.reservationId,
-          booking.status,
+          syncedStatusAfter(booking),
           step.syncedState,
         );
         if (!result.recorded) {
@@ -246,6 +248,7 @@ async function fail(
   options: FailureOptions = {},
 ): Promise<PassResult> {
   const { booking, leaseId, state, deps } = ctx;
+  if (isHoldWork(booking)) return await failHold(ctx, error, permanent, options);
   const result = await deps.store.recordFailure(
     booking.id,
     leaseId,
@@ -265,6 +268,38 @@ async function fail(
     attempt: state.attempts,
     final: result.final,
     permanent,
+    next_attempt_at: result.nextAttemptAt,
+    error,
+    ...(options.errorKind ? { error_kind: options.errorKind } : {}),
+  });
+  return {
+    more: false,
+    value: {
+      outcome: "failed",
+      final: result.final,
+      error,
+      attempts: state.attempts,
+      ...(options.errorKind ? { errorKind: options.errorKind } : {}),
+    },
+  };
+}
+
+/** A hold that could not be placed or released: the website's answer, never an admin's alert. */
+async function failHold(
+  ctx: RoundContext,
+  error: string,
+  permanent: boolean,
+  options: FailureOptions,
+): Promise<PassResult> {
+  const { booking, leaseId, state, deps } = ctx;
+  const result = await deps.store.recordHoldFailure(booking.id, leaseId, error, permanent, {
+    errorKind: options.errorKind,
+    retryNotBefore: options.retryNotBefore,
+  });
+  deps.log.warn("guestly.hold.failed", {
+    booking_id: booking.id,
+    attempt: state.attempts,
+    final: result.final,
     next_attempt_at: result.nextAttemptAt,
     error,
     ...(options.errorKind ? { error_kind: options.errorKind } : {}),

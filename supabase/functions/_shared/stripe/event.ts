@@ -187,12 +187,17 @@ function fieldsOf(type: string, object: Record<string, unknown>): Fields {
     }
     case "checkout.session.completed":
     case "checkout.session.async_payment_succeeded":
-    case "checkout.session.async_payment_failed": {
+    case "checkout.session.async_payment_failed":
+    case "checkout.session.expired": {
       const session = CheckoutSession.parse(object);
       // A session completes before delayed payment methods (SEPA, bank transfers) have paid:
       // only payment_status "paid" is money received. "no_payment_required" (a 100 % discount)
       // owes nothing and confirms too.
-      const action: StripeAction = type === "checkout.session.async_payment_failed"
+      // An expired session took no money and changes nothing on the booking (the guest may
+      // start another); its ledger row releases a Guestly hold (20261203000012).
+      const action: StripeAction = type === "checkout.session.expired"
+        ? "none"
+        : type === "checkout.session.async_payment_failed"
         ? "payment_failed"
         : session.payment_status === "paid"
         ? "paid"

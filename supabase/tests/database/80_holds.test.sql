@@ -1,0 +1,143 @@
+-- Holds while the guest pays (GUESTLY_HOLD_MINUTES, reported by guestly-sync into
+-- guestly.function_state): placed on insert through pg_net, claimed and recorded through the
+-- same state functions as a sync, confirmed by the payment, released when the Checkout ends,
+-- expired when their time runs out; a refused hold is `unavailable` and alerts nobody.
+begin;
+select plan(36);
+
+create function pg_temp.b(id uuid) returns public.bookings
+  language sql as $$ select * from public.bookings where bookings.id = b.id $$;
+create function pg_temp.book(id uuid, check_in date) returns void
+  language sql as $$
+  insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+    check_in, check_out, guests_count, amount_total, currency, status)
+  values (book.id, '0b0e7f3a-0000-4000-8000-000000000001', 'H', 'Old', 'h@example.com',
+    book.check_in, book.check_in + 3, 2, 30000, 'eur', 'pending_payment') $$;
+create function pg_temp.claim(id uuid) returns uuid
+  language sql as $$ select (guestly.claim_sync(claim.id) ->> 'lease_id')::uuid $$;
+create function pg_temp.requests() returns int
+  language sql as $$ select count(*)::int from net.http_request_queue $$;
+
+delete from guestly.function_state;
+delete from net.http_request_queue;
+
+-- Off: nothing asked, nothing sent.
+select pg_temp.book('00000000-0000-4000-8000-00000000b001', '2032-01-01');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b001')).guestly_hold_status, null,
+  'holds off (nothing reported): no hold');
+select is(pg_temp.requests(), 0, 'and no request');
+select is(guestly.hold_state('00000000-0000-4000-8000-00000000b001') ->> 'hold_status', null,
+  'hold_state says so');
+
+-- Test mode reports its minutes, but never places holds.
+select guestly.report_function_state('guestly-sync', true, true, '{"hold_minutes": 10}');
+select is(guestly.hold_minutes(), 0, 'test mode: no holds');
+select guestly.report_function_state('guestly-sync', false, false, '{"hold_minutes": 10}');
+select is(guestly.hold_minutes(), 0, 'sync disabled: no holds');
+select guestly.report_function_state('guestly-sync', true, false, '{"hold_minutes": 10}');
+select is(guestly.hold_minutes(), 10, 'enabled: the reported minutes');
+
+-- On: the insert asks for the hold and calls guestly-sync once.
+select pg_temp.book('00000000-0000-4000-8000-00000000b002', '2032-02-01');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_hold_status, 'placing',
+  'a pending booking asks for its hold');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_hold_minutes, 10, 'with the minutes');
+select is(pg_temp.requests(), 1, 'one request to guestly-sync');
+select isnt((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_sync_next_attempt_at, null,
+  'and the sweep as safety net');
+
+-- Placed: held until now + 10 min; a second call finds nothing to do.
+create temp table leases (n int, lease uuid);
+insert into leases select 1, pg_temp.claim('00000000-0000-4000-8000-00000000b002');
+select isnt((select lease from leases where n = 1), null, 'a hold being placed is claimed');
+select is((guestly.record_success('00000000-0000-4000-8000-00000000b002',
+  (select lease from leases where n = 1), 'res-hold-1', 'pending_payment') ->> 'more_work')::boolean,
+  false, 'placed: nothing more to do');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_hold_status, 'held', 'held');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_hold_until,
+  now() + interval '10 minutes', 'until the hold minutes from now');
+select is(guestly.claim_sync('00000000-0000-4000-8000-00000000b002') ->> 'claimed', 'false',
+  'a repeated call is not claimed: nothing to send');
+select is(guestly.hold_state('00000000-0000-4000-8000-00000000b002') ->> 'reservation_id', 'res-hold-1',
+  'hold_state names the held reservation');
+
+-- Paid: the status trigger calls guestly-sync; the confirm of the same reservation confirms the hold.
+delete from net.http_request_queue;
+update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8000-00000000b002';
+select is(pg_temp.requests(), 1, 'the payment calls guestly-sync');
+insert into leases select 2, pg_temp.claim('00000000-0000-4000-8000-00000000b002');
+select is((select (guestly.record_success('00000000-0000-4000-8000-00000000b002',
+  (select lease from leases where n = 2), 'res-hold-1', 'confirmed') ->> 'more_work')::boolean),
+  false, 'confirmed: done');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_hold_status, 'confirmed',
+  'the hold became the confirmed reservation');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b002')).guestly_reservation_id, 'res-hold-1',
+  'the same reservation');
+
+-- The Checkout ended without payment: released through the sync path, and forgotten.
+select pg_temp.book('00000000-0000-4000-8000-00000000b003', '2032-03-01');
+insert into leases select 3, pg_temp.claim('00000000-0000-4000-8000-00000000b003');
+select guestly.record_success('00000000-0000-4000-8000-00000000b003',
+  (select lease from leases where n = 3), 'res-hold-3', 'pending_payment');
+delete from net.http_request_queue;
+insert into payments.stripe_events (id, type, created, livemode, outcome, payload)
+values ('evt_hold_expired', 'checkout.session.expired', now(), false, 'ignored', '{}');
+update payments.stripe_events set outcome = 'ignored', booking_id = '00000000-0000-4000-8000-00000000b003'
+ where id = 'evt_hold_expired';
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b003')).guestly_hold_status, 'releasing',
+  'checkout.session.expired releases the hold');
+select is(pg_temp.requests(), 1, 'calling guestly-sync');
+insert into leases select 4, pg_temp.claim('00000000-0000-4000-8000-00000000b003');
+select isnt((select lease from leases where n = 4), null, 'a release is claimed');
+select guestly.record_success('00000000-0000-4000-8000-00000000b003',
+  (select lease from leases where n = 4), 'res-hold-3', 'cancelled');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b003')).guestly_hold_status, 'released', 'released');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b003')).guestly_reservation_id, null,
+  'forgotten: a later payment creates a new reservation');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b003')).guestly_hold_reservation_id, 'res-hold-3',
+  'the released one stays on record');
+
+-- Refused for taken nights: unavailable, final, no alert.
+select pg_temp.book('00000000-0000-4000-8000-00000000b004', '2032-04-01');
+insert into leases select 5, pg_temp.claim('00000000-0000-4000-8000-00000000b004');
+select is((guestly.record_hold_failure('00000000-0000-4000-8000-00000000b004',
+  (select lease from leases where n = 5), 'dates not available', true, 'conflict') ->> 'final')::boolean,
+  true, 'a refused hold is final');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b004')).guestly_hold_status, 'unavailable', 'unavailable');
+select is((select count(*)::int from guestly.admin_alerts
+            where booking_id = '00000000-0000-4000-8000-00000000b004'), 0, 'and nobody is alerted');
+
+-- Guestly down: retried with backoff while the hold is worth it, then failed.
+select pg_temp.book('00000000-0000-4000-8000-00000000b005', '2032-05-01');
+insert into leases select 6, pg_temp.claim('00000000-0000-4000-8000-00000000b005');
+select is((guestly.record_hold_failure('00000000-0000-4000-8000-00000000b005',
+  (select lease from leases where n = 6), 'HTTP 503', false) ->> 'final')::boolean, false,
+  'a transient failure is retried');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b005')).guestly_hold_status, 'placing', 'still placing');
+insert into leases select 7, pg_temp.claim('00000000-0000-4000-8000-00000000b005');
+select is((guestly.record_hold_failure('00000000-0000-4000-8000-00000000b005',
+  (select lease from leases where n = 7), 'HTTP 503', false,
+  retry_not_before => now() + interval '11 minutes') ->> 'final')::boolean, true,
+  'never retried past the time the hold would have run out');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b005')).guestly_hold_status, 'failed', 'failed');
+
+-- Time runs out: expired by the cron body; a placing hold past its end is not claimed.
+select is(guestly.expire_holds(now() + interval '11 minutes'), 0,
+  'nothing held past its end yet (b003 released, b004 unavailable, b005 failed)');
+select pg_temp.book('00000000-0000-4000-8000-00000000b006', '2032-06-01');
+insert into leases select 8, pg_temp.claim('00000000-0000-4000-8000-00000000b006');
+select guestly.record_success('00000000-0000-4000-8000-00000000b006',
+  (select lease from leases where n = 8), 'res-hold-6', 'pending_payment');
+select is(guestly.expire_holds(now() + interval '11 minutes'), 1, 'a held hold past its end expires');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b006')).guestly_hold_status, 'expired', 'expired');
+
+-- Cancelled before the hold's request ever ran: released without a request.
+select pg_temp.book('00000000-0000-4000-8000-00000000b007', '2032-07-01');
+delete from net.http_request_queue;
+update public.bookings set status = 'cancelled' where id = '00000000-0000-4000-8000-00000000b007';
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b007')).guestly_hold_status, 'released',
+  'a hold never placed is released with the cancellation');
+select is(pg_temp.requests(), 0, 'and nothing is sent');
+
+select * from finish();
+rollback;

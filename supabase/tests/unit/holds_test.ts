@@ -1,0 +1,266 @@
+// A hold while the guest pays: placed as a `reserved` reservation through the same sync round
+// (lease, attempt log, lookup rules), at the `hold` priority; refused nights are the website's
+// answer (`unavailable`), never an admin's alert; the payment confirms the same reservation.
+import assert from "node:assert/strict";
+import { syncBookingToGuestly } from "../../functions/_shared/guestly/sync.ts";
+import { guestlyTarget, syncedStatusAfter } from "../../functions/_shared/guestly/mapping.ts";
+import { HoldMinutes, reservedUntilHours } from "../../functions/_shared/guestly/hold.ts";
+import { parseGuestlyEnv } from "../../functions/_shared/guestly/config.ts";
+import type { RateLimiter, RequestPriority } from "../../functions/_shared/guestly/client.ts";
+import { bookingRow, FakeGuestly, MemoryStore, status, testDeps } from "./fakes.ts";
+
+const HOLD_ID = "65bbbbbbbbbbbbbbbbbbbbbb";
+const reserved = () => () =>
+  Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "reserved" }, { status: 201 });
+const confirmed = () => () =>
+  Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" });
+const canceled = () => () =>
+  Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "canceled" });
+
+function holdBooking(overrides = {}) {
+  return bookingRow({
+    status: "pending_payment",
+    stripe_payment_intent_id: null,
+    guestly_hold_status: "placing",
+    guestly_hold_minutes: 10,
+    ...overrides,
+  });
+}
+
+Deno.test("the status table with holds: reserved while placing or held, canceled to release", () => {
+  assert.equal(guestlyTarget({ status: "pending_payment" }), null);
+  assert.equal(
+    guestlyTarget({ status: "pending_payment", guestly_hold_status: "placing" }),
+    "reserved",
+  );
+  assert.equal(
+    guestlyTarget({ status: "pending_payment", guestly_hold_status: "held" }),
+    "reserved",
+  );
+  assert.equal(
+    guestlyTarget({ status: "pending_payment", guestly_hold_status: "releasing" }),
+    "canceled",
+  );
+  for (const hold of ["unavailable", "failed", "released", "expired"] as const) {
+    assert.equal(guestlyTarget({ status: "pending_payment", guestly_hold_status: hold }), null);
+  }
+  // Once paid, the hold no longer decides anything.
+  assert.equal(guestlyTarget({ status: "confirmed", guestly_hold_status: "held" }), "confirmed");
+  assert.equal(
+    syncedStatusAfter({ status: "pending_payment", guestly_hold_status: "releasing" }),
+    "cancelled",
+  );
+  assert.equal(
+    syncedStatusAfter({ status: "pending_payment", guestly_hold_status: "placing" }),
+    "pending_payment",
+  );
+});
+
+Deno.test("GUESTLY_HOLD_MINUTES: 0 by default, whole minutes up to a day, named when wrong", () => {
+  assert.equal(HoldMinutes.parse(undefined), 0);
+  assert.equal(HoldMinutes.parse("10"), 10);
+  assert.equal(reservedUntilHours(10), 0.1667);
+  assert.equal(reservedUntilHours(90), 1.5);
+  const base = { SUPABASE_DB_URL: "postgres://x" };
+  assert.equal(parseGuestlyEnv(base).GUESTLY_HOLD_MINUTES, 0);
+  assert.throws(
+    () => parseGuestlyEnv({ ...base, GUESTLY_HOLD_MINUTES: "ten" }),
+    /GUESTLY_HOLD_MINUTES/,
+  );
+  assert.throws(
+    () => parseGuestlyEnv({ ...base, GUESTLY_HOLD_MINUTES: "2000" }),
+    /GUESTLY_HOLD_MINUTES/,
+  );
+});
+
+Deno.test("a hold is created as reserved with its hours, at the hold priority, and recorded held", async () => {
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([reserved()]);
+  const priorities: (RequestPriority | undefined)[] = [];
+  const { deps } = testDeps(store, guestly);
+  const limiter: RateLimiter = {
+    reserve: (_wait, priority) => {
+      priorities.push(priority);
+      return Promise.resolve(new Date(0));
+    },
+  };
+  (deps.guestly.deps as { limiter: RateLimiter }).limiter = limiter;
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  const body = guestly.bodies[0] as { status: string; reservedUntil: number };
+  assert.equal(body.status, "reserved");
+  assert.equal(body.reservedUntil, 0.1667);
+  assert.ok(priorities.length > 0 && priorities.every((p) => p === "hold"), `${priorities}`);
+  assert.equal(store.row!.guestly_hold_status, "held");
+  assert.equal(store.row!.guestly_reservation_id, HOLD_ID);
+  assert.equal(store.row!.guestly_synced_status, "pending_payment");
+});
+
+Deno.test("taken nights: the hold is unavailable, final, and nobody is alerted", async () => {
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([
+    status(409, { error: { code: "LISTING_CALENDAR_BLOCKED", message: "blocked" } }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.ok(result.outcome === "failed" && result.final);
+  assert.equal(store.row!.guestly_hold_status, "unavailable");
+  assert.equal(store.alerts, 0, "a refused hold is the website's answer, not an admin's alert");
+  assert.equal(guestly.requests.length, 1);
+});
+
+Deno.test("paid after the hold was placed: the same reservation is confirmed, nothing created", async () => {
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([reserved(), confirmed()]);
+  const { deps } = testDeps(store, guestly);
+  await syncBookingToGuestly(store.row!.id, deps);
+  store.row!.status = "confirmed";
+  store.row!.guestly_sync_status = "pending";
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.equal(guestly.requests.length, 2);
+  assert.equal(guestly.requests[1].method, "PUT");
+  assert.match(guestly.requests[1].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
+  assert.deepEqual(guestly.bodies[1], { status: "confirmed" });
+  assert.equal(store.row!.guestly_hold_status, "confirmed");
+  assert.equal(store.row!.guestly_reservation_id, HOLD_ID);
+});
+
+Deno.test("paid before the hold's request left: one confirmed create, no hold", async () => {
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([
+    () =>
+      Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" }, { status: 201 }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  // The payment lands between the claim and the request: the pre-send check sees it.
+  const confirm = store.confirmLease.bind(store);
+  store.confirmLease = (id, lease) => {
+    store.row!.status = "confirmed";
+    return confirm(id, lease);
+  };
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.equal(guestly.requests.length, 1);
+  assert.equal((guestly.bodies[0] as { status: string }).status, "confirmed");
+  assert.equal(store.row!.guestly_hold_status, "confirmed");
+});
+
+Deno.test("releasing: the held reservation is cancelled and forgotten, so a later payment creates", async () => {
+  const store = new MemoryStore(holdBooking({
+    guestly_hold_status: "releasing",
+    guestly_reservation_id: HOLD_ID,
+    guestly_synced_status: "pending_payment",
+    guestly_sync_status: "pending",
+  }));
+  const guestly = new FakeGuestly([canceled()]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.deepEqual((guestly.bodies[0] as { status: string }).status, "canceled");
+  assert.equal(store.row!.guestly_hold_status, "released");
+  assert.equal(store.row!.guestly_reservation_id, null);
+});
+
+Deno.test("a hold's unknown create is looked up before anything is sent again", async () => {
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([status(502)]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.ok(result.outcome === "failed" && !result.final);
+  assert.equal(store.row!.guestly_sync_lookup_needed, true);
+  assert.equal(store.holdFailures.length, 1);
+  assert.equal(store.alerts, 0);
+  assert.equal(store.row!.guestly_hold_status, "placing", "the website hears `unknown`");
+});
+
+// --- guestly-hold: the website's wait for the outcome --------------------------------------
+
+import {
+  createGuestlyHoldHandler,
+  type HoldState,
+} from "../../functions/_shared/guestly/hold-handler.ts";
+import { serviceKeysFrom } from "../../functions/_shared/service-keys.ts";
+import { memoryLogger } from "../../functions/_shared/log.ts";
+
+const SECRET = "sb_secret_" + "h".repeat(32);
+
+function holdHandler(states: HoldState[]) {
+  const clock = { now: 0 };
+  const reads: number[] = [];
+  const handler = createGuestlyHoldHandler({
+    serviceKeys: serviceKeysFrom({ SUPABASE_SECRET_KEY: SECRET }),
+    readState: () => {
+      reads.push(clock.now);
+      return Promise.resolve(states.length > 1 ? states.shift()! : states[0]);
+    },
+    sleep: (ms) => {
+      clock.now += ms;
+      return Promise.resolve();
+    },
+    now: () => clock.now,
+    log: memoryLogger(),
+    pollMs: 100,
+  });
+  const ask = (body: unknown, key = SECRET) =>
+    handler(
+      new Request("http://x/guestly-hold", {
+        method: "POST",
+        headers: { apikey: key, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }),
+    );
+  return { ask, reads };
+}
+
+const ID = "5eed0000-0000-4000-8000-0000000000aa";
+const pending = (hold_status: HoldState["hold_status"]): HoldState => ({
+  found: true,
+  status: "pending_payment",
+  hold_status,
+  hold_until: hold_status === "held" ? "2027-01-15T10:10:00Z" : null,
+});
+
+Deno.test("guestly-hold waits while the hold is being placed and answers held", async () => {
+  const { ask, reads } = holdHandler([pending("placing"), pending("placing"), pending("held")]);
+  const res = await ask({ bookingId: ID, waitMs: 2000 });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.hold, "held");
+  assert.equal(body.holdUntil, "2027-01-15T10:10:00Z");
+  assert.equal(reads.length, 3);
+});
+
+Deno.test("guestly-hold: taken nights → unavailable; Guestly silent past the wait → unknown", async () => {
+  assert.equal(
+    (await (await holdHandler([pending("unavailable")]).ask({ bookingId: ID })).json()).hold,
+    "unavailable",
+  );
+  const slow = holdHandler([pending("placing")]);
+  const res = await slow.ask({ bookingId: ID, waitMs: 1000 });
+  const body = await res.json();
+  assert.equal(body.hold, "unknown");
+  assert.ok(body.waitedMs <= 1000);
+  assert.match(body.reason, /not answered/);
+  const off = await (await holdHandler([pending(null)]).ask({ bookingId: ID })).json();
+  assert.equal(off.hold, "unknown");
+  assert.match(off.reason, /GUESTLY_HOLD_MINUTES/);
+});
+
+Deno.test("guestly-hold: bad input names the field; unknown booking 404; paid 409; no key 401", async () => {
+  const { ask } = holdHandler([pending("held")]);
+  const bad = await ask({ bookingId: "nope" });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).field, "bookingId");
+  const long = await ask({ bookingId: ID, waitMs: 60_000 });
+  assert.equal(long.status, 400);
+  assert.equal((await long.json()).field, "waitMs");
+  assert.equal((await holdHandler([{ found: false }]).ask({ bookingId: ID })).status, 404);
+  const paid = await holdHandler([{ found: true, status: "confirmed", hold_status: "confirmed" }])
+    .ask({ bookingId: ID });
+  assert.equal(paid.status, 409);
+  await paid.body?.cancel();
+  const anon = await ask({ bookingId: ID }, "sb_publishable_" + "p".repeat(32));
+  assert.equal(anon.status, 401);
+  await anon.body?.cancel();
+});
