@@ -3,7 +3,7 @@
 -- same state functions as a sync, confirmed by the payment, released when the Checkout ends,
 -- expired when their time runs out; a refused hold is `unavailable` and alerts nobody.
 begin;
-select plan(36);
+select plan(38);
 
 create function pg_temp.b(id uuid) returns public.bookings
   language sql as $$ select * from public.bookings where bookings.id = b.id $$;
