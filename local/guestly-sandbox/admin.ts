@@ -15,7 +15,7 @@ import {
 } from "./http.ts";
 import { allReservations, insertReservation, RESERVATION_NOT_FOUND } from "./reservations.ts";
 import { allPayments } from "./payments.ts";
-import { checkAvailability, liveByListing } from "./calendar.ts";
+import { checkAvailability, expireHolds, liveByListing } from "./calendar.ts";
 import { validateCreate } from "./validate.ts";
 import { handleWebhookAdmin, hostActionsCell, webhooksSection } from "./webhook-admin.ts";
 import { reservationChanged } from "./webhook-delivery.ts";
@@ -172,6 +172,23 @@ function addOtaReservation(ctx: Ctx, body: unknown, asForm = false) {
   json(ctx, result.status, result.body);
 }
 
+/**
+ * Makes a hold's time run out now (tests cannot wait its reservedUntil): it stops blocking the
+ * nights and becomes `expired`, as Guesty's own hold does at its end.
+ */
+function lapseHold(ctx: Ctx, id: string) {
+  const r = ctx.state.reservations.get(id);
+  if (!r) return json(ctx, 404, RESERVATION_NOT_FOUND);
+  if (r.status !== "reserved") {
+    return json(ctx, 409, errBody("NOT_A_HOLD", `reservation ${id} is ${r.status}, not reserved`));
+  }
+  const now = Date.now();
+  r.reservedUntilAt = new Date(now).toISOString();
+  expireHolds(ctx.state, now);
+  reservationChanged(ctx.state, id);
+  json(ctx, 200, r);
+}
+
 function updateConfig(state: SandboxState, body: unknown) {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequest("body must be a JSON object");
@@ -211,6 +228,8 @@ export function handleAdmin(ctx: Ctx) {
     const r = state.reservations.get(decodeURIComponent(one[1]));
     return r ? json(ctx, 200, r) : json(ctx, 404, RESERVATION_NOT_FOUND);
   }
+  const lapse = /^POST \/__sandbox\/reservations\/([^/]+)\/lapse-hold$/.exec(route);
+  if (lapse) return lapseHold(ctx, decodeURIComponent(lapse[1]));
   if (handleWebhookAdmin(ctx, method, path)) return;
   switch (route) {
     case "GET /__sandbox":

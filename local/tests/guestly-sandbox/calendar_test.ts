@@ -257,3 +257,31 @@ Deno.test("calendar: a lying gateway can commit a create and answer 502; the con
     assert.equal((await call(sb, "GET", "/__sandbox/reservations")).body.length, 1);
   });
 });
+
+Deno.test("lapse-hold: a hold's time runs out now, its nights are free, confirming it re-checks them", async () => {
+  await withSandbox(ROOMY, async (sb) => {
+    const t = await token(sb);
+    const dates = stay("2030-09-01", "2030-09-04");
+    const hold = await call(sb, "POST", "/v1/reservations-v3", {
+      token: t,
+      body: booking({ ...dates, status: "reserved", reservedUntil: 0.17 }),
+    });
+    assert.equal(hold.status, 201, hold.text);
+    const lapsed = await call(sb, "POST", `/__sandbox/reservations/${hold.body._id}/lapse-hold`);
+    assert.equal(lapsed.status, 200, lapsed.text);
+    assert.equal(lapsed.body.status, "expired");
+    const again = await call(sb, "POST", `/__sandbox/reservations/${hold.body._id}/lapse-hold`);
+    assert.equal(again.status, 409, "only a live hold can lapse");
+    // A channel takes the nights; confirming the lapsed hold is refused like a create.
+    const ota = await call(sb, "POST", "/__sandbox/ota-reservations", {
+      body: { listingId: L1, checkIn: "2030-09-02", checkOut: "2030-09-05" },
+    });
+    assert.equal(ota.status, 201, ota.text);
+    const confirm = await call(sb, "PUT", `/v1/reservations-v3/${hold.body._id}/status`, {
+      token: t,
+      body: { status: "confirmed" },
+    });
+    assert.equal(confirm.status, 409, confirm.text);
+    assert.equal(confirm.body.error.code, "LISTING_CALENDAR_BLOCKED");
+  });
+});

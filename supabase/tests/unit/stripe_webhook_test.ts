@@ -107,9 +107,20 @@ Deno.test("payment_intent.payment_failed and other types map to their actions", 
     await stripeRequest(URL_, stripeEvent("payment_intent.payment_failed"), SECRET),
   );
   await send(handler, await stripeRequest(URL_, stripeEvent("customer.created"), SECRET));
+  // An expired Checkout moves no money but names its booking: the ledger row releases a hold.
+  const expiredFor = "00000000-0000-4000-8000-0000000000e1";
+  await send(
+    handler,
+    await stripeRequest(
+      URL_,
+      stripeEvent("checkout.session.expired", { bookingId: expiredFor }),
+      SECRET,
+    ),
+  );
   assert.deepEqual(recorded.map((e) => [e.type, e.action, e.bookingId]), [
     ["payment_intent.payment_failed", "payment_failed", "00000000-0000-4000-8000-000000000000"],
     ["customer.created", "none", null],
+    ["checkout.session.expired", "none", expiredFor],
   ]);
 });
 
