@@ -15,58 +15,15 @@ import {
   stack,
   waitFor,
 } from "./harness.ts";
-import { type Gateway, startGateway } from "../../../local/gateway/server.ts";
-import { functionsEnv } from "../../../local/stack/env.ts";
-import { LOCAL_JWT_SECRET } from "../../../local/keys.ts";
+import { withGateway, withVaultSecret as withSecret } from "./second_gateway.ts";
 import { formatStatus, readStatus } from "../../../scripts/sync-status.ts";
 
 const sql = connect();
 const AHEAD = "16 minutes";
 
-async function vaultSecret(name: string): Promise<string> {
-  const [row] =
-    await sql`select decrypted_secret from vault.decrypted_secrets where name = ${name}`;
-  return row.decrypted_secret as string;
-}
-
-async function setVaultSecret(name: string, value: string) {
-  await sql`select vault.update_secret((select id from vault.secrets where name = ${name}),
-                                       ${value})`;
-}
-
-/** Runs `fn` with a Vault secret changed, and always puts it back. */
-async function withVaultSecret<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
-  const original = await vaultSecret(name);
-  await setVaultSecret(name, value);
-  try {
-    return await fn();
-  } finally {
-    await setVaultSecret(name, original);
-  }
-}
-
-/** A second functions gateway, with this stack's function env plus `overrides`. */
-async function withGateway<T>(
-  overrides: Record<string, string>,
-  fn: (gateway: Gateway, logDir: string) => Promise<T>,
-): Promise<T> {
-  const logDir = await Deno.makeTempDir({ prefix: "stall-gateway-" });
-  const gateway = await startGateway({
-    port: 0,
-    functionsDir: `${stack.root}/supabase/functions`,
-    configTomlPath: `${stack.root}/supabase/config.toml`,
-    env: { ...(await functionsEnv(stack)), GUESTLY_SYNC_ENABLED: "true", ...overrides },
-    jwtSecret: LOCAL_JWT_SECRET,
-    quiet: true,
-    logDir,
-    requestWaitMs: 2_000,
-  });
-  try {
-    return await fn(gateway, logDir);
-  } finally {
-    await gateway.close();
-    await Deno.remove(logDir, { recursive: true }).catch(() => {});
-  }
+/** Runs `fn` with a Vault secret changed (this test's connection), and always puts it back. */
+function withVaultSecret<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
+  return withSecret(sql, name, value, fn);
 }
 
 /** The pg_net answer to the newest call made for this booking. */
