@@ -17,6 +17,10 @@ export interface Overview {
   payments_pending?: number;
   payments_recorded?: number;
   awaiting_payment: number;
+  /** Of `awaiting_payment`, with GUESTLY_HOLD_MINUTES: holds being placed, held, refused. */
+  holds_placing?: number;
+  holds_held?: number;
+  holds_unavailable?: number;
   oldest_pending_since: Date | null;
   alerts_sent: number;
   alerts_waiting: number;
@@ -131,6 +135,9 @@ export function toOverview(row: Record<string, unknown>): Overview {
     payments_pending: n("payments_pending"),
     payments_recorded: n("payments_recorded"),
     awaiting_payment: n("awaiting_payment"),
+    holds_placing: n("holds_placing"),
+    holds_held: n("holds_held"),
+    holds_unavailable: n("holds_unavailable"),
     oldest_pending_since: date(row.oldest_pending_since),
     alerts_sent: n("alerts_sent"),
     alerts_waiting: n("alerts_waiting"),
@@ -230,6 +237,13 @@ export function formatStatus(
     out.push(`    of which double bookings ${count(o.failed_conflict)}   (dates taken in Guestly)`);
   }
   out.push(`  awaiting payment${count(o.awaiting_payment)}`);
+  const holds = (o.holds_placing ?? 0) + (o.holds_held ?? 0) + (o.holds_unavailable ?? 0);
+  if (holds) {
+    out.push(
+      `    holds: ${o.holds_placing ?? 0} being placed, ${o.holds_held ?? 0} held, ` +
+        `${o.holds_unavailable ?? 0} refused (nights taken)`,
+    );
+  }
   out.push(
     `Money in Guestly: ${o.payments_recorded ?? 0} payments/refunds recorded, ` +
       `${o.payments_pending ?? 0} on their way`,
@@ -371,6 +385,9 @@ export function statusJson(
       failed_final: o.failed_final,
       failed_conflict: o.failed_conflict ?? 0,
       awaiting_payment: o.awaiting_payment,
+      holds_placing: o.holds_placing ?? 0,
+      holds_held: o.holds_held ?? 0,
+      holds_unavailable: o.holds_unavailable ?? 0,
       payments_pending: o.payments_pending ?? 0,
       payments_recorded: o.payments_recorded ?? 0,
       oldest_pending_since: o.oldest_pending_since?.toISOString() ?? null,

@@ -103,7 +103,11 @@ Deno.test(
               },
               body: "{}",
             });
-            assert.equal(first.status, 400, `guestly-sync answers the empty body: ${await first.text()}`);
+            assert.equal(
+              first.status,
+              400,
+              `guestly-sync answers the empty body: ${await first.text()}`,
+            );
             await waitFor("holds on in the database", async () => (await holdMinutes()) === 10);
 
             await t.step(

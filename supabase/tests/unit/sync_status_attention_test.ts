@@ -75,3 +75,13 @@ Deno.test("nothing stalled, nothing undelivered: no banner", () => {
   assert.ok(!text.includes("!!!"));
   assert.ok(!text.includes("Stalled bookings"));
 });
+
+Deno.test("sync:status counts holds under awaiting payment, only when there are any", () => {
+  const none = formatStatus(OVERVIEW, []);
+  assert.doesNotMatch(none, /holds:/);
+  const withHolds = formatStatus({
+    ...toOverview({ awaiting_payment: 6, holds_placing: 1, holds_held: 4, holds_unavailable: 1 }),
+    as_of: AS_OF,
+  }, []);
+  assert.match(withHolds, /holds: 1 being placed, 4 held, 1 refused \(nights taken\)/);
+});
