@@ -2,12 +2,17 @@
 // stripe-webhook function, one of them rejected by Guestly (→ an admin email), one cancelled
 // after it synced, one double-booked (an Airbnb reservation takes its nights while the guest pays
 // → the urgent double-booking email), one moved to other dates after it synced (Guestly's dates
-// follow). Every paid booking's payment is recorded in Guestly (balance 0). Prints progress, then a table. `npm run demo` runs it once against a running
-// stack and exits 0 only if every booking ended where it should.
+// follow). Every paid booking's payment is recorded in Guestly (balance 0). With holds on
+// (GUESTLY_HOLD_MINUTES, which `npm start` sets to 10), one checkout is protected by a hold: a
+// channel trying the same nights is refused, the payment confirms the held reservation; and the
+// double booking is a hold that ran out before the guest paid. Prints progress, then a table.
+// `npm run demo` runs it once against a running stack and exits 0 only if every booking ended
+// where it should.
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
 import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
 import { nextStay } from "../local/stays.ts";
+import { localKeys } from "../local/keys.ts";
 
 interface DemoGuest {
   first: string;
@@ -18,7 +23,7 @@ interface DemoGuest {
   amount: number;
   currency: string;
   /** What should happen to this booking in the demo. */
-  plan: "sync" | "rejected" | "cancel_after_sync" | "double_booked" | "move_after_sync";
+  plan: "sync" | "rejected" | "cancel_after_sync" | "double_booked" | "move_after_sync" | "held";
 }
 
 const PROPERTIES = {
@@ -80,6 +85,16 @@ function demoGuests(run: string): DemoGuest[] {
       plan: "cancel_after_sync",
     },
     {
+      first: "Noor",
+      last: "Haddad",
+      email: `noor.${run}@example.com`,
+      property: PROPERTIES.ocean,
+      nights: 3,
+      amount: 45000,
+      currency: "eur",
+      plan: "held",
+    },
+    {
       first: "Tomás",
       last: "Herrera",
       email: `tomas.${run}@example.com`,
@@ -113,6 +128,8 @@ interface BookingState {
   guestly_reservation_id: string | null;
   guestly_sync_error: string | null;
   guestly_sync_gave_up_at: Date | null;
+  guestly_hold_status: string | null;
+  guestly_hold_reservation_id: string | null;
 }
 
 export interface DemoResult {
@@ -133,8 +150,13 @@ export async function runDemo(
     const rejected = guests.filter((g) => g.plan === "rejected").map((g) => g.email);
     await postJson(`${config.sandboxUrl}/__sandbox/faults`, { rejectGuestEmails: rejected });
 
-    print(`\n▶ demo run ${run}: ${guests.length} bookings, paid through signed Stripe events`);
+    const holdsOn = await holdsEnabled(config, sql);
+    print(
+      `\n▶ demo run ${run}: ${guests.length} bookings, paid through signed Stripe events` +
+        (holdsOn ? ` (holds on: ${holdsOn} minutes)` : " (holds off)"),
+    );
     const ids: string[] = [];
+    let channelRefusedByHold = false;
     for (const g of guests) {
       const { checkIn, checkOut } = nextStay(g.nights);
       const [row] = await sql`
@@ -145,19 +167,40 @@ export async function runDemo(
           ${g.amount}, ${g.currency})
         returning id`;
       ids.push(row.id);
-      if (g.plan === "double_booked") {
-        // While this guest pays, a channel booking takes two of their nights in Guestly.
-        const [{ listing }] = await sql`
-          select guestly_listing_id as listing from public.properties where id = ${g.property}`;
-        const otaIn = new Date(Date.parse(checkIn) + 86_400_000).toISOString().slice(0, 10);
-        const otaOut = new Date(Date.parse(checkOut) + 86_400_000).toISOString().slice(0, 10);
-        await postJson(`${config.sandboxUrl}/__sandbox/ota-reservations`, {
+      const [{ listing }] = await sql`
+        select guestly_listing_id as listing from public.properties where id = ${g.property}`;
+      const channel = (from: string, to: string) =>
+        postJson(`${config.sandboxUrl}/__sandbox/ota-reservations`, {
           listingId: listing,
-          checkIn: otaIn,
-          checkOut: otaOut,
+          checkIn: from,
+          checkOut: to,
           source: "airbnb2",
           guestName: "Maria Garcia",
         });
+      if (g.plan === "held" && holdsOn) {
+        // The website asks before sending the guest to Stripe; then a channel tries the nights.
+        const hold = await askHold(config, row.id);
+        print(`  hold   ${row.id.slice(0, 8)}  ${g.first}: guestly-hold → ${hold}`);
+        const tried = await channel(checkIn, checkOut);
+        channelRefusedByHold = tried === 409;
+        print(`  airbnb ${checkIn} → ${checkOut} on ${g.first}'s held nights → ${tried} (refused)`);
+      }
+      if (g.plan === "double_booked") {
+        if (holdsOn) {
+          // This guest takes longer than the hold: it runs out before they pay.
+          const [held] = await waitRows(sql, row.id, (r) => r.guestly_hold_status === "held");
+          if (held?.guestly_hold_reservation_id) {
+            await postJson(
+              `${config.sandboxUrl}/__sandbox/reservations/${held.guestly_hold_reservation_id}/lapse-hold`,
+              {},
+            );
+            print(`  hold   ${row.id.slice(0, 8)}  ${g.first}: ran out before payment`);
+          }
+        }
+        // While this guest pays, a channel booking takes two of their nights in Guestly.
+        const otaIn = new Date(Date.parse(checkIn) + 86_400_000).toISOString().slice(0, 10);
+        const otaOut = new Date(Date.parse(checkOut) + 86_400_000).toISOString().slice(0, 10);
+        await channel(otaIn, otaOut);
         print(`  airbnb ${otaIn} → ${otaOut} on ${g.first}'s nights (an OTA reservation)`);
       }
     }
@@ -218,7 +261,7 @@ export async function runDemo(
       const inGuestly = reservations.filter((x) => x.reservationId === r.guestly_reservation_id);
       r.guestly = inGuestly[0];
       if (
-        (g.plan === "sync" || g.plan === "move_after_sync") &&
+        (g.plan === "sync" || g.plan === "move_after_sync" || g.plan === "held") &&
         !(r.guestly_sync_status === "synced" && inGuestly.length === 1 &&
           inGuestly[0].money?.balanceDue === 0)
       ) {
@@ -239,6 +282,14 @@ export async function runDemo(
           doubleMail?.includes("Double booking"))
       ) {
         problems.push(`${g.first}: expected a double booking (conflict) and its urgent email`);
+      }
+      if (
+        g.plan === "held" && holdsOn &&
+        !(r.guestly_hold_status === "confirmed" && channelRefusedByHold &&
+          r.guestly_reservation_id === r.guestly_hold_reservation_id &&
+          inGuestly[0]?.status === "confirmed")
+      ) {
+        problems.push(`${g.first}: expected the held reservation confirmed, the channel refused`);
       }
       if (g.plan === "cancel_after_sync" && inGuestly[0]?.status !== "canceled") {
         problems.push(`${g.first}: expected the Guestly reservation to be canceled`);
@@ -296,7 +347,8 @@ async function watch(
     const rows = await sql<BookingState[]>`
       select id, guest_first_name || ' ' || guest_last_name as guest, status,
              to_char(check_in, 'YYYY-MM-DD') as check_in, guestly_sync_status,
-             guestly_sync_attempts, guestly_reservation_id, guestly_sync_error, guestly_sync_gave_up_at
+             guestly_sync_attempts, guestly_reservation_id, guestly_sync_error, guestly_sync_gave_up_at,
+             guestly_hold_status, guestly_hold_reservation_id
         from public.bookings where id = any(${ids}::uuid[])
        order by array_position(${ids}::uuid[], id)`;
     for (const r of rows) {
@@ -336,6 +388,7 @@ function table(rows: BookingState[]): string {
     "status",
     "sync",
     "attempts",
+    "hold",
     "guestly reservation",
     "guestly stay",
     "balance due",
@@ -346,6 +399,7 @@ function table(rows: BookingState[]): string {
     r.status,
     r.guestly_sync_status,
     String(r.guestly_sync_attempts),
+    r.guestly_hold_status ?? "—",
     r.guestly_reservation_id ??
       (r.guestly_sync_error ? `— ${r.guestly_sync_error.slice(0, 48)}` : "—"),
     r.guestly
@@ -359,9 +413,61 @@ function table(rows: BookingState[]): string {
   return [line(header), line(widths.map((w) => "─".repeat(w))), ...body.map(line)].join("\n");
 }
 
-async function postJson(url: string, body: unknown) {
+async function postJson(url: string, body: unknown): Promise<number> {
   const response = await fetch(url, { method: "POST", body: JSON.stringify(body) });
   await response.body?.cancel();
+  return response.status;
+}
+
+/**
+ * The hold minutes guestly-sync runs with (0: off). It reports them on its first request, so
+ * the demo calls it once (an empty body: answered 400, reported all the same).
+ */
+async function holdsEnabled(config: StackConfig, sql: postgres.Sql): Promise<number> {
+  const key = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? (await localKeys()).serviceRoleKey;
+  const response = await fetch(`${config.functionsUrl}/guestly-sync`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+    body: "{}",
+  }).catch(() => null);
+  await response?.body?.cancel();
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const [row] = await sql`select guestly.hold_minutes() as minutes,
+      exists (select 1 from guestly.function_state where function_name = 'guestly-sync') as reported`;
+    if (row.reported) return row.minutes as number;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return 0;
+}
+
+/** The website's call before it takes the payment (docs/holds.md). */
+async function askHold(config: StackConfig, bookingId: string): Promise<string> {
+  const key = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? (await localKeys()).serviceRoleKey;
+  const response = await fetch(`${config.functionsUrl}/guestly-hold`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ bookingId, waitMs: 8000 }),
+  });
+  const body = await response.json().catch(() => ({}));
+  return body.hold
+    ? `${body.hold}${body.holdUntil ? ` until ${body.holdUntil}` : ""}`
+    : String(response.status);
+}
+
+async function waitRows(
+  sql: postgres.Sql,
+  id: string,
+  done: (row: BookingState) => boolean,
+  timeoutMs = 15_000,
+): Promise<BookingState[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const rows = await sql<BookingState[]>`
+      select guestly_hold_status, guestly_hold_reservation_id from public.bookings where id = ${id}`;
+    if ((rows[0] && done(rows[0])) || Date.now() > deadline) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 async function getJson(url: string): Promise<unknown> {

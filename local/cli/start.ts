@@ -6,6 +6,10 @@ import { runDemo } from "../../scripts/demo.ts";
 if (Deno.env.get("GUESTLY_SYNC_ENABLED") === undefined) {
   Deno.env.set("GUESTLY_SYNC_ENABLED", "true");
 }
+// The demo shows a checkout protected by a hold (production's default stays 0 = off).
+if (Deno.env.get("GUESTLY_HOLD_MINUTES") === undefined) {
+  Deno.env.set("GUESTLY_HOLD_MINUTES", "10");
+}
 console.log(
   "starting the local stack (PostgreSQL 15, pg_net, pg_cron, functions, Guestly sandbox, mail) …",
 );

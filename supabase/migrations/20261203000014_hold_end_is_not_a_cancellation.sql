@@ -1,7 +1,8 @@
 -- A hold (GUESTLY_HOLD_MINUTES) running out in Guestly while the guest's payment is being
 -- confirmed is not the stay ending there. Same signature and body as 20261202000101, except
 -- that a booking whose Guestly reservation is still its hold (guestly_synced_status
--- `pending_payment`) is never cancelled by that reservation's end.
+-- `pending_payment`) is never cancelled by that reservation's end, and its hold is marked
+-- `expired` when Guestly reports it so.
 create or replace function guestly_events.apply_guestly_change(
   message_id text,
   booking_ref uuid default null,
@@ -205,6 +206,13 @@ begin
         perform guestly.invoke_function('notify-admin', '{}'::jsonb);
       end if;
     end if;
+  end if;
+
+  -- The hold itself ran out in Guestly (the booking keeps waiting, or its confirm is on its
+  -- way): the website and the operator see it at once, not at the next expiry sweep.
+  if result_outcome in ('applied', 'no_change') and b.guestly_synced_status = 'pending_payment'
+     and b.guestly_hold_status = 'held' and stay ->> 'status' = 'expired' then
+    update public.bookings x set guestly_hold_status = 'expired' where x.id = b.id;
   end if;
 
   update guestly_events.events x

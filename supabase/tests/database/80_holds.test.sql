@@ -3,7 +3,7 @@
 -- same state functions as a sync, confirmed by the payment, released when the Checkout ends,
 -- expired when their time runs out; a refused hold is `unavailable` and alerts nobody.
 begin;
-select plan(40);
+select plan(41);
 
 create function pg_temp.b(id uuid) returns public.bookings
   language sql as $$ select * from public.bookings where bookings.id = b.id $$;
@@ -154,6 +154,8 @@ select is(guestly_events.apply_guestly_change('hold-expired-8', null,
   'an expired hold changes nothing on a paid booking');
 select is((pg_temp.b('00000000-0000-4000-8000-00000000b008')).status, 'confirmed',
   'still confirmed: the sync confirms (or finds the nights taken)');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b008')).guestly_hold_status, 'expired',
+  'and the hold shows that it ran out');
 
 select * from finish();
 rollback;
