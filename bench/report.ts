@@ -6,6 +6,7 @@ import type { Cell, WebhookResult } from "./webhook.ts";
 import type { TriggerResult } from "./trigger.ts";
 import type { SweepResult } from "./sweep.ts";
 import type { ReturnPathResult } from "./return-path.ts";
+import type { HoldsResult } from "./holds.ts";
 import { fmt } from "./lib.ts";
 
 export interface BenchResults {
@@ -22,6 +23,7 @@ export interface BenchResults {
   trigger?: TriggerResult;
   sweep?: SweepResult;
   returnPath?: ReturnPathResult;
+  holds?: HoldsResult;
   errors: string[];
 }
 
@@ -397,6 +399,51 @@ export function renderReport(r: BenchResults): string {
       row(["changes", "measured", "p50 ms", "p99 ms", "max ms"]),
       row(Array(5).fill("---")),
       row([p.changes, p.measured, fmt(p.p50, 0), fmt(p.p99, 0), fmt(p.max, 0)]),
+      "",
+    );
+  }
+
+  if (r.holds) {
+    const h = r.holds;
+    summary.push([
+      "8. booking insert → hold placed, p99 (Guestly healthy)",
+      `${fmt(h.placed.p99, 0)} ms`,
+      "≤ 1,000 ms",
+      verdict(h.placed.p99, 1000, "le", " ms").text,
+    ]);
+    sections.push(
+      "## 8. Holds (GUESTLY_HOLD_MINUTES)",
+      "",
+      `The functions restarted with \`GUESTLY_HOLD_MINUTES=10\` for this measurement only. ${h.count}`,
+      `bookings inserted as \`pending_payment\`, one every ${
+        fmt(1000 / h.rate, 0)
+      } ms; each is timed`,
+      "from its INSERT's return to `guestly_hold_status = 'held'` being readable in Postgres (the",
+      "insert trigger, pg_net, guestly-sync at the hold priority, Guestly's create, record_success;",
+      "polled every 10 ms). Then each held booking's payment, and the payment of as many bookings",
+      "without a hold, at the same rate: from the webhook's 200 to the booking synced `confirmed`",
+      "(held: one status PUT on the held reservation; without: the create).",
+      "",
+      row(["", "measured", "p50 ms", "p99 ms"]),
+      row(Array(4).fill("---")),
+      row([
+        "insert → hold placed",
+        `${h.placed.measured} of ${h.count}`,
+        fmt(h.placed.p50, 0),
+        fmt(h.placed.p99, 0),
+      ]),
+      row([
+        "payment → confirmed, held booking",
+        h.confirmHeld.measured,
+        fmt(h.confirmHeld.p50, 0),
+        fmt(h.confirmHeld.p99, 0),
+      ]),
+      row([
+        "payment → confirmed, no hold",
+        h.confirmUnheld.measured,
+        fmt(h.confirmUnheld.p50, 0),
+        fmt(h.confirmUnheld.p99, 0),
+      ]),
       "",
     );
   }

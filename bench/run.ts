@@ -6,6 +6,8 @@
 //   4.   trigger cost                           } cron paused; big tables last, so they slow
 //   5.   sweep query at 1,000,000 bookings      } nothing else
 //   7.   Guestly change → booking updated (the return path), at the flood limits
+//   8.   holds: insert → hold placed, payment → confirmed with and without a hold (holds on
+//        for this measurement only: the functions restart with GUESTLY_HOLD_MINUTES=10)
 // `--quick` shrinks every measurement (a smoke run of the harness; its figures mean nothing and
 // it does not write docs/performance.md).
 import postgres from "postgres";
@@ -19,6 +21,7 @@ import { measureWebhooks } from "./webhook.ts";
 import { measureTriggerCost } from "./trigger.ts";
 import { measureSweepQuery } from "./sweep.ts";
 import { measureGuestlyChangeToBooking } from "./return-path.ts";
+import { measureHolds, waitForHoldMinutes } from "./holds.ts";
 import { type BenchResults, renderReport } from "./report.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -132,6 +135,23 @@ try {
     });
   } catch (error) {
     results.errors.push(`webhook: ${error instanceof Error ? error.message : error}`);
+  }
+
+  // 8: holds on for this measurement only (every insert of the later ones must stay plain).
+  try {
+    progress("restarting the functions with holds on (GUESTLY_HOLD_MINUTES=10)");
+    Deno.env.set("GUESTLY_HOLD_MINUTES", "10");
+    await stopService(config, "gateway");
+    await stackUp({ log: (line) => progress(line) });
+    await waitForHoldMinutes(config, sql, 10);
+    results.holds = await measureHolds(config, sql, { count: quick ? 20 : 200, rate: 5 });
+  } catch (error) {
+    results.errors.push(`holds: ${error instanceof Error ? error.message : error}`);
+  } finally {
+    Deno.env.delete("GUESTLY_HOLD_MINUTES");
+    await stopService(config, "gateway");
+    await stackUp({ log: (line) => progress(line) });
+    await admin`delete from guestly.function_state`;
   }
 
   // 4 and 5 need a quiet database: pause the cron jobs, let pg_net's queue empty.

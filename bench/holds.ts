@@ -1,0 +1,158 @@
+// Measurement 8: holds (GUESTLY_HOLD_MINUTES). With holds on and Guestly healthy: a booking
+// inserted as pending_payment, one every 1/rate s, until its hold is `held` in Postgres (the
+// trigger, pg_net, guestly-sync at the hold priority, the sandbox's create, record_success);
+// then the payment of each held booking until it is confirmed in Guestly and recorded (one status
+// PUT on the held reservation), against the same for bookings without a hold (a create). Both
+// polled every 10 ms from this process; the payment is timed from the webhook's 200.
+import type { StackConfig } from "../local/stack/config.ts";
+import { localKeys } from "../local/keys.ts";
+import { nextStay } from "../local/stays.ts";
+import { deliver, paymentPayload, percentile, progress, sleep, type Sql } from "./lib.ts";
+
+export interface HoldsResult {
+  count: number;
+  rate: number;
+  placed: { measured: number; p50: number; p99: number; max: number; notHeld: number };
+  confirmHeld: { measured: number; p50: number; p99: number };
+  confirmUnheld: { measured: number; p50: number; p99: number };
+}
+
+/** guestly-sync reports GUESTLY_HOLD_MINUTES on its first request: make one, wait for it. */
+export async function waitForHoldMinutes(config: StackConfig, sql: Sql, minutes: number) {
+  const key = (await localKeys()).serviceRoleKey;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${config.functionsUrl}/guestly-sync`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+      body: "{}",
+    }).catch(() => null);
+    await response?.body?.cancel();
+    const [row] = await sql<{ minutes: number }[]>`select guestly.hold_minutes() as minutes`;
+    if (row.minutes === minutes) return;
+    await sleep(500);
+  }
+  throw new Error(`guestly-sync never reported GUESTLY_HOLD_MINUTES=${minutes}`);
+}
+
+async function insertOne(sql: Sql, tag: string, i: number, withHold: boolean) {
+  const stay = nextStay(2);
+  const [row] = await sql<{ id: string; amount: string; currency: string }[]>`
+    insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
+      check_in, check_out, guests_count, amount_total, currency, guestly_hold_status)
+    values ('0b0e7f3a-0000-4000-8000-000000000001', 'Bench', ${tag + "-" + i},
+      ${tag + "." + i + "@bench.example"}, ${stay.checkIn}, ${stay.checkOut}, 2, 30000, 'usd',
+      -- A row that arrives with hold state set is left alone by the insert trigger: the way
+      -- to have bookings without a hold while holds are on.
+      ${withHold ? null : "released"})
+    returning id, amount_total as amount, currency`;
+  return { id: row.id, amount: Number(row.amount), currency: row.currency };
+}
+
+/** Polls every 10 ms until `done` holds for each id; returns when each was first seen so. */
+async function seenAt(
+  sql: Sql,
+  ids: string[],
+  done: string,
+  timeoutMs: number,
+): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  const deadline = Date.now() + timeoutMs;
+  while (seen.size < ids.length && Date.now() < deadline) {
+    const open = ids.filter((id) => !seen.has(id));
+    const rows = await sql.unsafe(
+      `select id from public.bookings where id = any($1::uuid[]) and ${done}`,
+      [open],
+    );
+    const at = Date.now();
+    for (const r of rows) seen.set(r.id as string, at);
+    await sleep(10);
+  }
+  return seen;
+}
+
+async function payAndTime(
+  config: StackConfig,
+  sql: Sql,
+  bookings: Awaited<ReturnType<typeof insertOne>>[],
+  rate: number,
+) {
+  const answered = new Map<string, number>();
+  const sends: Promise<void>[] = [];
+  const t0 = Date.now();
+  for (const [i, booking] of bookings.entries()) {
+    const wait = t0 + i * (1000 / rate) - Date.now();
+    if (wait > 0) await sleep(wait);
+    sends.push(
+      deliver(
+        `${config.functionsUrl}/stripe-webhook`,
+        paymentPayload(booking),
+        config.stripeWebhookSecret,
+      )
+        .then((d) => {
+          if (d.status === 200) answered.set(booking.id, d.answeredAt);
+        }),
+    );
+  }
+  const confirmed = seenAt(
+    sql,
+    bookings.map((b) => b.id),
+    "guestly_sync_status = 'synced' and guestly_synced_status = 'confirmed'",
+    120_000,
+  );
+  await Promise.all(sends);
+  const at = await confirmed;
+  const latencies = bookings.flatMap((b) => {
+    const a = answered.get(b.id);
+    const c = at.get(b.id);
+    return a !== undefined && c !== undefined ? [Math.max(0, c - a)] : [];
+  });
+  return {
+    measured: latencies.length,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+export async function measureHolds(
+  config: StackConfig,
+  sql: Sql,
+  options: { count: number; rate: number },
+): Promise<HoldsResult> {
+  progress(`holds: ${options.count} bookings inserted at ${options.rate}/s, until held`);
+  const inserted = new Map<string, number>();
+  const held: Awaited<ReturnType<typeof insertOne>>[] = [];
+  const t0 = Date.now();
+  for (let i = 0; i < options.count; i++) {
+    const wait = t0 + i * (1000 / options.rate) - Date.now();
+    if (wait > 0) await sleep(wait);
+    const booking = await insertOne(sql, "hold", i, true);
+    inserted.set(booking.id, Date.now());
+    held.push(booking);
+  }
+  const placedAt = await seenAt(sql, held.map((b) => b.id), "guestly_hold_status = 'held'", 60_000);
+  const placed = held.flatMap((b) => {
+    const at = placedAt.get(b.id);
+    return at === undefined ? [] : [Math.max(0, at - inserted.get(b.id)!)];
+  });
+
+  progress(`holds: paying ${held.length} held bookings at ${options.rate}/s`);
+  const confirmHeld = await payAndTime(config, sql, held, options.rate);
+  progress(`holds: paying ${options.count} bookings without a hold at ${options.rate}/s`);
+  const unheld = [];
+  for (let i = 0; i < options.count; i++) unheld.push(await insertOne(sql, "nohold", i, false));
+  const confirmUnheld = await payAndTime(config, sql, unheld, options.rate);
+  return {
+    count: options.count,
+    rate: options.rate,
+    placed: {
+      measured: placed.length,
+      p50: percentile(placed, 0.5),
+      p99: percentile(placed, 0.99),
+      max: Math.max(...placed),
+      notHeld: options.count - placed.length,
+    },
+    confirmHeld,
+    confirmUnheld,
+  };
+}
