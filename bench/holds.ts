@@ -5,7 +5,6 @@
 // PUT on the held reservation), against the same for bookings without a hold (a create). Both
 // polled every 10 ms from this process; the payment is timed from the webhook's 200.
 import type { StackConfig } from "../local/stack/config.ts";
-import { localKeys } from "../local/keys.ts";
 import { nextStay } from "../local/stays.ts";
 import { deliver, paymentPayload, percentile, progress, sleep, type Sql } from "./lib.ts";
 
@@ -15,24 +14,6 @@ export interface HoldsResult {
   placed: { measured: number; p50: number; p99: number; max: number; notHeld: number };
   confirmHeld: { measured: number; p50: number; p99: number };
   confirmUnheld: { measured: number; p50: number; p99: number };
-}
-
-/** guestly-sync reports GUESTLY_HOLD_MINUTES on its first request: make one, wait for it. */
-export async function waitForHoldMinutes(config: StackConfig, sql: Sql, minutes: number) {
-  const key = (await localKeys()).serviceRoleKey;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const response = await fetch(`${config.functionsUrl}/guestly-sync`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
-      body: "{}",
-    }).catch(() => null);
-    await response?.body?.cancel();
-    const [row] = await sql<{ minutes: number }[]>`select guestly.hold_minutes() as minutes`;
-    if (row.minutes === minutes) return;
-    await sleep(500);
-  }
-  throw new Error(`guestly-sync never reported GUESTLY_HOLD_MINUTES=${minutes}`);
 }
 
 async function insertOne(sql: Sql, tag: string, i: number, withHold: boolean) {

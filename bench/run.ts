@@ -21,7 +21,8 @@ import { measureWebhooks } from "./webhook.ts";
 import { measureTriggerCost } from "./trigger.ts";
 import { measureSweepQuery } from "./sweep.ts";
 import { measureGuestlyChangeToBooking } from "./return-path.ts";
-import { measureHolds, waitForHoldMinutes } from "./holds.ts";
+import { measureHolds } from "./holds.ts";
+import { reportedHoldMinutes } from "../local/stack/function-state.ts";
 import { type BenchResults, renderReport } from "./report.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -143,7 +144,7 @@ try {
     Deno.env.set("GUESTLY_HOLD_MINUTES", "10");
     await stopService(config, "gateway");
     await stackUp({ log: (line) => progress(line) });
-    await waitForHoldMinutes(config, sql, 10);
+    await reportedHoldMinutes(config, sql, { expected: 10 });
     results.holds = await measureHolds(config, sql, { count: quick ? 20 : 200, rate: 5 });
   } catch (error) {
     results.errors.push(`holds: ${error instanceof Error ? error.message : error}`);

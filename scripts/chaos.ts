@@ -1,5 +1,6 @@
 // `npm run chaos [-- --bookings N] [--json] [--no-doc] [--commit-faults 0..1] [--drop-reused N]
-// [--seed N]`: pays N bookings (default 500) through signed Stripe events while Guestly fails,
+// [--seed N]`: pays N bookings (default 500, each holding its nights in Guestly first unless
+// GUESTLY_HOLD_MINUTES=0) through signed Stripe events while Guestly fails,
 // hangs, loses answers, storms 429s and lies like a gateway (commits, then answers 502/503/504 or
 // answers long after the caller gave up), the function processes are SIGKILLed three times,
 // Postgres is SIGKILLed once and pg_net's queue is emptied. Then faults go off, the sweep runs
@@ -28,6 +29,7 @@ const STATE_DIR = prepareEnv(REPO);
 const { loadStackConfig } = await import("../local/stack/config.ts");
 const { stackDown, stackUp } = await import("../local/stack/stack.ts");
 const { killPostgres, startPostgres } = await import("../local/stack/postgres.ts");
+const { reportedHoldMinutes } = await import("../local/stack/function-state.ts");
 
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s`;
@@ -89,14 +91,16 @@ async function run(): Promise<Result> {
   const n = options.bookings;
 
   try {
-    // -- bookings waiting for payment, spread over the seeded properties -----------------------
-    t = Date.now();
-    const { seeds, properties } = await insertBookings(sql, n, runId);
-    const ids = seeds.map((s) => s.id);
-    mark("insert", t);
-    progress(`${n} bookings inserted (pending_payment) over ${properties} properties`);
+    // -- holds: guestly-sync reports GUESTLY_HOLD_MINUTES on its first request ------------------
+    const holdMinutes = Number(Deno.env.get("GUESTLY_HOLD_MINUTES") ?? "0");
+    settings.GUESTLY_HOLD_MINUTES = String(holdMinutes);
+    if (holdMinutes > 0) {
+      t = Date.now();
+      await reportedHoldMinutes(config, sql, { expected: holdMinutes });
+      mark("holds on", t);
+    }
 
-    // -- faults on --------------------------------------------------------------------------------
+    // -- faults on (before the inserts: the holds are placed under them) -------------------------
     if (options.seed !== null) {
       await httpJson(`${sandboxUrl}/__sandbox/config`, {
         method: "POST",
@@ -108,6 +112,13 @@ async function run(): Promise<Result> {
       body: JSON.stringify(sandboxFaultPlan),
     });
     act("faults on", describeFaults(sandboxFaultPlan));
+
+    // -- bookings waiting for payment, spread over the seeded properties (each places a hold) ---
+    t = Date.now();
+    const { seeds, properties } = await insertBookings(sql, n, runId);
+    const ids = seeds.map((s) => s.id);
+    mark("insert", t);
+    progress(`${n} bookings inserted (pending_payment) over ${properties} properties`);
 
     // -- pay everything at a steady rate, chaos on a schedule tied to progress ------------------
     t = Date.now();

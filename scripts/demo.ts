@@ -13,6 +13,7 @@ import postgres from "postgres";
 import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
 import { nextStay } from "../local/stays.ts";
 import { localKeys } from "../local/keys.ts";
+import { reportedHoldMinutes } from "../local/stack/function-state.ts";
 
 interface DemoGuest {
   first: string;
@@ -150,7 +151,7 @@ export async function runDemo(
     const rejected = guests.filter((g) => g.plan === "rejected").map((g) => g.email);
     await postJson(`${config.sandboxUrl}/__sandbox/faults`, { rejectGuestEmails: rejected });
 
-    const holdsOn = await holdsEnabled(config, sql);
+    const holdsOn = await reportedHoldMinutes(config, sql, { timeoutMs: 5_000 }).catch(() => 0);
     print(
       `\n▶ demo run ${run}: ${guests.length} bookings, paid through signed Stripe events` +
         (holdsOn ? ` (holds on: ${holdsOn} minutes)` : " (holds off)"),
@@ -417,28 +418,6 @@ async function postJson(url: string, body: unknown): Promise<number> {
   const response = await fetch(url, { method: "POST", body: JSON.stringify(body) });
   await response.body?.cancel();
   return response.status;
-}
-
-/**
- * The hold minutes guestly-sync runs with (0: off). It reports them on its first request, so
- * the demo calls it once (an empty body: answered 400, reported all the same).
- */
-async function holdsEnabled(config: StackConfig, sql: postgres.Sql): Promise<number> {
-  const key = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? (await localKeys()).serviceRoleKey;
-  const response = await fetch(`${config.functionsUrl}/guestly-sync`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
-    body: "{}",
-  }).catch(() => null);
-  await response?.body?.cancel();
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline) {
-    const [row] = await sql`select guestly.hold_minutes() as minutes,
-      exists (select 1 from guestly.function_state where function_name = 'guestly-sync') as reported`;
-    if (row.reported) return row.minutes as number;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return 0;
 }
 
 /** The website's call before it takes the payment (docs/holds.md). */

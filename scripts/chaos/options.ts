@@ -115,5 +115,8 @@ export function prepareEnv(repo: string): string {
   // headroom below them as in production (14/s, 115/min, 4,900/h against 15, 120, 5,000).
   if (!Deno.env.get("GUESTLY_SANDBOX_RATE_SCALE")) Deno.env.set("GUESTLY_SANDBOX_RATE_SCALE", "4");
   if (!Deno.env.get("GUESTLY_RATE_LIMITS")) Deno.env.set("GUESTLY_RATE_LIMITS", "56,460,19600");
+  // Holds on (GUESTLY_HOLD_MINUTES=0 turns them off): every booking's hold is placed under the
+  // same faults while the payments arrive, and the payment must confirm it exactly once.
+  if (!Deno.env.get("GUESTLY_HOLD_MINUTES")) Deno.env.set("GUESTLY_HOLD_MINUTES", "10");
   return stateDir;
 }

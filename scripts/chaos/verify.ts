@@ -23,6 +23,8 @@ interface FinalRow {
   alerts: number;
   ledger: number;
   ledger_confirmed: number;
+  guestly_hold_status: string | null;
+  guestly_hold_reservation_id: string | null;
 }
 
 export interface Check {
@@ -68,7 +70,8 @@ export async function verify(input: {
   const bookings = await sql<FinalRow[]>`
     select b.id, b.status, b.guestly_sync_status, b.guestly_sync_attempts,
            b.guestly_reservation_id, b.guestly_sync_gave_up_at, b.guestly_sync_next_attempt_at,
-           b.guestly_sync_error, b.stripe_payment_intent_id,
+           b.guestly_sync_error, b.stripe_payment_intent_id, b.guestly_hold_status,
+           b.guestly_hold_reservation_id,
            (select count(*) from guestly.sync_attempts a where a.booking_id = b.id)::int as logged,
            (select count(*) from guestly.admin_alerts a
              where a.booking_id = b.id and a.kind = 'sync_failed')::int as alerts,
@@ -180,6 +183,21 @@ export async function verify(input: {
       requests.filter((r) => r.method === "POST" && /\/payments$/.test(r.path)).length
     } / ${requests.filter((r) => r.fault === "paymentNotReady").length}`,
   };
+  // Holds (GUESTLY_HOLD_MINUTES): none left half-done; a hold that reached Guestly became the
+  // booking's one reservation (the payment confirmed it: no second create).
+  const holdsAsked = bookings.filter((b) => b.guestly_hold_status !== null);
+  const holdsOpen = holdsAsked.filter((b) =>
+    b.guestly_hold_status === "placing" || b.guestly_hold_status === "releasing"
+  );
+  const holdNotTheReservation = synced.filter((b) =>
+    b.guestly_hold_reservation_id !== null && b.guestly_hold_status === "confirmed" &&
+    b.guestly_hold_reservation_id !== b.guestly_reservation_id
+  );
+  const holdStates: Record<string, number> = {};
+  for (const b of holdsAsked) {
+    holdStates[b.guestly_hold_status!] = (holdStates[b.guestly_hold_status!] ?? 0) + 1;
+  }
+  const holdCreates = requests.filter((r) => isCreate(r) && r.status === 201).length;
   const sample = (rows: Array<{ id: string }>) =>
     rows.slice(0, 5).map((r) => r.id).join(", ") + (rows.length > 5 ? ", …" : "");
   const done = chaosDone(chaos);
@@ -239,6 +257,16 @@ export async function verify(input: {
       detail: `${counterMismatch.length} mismatched ${sample(counterMismatch)}`,
     },
     {
+      name: "holds: none left half-done; every confirmed hold is its booking's one reservation",
+      ok: holdsOpen.length === 0 && holdNotTheReservation.length === 0,
+      detail:
+        `${holdsAsked.length} holds asked for (${
+          Object.entries(holdStates).map(([k, v]) => `${v} ${k}`).join(", ") || "holds off"
+        }); ${holdsOpen.length} still placing/releasing ${sample(holdsOpen)}, ` +
+        `${holdNotTheReservation.length} confirmed on another reservation ` +
+        `${sample(holdNotTheReservation)}`,
+    },
+    {
       name: "at most one token minted",
       ok: tokens.minted <= 1,
       detail: `${tokens.minted} minted`,
@@ -290,6 +318,9 @@ export async function verify(input: {
       synced.reduce((sum, b) => sum + paymentsOn(b), 0)
     }`,
     "sync_failed alerts": alertsTotal.n,
+    "holds (by final state)": Object.entries(holdStates).map(([k, v]) => `${v} ${k}`).join(", ") ||
+      "holds off",
+    "creates answered 201 (holds and plain creates)": holdCreates,
     "function restarts (gateway)": gateway.map((g) => `${g.name} ${g.restarts}`).join(", "),
   };
   return { counts, faultsSeen, checks };

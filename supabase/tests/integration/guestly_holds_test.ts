@@ -17,6 +17,7 @@ import {
 } from "./harness.ts";
 import { withGateway, withVaultSecret } from "./second_gateway.ts";
 import type { Gateway } from "../../../local/gateway/server.ts";
+import { reportedHoldMinutes } from "../../../local/stack/function-state.ts";
 
 const sql = connect();
 const LISTING = "64f1a2b3c4d5e6f7a8b9c0d1"; // Ocean View Loft's listing in the seed
@@ -68,11 +69,6 @@ async function ota(checkIn: string, checkOut: string) {
   return { status: response.status, body: await response.json() };
 }
 
-async function holdMinutes(): Promise<number> {
-  const [row] = await sql`select guestly.hold_minutes() as minutes`;
-  return row.minutes as number;
-}
-
 /** Inserted already paid (a phone booking): no hold, a sync at once. */
 async function insertPaid(stay: { checkIn: string; checkOut: string }): Promise<string> {
   const [row] = await sql`
@@ -94,21 +90,9 @@ Deno.test(
       async (gateway) => {
         await withVaultSecret(sql, "project_url", gateway.url, async () => {
           try {
-            // guestly-sync reports its settings on its first request (before reading the body).
-            const first = await fetch(`${gateway.url}/functions/v1/guestly-sync`, {
-              method: "POST",
-              headers: {
-                "Content-Type": "application/json",
-                Authorization: `Bearer ${keys.serviceRoleKey}`,
-              },
-              body: "{}",
+            await reportedHoldMinutes({ functionsUrl: `${gateway.url}/functions/v1` }, sql, {
+              expected: 10,
             });
-            assert.equal(
-              first.status,
-              400,
-              `guestly-sync answers the empty body: ${await first.text()}`,
-            );
-            await waitFor("holds on in the database", async () => (await holdMinutes()) === 10);
 
             await t.step(
               "held; a channel booking on the same nights is refused; the payment confirms it",
