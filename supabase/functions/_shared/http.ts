@@ -1,4 +1,5 @@
 // Small HTTP helpers shared by the functions' handlers.
+import type { z } from "zod";
 export function json(status: number, body: unknown, headers: HeadersInit = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -15,6 +16,22 @@ export async function readJsonBody(
   } catch {
     return { ok: false, response: json(400, { error: "body must be a JSON object" }) };
   }
+}
+
+/** The JSON body checked against `schema`; a 400 naming the first wrong field otherwise. */
+export async function readValidBody<T extends z.ZodTypeAny>(
+  request: Request,
+  schema: T,
+): Promise<{ ok: true; data: z.infer<T> } | { ok: false; response: Response }> {
+  const body = await readJsonBody(request);
+  if (!body.ok) return body;
+  const parsed = schema.safeParse(body.body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join(".") || "body";
+    return { ok: false, response: json(400, { error: `${field}: ${issue.message}`, field }) };
+  }
+  return { ok: true, data: parsed.data };
 }
 
 export type Handler = (request: Request) => Response | Promise<Response>;

@@ -3,7 +3,8 @@
 // asks guestly-hold, and the sandbox — which refuses overlapping stays as Guesty does — shows
 // what Guestly holds. A signed Stripe event pays or ends the Checkout.
 import assert from "node:assert/strict";
-import { signatureFor, stripeEvent } from "../fixtures/stripe/events.ts";
+import { stripeEvent } from "../fixtures/stripe/events.ts";
+import { deliver } from "./stripe_helpers.ts";
 import {
   booking,
   connect,
@@ -23,26 +24,13 @@ const sql = connect();
 const LISTING = "64f1a2b3c4d5e6f7a8b9c0d1"; // Ocean View Loft's listing in the seed
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
-async function deliver(type: "payment_intent.succeeded" | "checkout.session.expired", o: {
-  bookingId: string;
-  amount?: number;
-  paymentIntentId?: string;
-}) {
-  const payload = JSON.stringify(stripeEvent(type, {
-    bookingId: o.bookingId,
-    amount: o.amount ?? 45000,
-    currency: "usd",
-    paymentIntentId: o.paymentIntentId ?? `pi_hold_${crypto.randomUUID().slice(0, 8)}`,
-  }));
-  const response = await fetch(`${stack.functionsUrl}/stripe-webhook`, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      "Stripe-Signature": await signatureFor(payload, stack.stripeWebhookSecret),
-    },
-    body: payload,
-  });
-  assert.equal(response.status, 200, await response.text());
+/** A signed Stripe event for the booking, accepted (200) by stripe-webhook. */
+async function stripe(
+  type: "payment_intent.succeeded" | "checkout.session.expired",
+  bookingId: string,
+) {
+  const answer = await deliver(stripeEvent(type, { bookingId, amount: 45000, currency: "usd" }));
+  assert.equal(answer.status, 200, answer.text);
 }
 
 async function askHold(gateway: Gateway, bookingId: string, waitMs = 8000) {
@@ -112,7 +100,7 @@ Deno.test(
                 const channel = await ota(stay.checkIn, stay.checkOut);
                 assert.equal(channel.status, 409, "the hold blocks the nights in Guestly");
                 assert.equal(channel.body.error.code, "LISTING_CALENDAR_BLOCKED");
-                await deliver("payment_intent.succeeded", { bookingId: id });
+                await stripe("payment_intent.succeeded", id);
                 const row = await waitFor("the held reservation confirmed", async () => {
                   const b = await booking(sql, id);
                   return b.guestly_sync_status === "synced" && b.guestly_hold_status === "confirmed"
@@ -141,7 +129,7 @@ Deno.test(
                   ...stay,
                 });
                 assert.equal((await askHold(gateway, id)).body.hold, "held");
-                await deliver("checkout.session.expired", { bookingId: id });
+                await stripe("checkout.session.expired", id);
                 await waitFor(
                   "the hold released",
                   async () => (await booking(sql, id)).guestly_hold_status === "released",
@@ -175,7 +163,7 @@ Deno.test(
                 );
                 assert.equal(lapse.status, 200, await lapse.text());
                 assert.equal((await ota(stay.checkIn, stay.checkOut)).status, 201);
-                await deliver("payment_intent.succeeded", { bookingId: id });
+                await stripe("payment_intent.succeeded", id);
                 const row = await waitFor("the conflict", async () => {
                   const b = await booking(sql, id);
                   return b.guestly_sync_status === "failed" && b.guestly_sync_gave_up_at ? b : null;
@@ -208,7 +196,7 @@ Deno.test(
                     lastName: "Prompt",
                     ...stay,
                   });
-                  await deliver("payment_intent.succeeded", { bookingId: id });
+                  await stripe("payment_intent.succeeded", id);
                   await waitFor("the booking synced", async () => {
                     const b = await booking(sql, id);
                     return b.guestly_sync_status === "synced" &&

@@ -1,7 +1,7 @@
 // HTTP edge of guestly-sync: who may call, what the body must be, and how outcomes answer.
 import { SyncRequest } from "./schemas.ts";
 import type { SyncOutcome } from "./sync.ts";
-import { json, readJsonBody } from "../http.ts";
+import { json, readValidBody } from "../http.ts";
 import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 
@@ -34,14 +34,8 @@ export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
     );
     if (refused) return refused;
     await deps.heartbeat?.();
-    const body = await readJsonBody(request);
-    if (!body.ok) return body.response;
-    const parsed = SyncRequest.safeParse(body.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field = issue.path.join(".") || "body";
-      return json(400, { error: `${field}: ${issue.message}`, field });
-    }
+    const parsed = await readValidBody(request, SyncRequest);
+    if (!parsed.ok) return parsed.response;
     const { bookingId, manual, ignoreCalendar } = parsed.data;
     if (!deps.enabled) {
       deps.log.info("guestly.sync.disabled", { booking_id: bookingId });

@@ -3,7 +3,7 @@
 // `held`, `unavailable` or `unknown`; docs/holds.md is the contract. Called from the website's
 // server (it also creates the Checkout session), so it takes a secret key like guestly-sync.
 import { z } from "zod";
-import { json, readJsonBody } from "../http.ts";
+import { json, readValidBody } from "../http.ts";
 import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 import type { HoldStatus } from "./hold.ts";
@@ -80,14 +80,8 @@ export function createGuestlyHoldHandler(deps: HoldHandlerDeps) {
       (hint) => deps.log.warn("guestly.hold.unauthorized", { hint }),
     );
     if (refused) return refused;
-    const body = await readJsonBody(request);
-    if (!body.ok) return body.response;
-    const parsed = HoldRequest.safeParse(body.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field = issue.path.join(".") || "body";
-      return json(400, { error: `${field}: ${issue.message}`, field });
-    }
+    const parsed = await readValidBody(request, HoldRequest);
+    if (!parsed.ok) return parsed.response;
     const { bookingId, waitMs } = parsed.data;
     const started = deps.now();
     let state = await deps.readState(bookingId);

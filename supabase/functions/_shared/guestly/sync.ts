@@ -272,15 +272,18 @@ async function fail(
     error,
     ...(options.errorKind ? { error_kind: options.errorKind } : {}),
   });
+  return failed(result.final, error, state.attempts, options.errorKind);
+}
+
+function failed(
+  final: boolean,
+  error: string,
+  attempts: number,
+  errorKind: FailureOptions["errorKind"],
+): PassResult {
   return {
     more: false,
-    value: {
-      outcome: "failed",
-      final: result.final,
-      error,
-      attempts: state.attempts,
-      ...(options.errorKind ? { errorKind: options.errorKind } : {}),
-    },
+    value: { outcome: "failed", final, error, attempts, ...(errorKind ? { errorKind } : {}) },
   };
 }
 
@@ -304,16 +307,7 @@ async function failHold(
     error,
     ...(options.errorKind ? { error_kind: options.errorKind } : {}),
   });
-  return {
-    more: false,
-    value: {
-      outcome: "failed",
-      final: result.final,
-      error,
-      attempts: state.attempts,
-      ...(options.errorKind ? { errorKind: options.errorKind } : {}),
-    },
-  };
+  return failed(result.final, error, state.attempts, options.errorKind);
 }
 
 export type { BookingStatus };
