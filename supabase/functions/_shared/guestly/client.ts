@@ -271,20 +271,24 @@ export class GuestlyClient {
     let checkedAt = -Infinity;
     const waitingSince = this.deps.now();
     for (let tries = 1;; tries++) {
-      // Work that can wait takes only a slot that comes soon, so it never queues far ahead of
-      // paid bookings; while none does, it asks again a little later, for a bounded time.
-      const slotWait = priority === "live" ? this.deps.maxSlotWaitMs : LOW_PRIORITY_SLOT_WAIT_MS;
+      // A hold takes only a slot that is free (almost) now: slots are handed out in time order,
+      // so one reserved ahead would make the next paid booking's request wait behind it. While
+      // none is free it asks again a little later, for a bounded time. (Background work has its
+      // own retry loop around the client: reconcile/run.ts.)
+      const slotWait = priority === "hold"
+        ? Math.min(this.deps.maxSlotWaitMs, HOLD_SLOT_WAIT_MS)
+        : this.deps.maxSlotWaitMs;
       const maxWait = Math.min(slotWait, waitBudget());
       let slot = maxWait < 0
         ? null
         : await this.deps.limiter.reserve(Math.floor(maxWait), priority);
       while (
-        !slot && priority !== "live" &&
-        this.deps.now() - waitingSince + LOW_PRIORITY_RETRY_MS <= LOW_PRIORITY_MAX_WAIT_MS &&
-        waitBudget() > LOW_PRIORITY_RETRY_MS
+        !slot && priority === "hold" &&
+        this.deps.now() - waitingSince + HOLD_RETRY_MS <= HOLD_MAX_WAIT_MS &&
+        waitBudget() > HOLD_RETRY_MS
       ) {
-        await this.deps.sleep(LOW_PRIORITY_RETRY_MS);
-        const again = Math.min(LOW_PRIORITY_SLOT_WAIT_MS, waitBudget());
+        await this.deps.sleep(HOLD_RETRY_MS);
+        const again = Math.min(HOLD_SLOT_WAIT_MS, waitBudget());
         slot = again < 0 ? null : await this.deps.limiter.reserve(Math.floor(again), priority);
       }
       if (!slot) {
@@ -478,12 +482,12 @@ const PRE_SEND_CHECK_MS = 150;
 const LATE_TOLERANCE_MS = 50;
 /** A check this recent still holds when a late request takes a fresh slot. */
 const RECHECK_AFTER_MS = 1000;
-/** A hold (or background work) takes a send slot only within this wait… */
-export const LOW_PRIORITY_SLOT_WAIT_MS = 2_000;
-/** …asks again after this pause while none comes that soon… */
-const LOW_PRIORITY_RETRY_MS = 500;
+/** A hold takes a send slot only if one is free within this wait… */
+export const HOLD_SLOT_WAIT_MS = 100;
+/** …asks again after this pause while none is… */
+const HOLD_RETRY_MS = 250;
 /** …and defers after this long in all (the sweep brings it back). */
-const LOW_PRIORITY_MAX_WAIT_MS = 20_000;
+const HOLD_MAX_WAIT_MS = 20_000;
 const MAX_SLOT_TRIES = 3;
 
 /** Guesty pages search results (at most 100 a page); more hits than that for one booking is
