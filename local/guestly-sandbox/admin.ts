@@ -211,6 +211,15 @@ export function handleAdmin(ctx: Ctx) {
     const r = state.reservations.get(decodeURIComponent(one[1]));
     return r ? json(ctx, 200, r) : json(ctx, 404, RESERVATION_NOT_FOUND);
   }
+  // A reservation deleted in Guestly (by hand, by another integration): gone from every read and
+  // search, and, as far as we know of Guesty, no webhook tells anyone (the reconciliation must
+  // find it). Past auth, limits and faults, like the host's changes.
+  const gone = /^DELETE \/__sandbox\/reservations\/([^/]+)$/.exec(route);
+  if (gone) {
+    const id = decodeURIComponent(gone[1]);
+    if (!state.reservations.delete(id)) return json(ctx, 404, RESERVATION_NOT_FOUND);
+    return json(ctx, 200, { deleted: id });
+  }
   if (handleWebhookAdmin(ctx, method, path)) return;
   switch (route) {
     case "GET /__sandbox":

@@ -231,7 +231,7 @@ export class GuestlyClient {
   ): Promise<HttpAttempt<SearchPage>> {
     const query = new URLSearchParams({
       "filter[source]": page.source,
-      sort: "_id",
+      sort: "createdAt",
       limit: String(page.limit),
       skip: String(page.skip),
     });
