@@ -64,6 +64,7 @@ const rootImports: Record<string, string> =
 Deno.test("every function has a deno.json for deployment", async () => {
   const names = await functionNames();
   assert.deepEqual(names, [
+    "guestly-reconcile",
     "guestly-sync",
     "guestly-webhook",
     "notify-admin",
