@@ -10,6 +10,7 @@ import {
   L1,
   L2,
   mint,
+  requestCount,
   ROOMY,
   setFaults,
   stored,
@@ -344,6 +345,24 @@ Deno.test("search: sort by a stable field for paging; admin delete leaves no tra
     );
     assert.equal((await search("")).body.count, 2);
     assert.equal((await call(sb, "DELETE", `/__sandbox/reservations/${made[1]._id}`)).status, 404);
+  });
+});
+
+Deno.test("admin seed: many reservations at once, or none when one is bad", async () => {
+  await withSandbox(ROOMY, async (sb) => {
+    const seeded = await call(sb, "POST", "/__sandbox/seed-reservations", {
+      body: { reservations: [booking(), booking({ source: "website" })] },
+    });
+    assert.equal(seeded.status, 201);
+    assert.equal(seeded.body.ids.length, 2);
+    assert.deepEqual((await stored(sb)).map((r) => r._id), seeded.body.ids);
+    const bad = await call(sb, "POST", "/__sandbox/seed-reservations", {
+      body: { reservations: [booking(), booking({ listingId: "nope" })] },
+    });
+    assert.equal(bad.status, 422);
+    assert.match(bad.body.error.message, /^reservations\[1\]\.listingId: unknown listing/);
+    assert.equal((await stored(sb)).length, 2, "none of a bad batch is stored");
+    assert.equal(await requestCount(sb, "POST", "/v1/reservations-v3"), 0, "not API requests");
   });
 });
 
