@@ -34,6 +34,7 @@ Deno.serve(handlerOrConfigurationError(() => {
     : (work: Promise<unknown>) => void work;
   return createReconcileHandler({
     serviceKeys,
+    enabled: config.guestly.GUESTLY_SYNC_ENABLED && !config.guestly.GUESTLY_TEST_MODE,
     run: (options) => runReconciliation(deps, options),
     defaultSettleMs: config.settleMs,
     log,

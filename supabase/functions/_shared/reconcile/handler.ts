@@ -18,6 +18,11 @@ export const ReconcileRequest = z.object({
 
 export interface ReconcileHandlerDeps {
   serviceKeys: ServiceKeys;
+  /**
+   * False when the sync is off (GUESTLY_SYNC_ENABLED not true) or in test mode: what Guestly
+   * holds then says nothing about drift, and a heal would start syncs that do not run.
+   */
+  enabled: boolean;
   run: (options: RunOptions) => Promise<RunResult>;
   defaultSettleMs: number;
   log: Logger;
@@ -62,6 +67,13 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       return json(400, { error: `${field}: ${issue.message}`, field });
     }
     const r = parsed.data;
+    if (!deps.enabled) {
+      deps.log.info("guestly.reconcile.disabled", { fix: r.fix, triggered_by: r.triggeredBy });
+      return json(200, {
+        outcome: "skipped",
+        reason: "GUESTLY_SYNC_ENABLED is not true, or GUESTLY_TEST_MODE is on",
+      });
+    }
     const options: RunOptions = {
       fix: r.fix,
       triggeredBy: r.triggeredBy,
