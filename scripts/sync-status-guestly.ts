@@ -13,6 +13,8 @@ export interface GuestlyChange {
   changes: Record<string, [unknown, unknown]> | null;
   apply_attempts: number;
   last_error: string | null;
+  /** `reconciliation`: found by the reconciliation, its webhook never arrived. */
+  origin?: string;
 }
 
 export interface GuestlyChanges {
@@ -68,7 +70,10 @@ export function formatGuestlyChanges(c: GuestlyChanges): string {
   }
   if (c.applied.length) out.push("  latest applied:");
   for (const a of c.applied) {
-    out.push(`    booking ${a.booking_id ?? "-"}: ${describe(a.changes)}`);
+    const found = a.origin === "reconciliation"
+      ? " (webhook lost: found by the reconciliation)"
+      : "";
+    out.push(`    booking ${a.booking_id ?? "-"}: ${describe(a.changes)}${found}`);
   }
   return out.join("\n");
 }

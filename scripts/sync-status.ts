@@ -5,6 +5,7 @@
 // (default: the local stack). The formatting is a pure function.
 import postgres from "postgres";
 import { formatGuestlyChanges, readGuestlyChanges } from "./sync-status-guestly.ts";
+import { formatReconcileRun, readReconcileRun } from "./sync-status-reconcile.ts";
 
 export interface Overview {
   pending: number;
@@ -466,17 +467,22 @@ if (import.meta.main) {
   try {
     const { overview, failures, stripe, attention } = await readStatus(target.url);
     const sql = postgres(target.url, { max: 1, onnotice: () => {}, prepare: false });
-    const changes = await readGuestlyChanges(sql).finally(() => sql.end());
+    const [changes, reconciliation] = await Promise.all([
+      readGuestlyChanges(sql),
+      readReconcileRun(sql),
+    ]).finally(() => sql.end());
     if (Deno.args.includes("--json")) {
       const json = {
         ...statusJson(overview, failures, stripe, attention),
         changes_from_guestly: changes,
+        reconciliation,
       };
       console.log(JSON.stringify(json, null, 2));
     } else {
       console.log(`database: ${new URL(target.url).host} (${target.from})\n`);
       console.log(formatStatus(overview, failures, stripe, attention));
       console.log(`\n${formatGuestlyChanges(changes)}`);
+      console.log(`\n${formatReconcileRun(reconciliation)}`);
     }
   } catch (error) {
     console.error(`error: could not read the sync status: ${(error as Error).message}`);

@@ -112,7 +112,7 @@ if "$DENO" run -A local/cli/stack.ts up >"$LOG_DIR/stack-up.log" 2>&1; then
   if [ "$f" -gt 0 ]; then tail -n 40 "$pg17_log"; fi
   record "Postgres 17" "$p" "$f"
 
-  check "supabase db lint" "$SUPABASE" db lint --remote="postgresql://postgres:postgres@127.0.0.1:${SUPABASE_DB_PORT}/postgres?sslmode=disable" --schema public,guestly,payments,guestly_events --level warning --fail-on warning
+  check "supabase db lint" "$SUPABASE" db lint --remote="postgresql://postgres:postgres@127.0.0.1:${SUPABASE_DB_PORT}/postgres?sslmode=disable" --schema public,guestly,payments,guestly_events,guestly_reconcile --level warning --fail-on warning
 
   echo "== integration and end-to-end tests"
   deno_suite "deno-integration" local/tests/pg_net_worker_test.ts supabase/tests/integration/

@@ -189,6 +189,29 @@ function lapseHold(ctx: Ctx, id: string) {
   json(ctx, 200, r);
 }
 
+/**
+ * Many reservations at once, straight into the store (no auth, limits, faults, calendar check or
+ * webhooks): benchmarks that need thousands of existing reservations (the reconciliation's)
+ * would otherwise spend Guesty's hourly limit creating them. `{reservations: [create bodies]}`
+ * → 201 `{ids: [...]}` in the same order; a bad one is 422 naming its index, and none is stored.
+ */
+function seedReservations(ctx: Ctx, body: unknown) {
+  const list = (body as { reservations?: unknown })?.reservations;
+  if (!Array.isArray(list) || list.length === 0 || list.length > 20_000) {
+    throw new BadRequest("reservations must be an array of 1 to 20000 reservation bodies");
+  }
+  const inputs = list.map((item, i) => {
+    try {
+      return validateCreate(item, ctx.state.listings);
+    } catch (e) {
+      if (e instanceof Error) e.message = `reservations[${i}].${e.message}`;
+      throw e;
+    }
+  });
+  const ids = inputs.map((input) => insertReservation(ctx.state, input).reservationId);
+  json(ctx, 201, { ids });
+}
+
 function updateConfig(state: SandboxState, body: unknown) {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequest("body must be a JSON object");
@@ -230,6 +253,15 @@ export function handleAdmin(ctx: Ctx) {
   }
   const lapse = /^POST \/__sandbox\/reservations\/([^/]+)\/lapse-hold$/.exec(route);
   if (lapse) return lapseHold(ctx, decodeURIComponent(lapse[1]));
+  // A reservation deleted in Guestly (by hand, by another integration): gone from every read and
+  // search, and, as far as we know of Guesty, no webhook tells anyone (the reconciliation must
+  // find it). Past auth, limits and faults, like the host's changes.
+  const gone = /^DELETE \/__sandbox\/reservations\/([^/]+)$/.exec(route);
+  if (gone) {
+    const id = decodeURIComponent(gone[1]);
+    if (!state.reservations.delete(id)) return json(ctx, 404, RESERVATION_NOT_FOUND);
+    return json(ctx, 200, { deleted: id });
+  }
   if (handleWebhookAdmin(ctx, method, path)) return;
   switch (route) {
     case "GET /__sandbox":
@@ -262,6 +294,8 @@ export function handleAdmin(ctx: Ctx) {
     case "DELETE /__sandbox/faults":
       state.faults = defaultFaults();
       return json(ctx, 200, state.faults);
+    case "POST /__sandbox/seed-reservations":
+      return seedReservations(ctx, parseJsonBody(ctx));
     case "POST /__sandbox/ota-reservations":
       return addOtaReservation(ctx, parseJsonBody(ctx));
     case "POST /__sandbox/ota-reservations/form":

@@ -110,6 +110,7 @@ function changeStatus(ctx: Ctx, id: string): OpResult {
 }
 
 const SIMPLE_FILTERS = ["confirmationCode", "status", "source", "listingId"] as const;
+const SORT_FIELDS = ["_id", "createdAt", "lastUpdatedAt"] as const;
 
 function search(ctx: Ctx) {
   const preds: ((r: Reservation) => boolean)[] = [];
@@ -142,6 +143,18 @@ function search(ctx: Ctx) {
   const limit = Math.min(100, Math.max(1, intParam("limit", 25)));
   const skip = intParam("skip", 0);
   const matches = [...ctx.state.reservations.values()].filter((r) => preds.every((p) => p(r)));
+  // Guesty recommends sorting by a unique, stable field when paging; without `sort` the order
+  // is the store's (creation order).
+  const sort = ctx.url.searchParams.get("sort");
+  if (sort) {
+    const desc = sort.startsWith("-");
+    const field = desc ? sort.slice(1) : sort;
+    if (!(SORT_FIELDS as readonly string[]).includes(field)) {
+      return json(ctx, 400, errBody("BAD_REQUEST", `unsupported sort: ${sort}`));
+    }
+    const key = field as typeof SORT_FIELDS[number];
+    matches.sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0) * (desc ? -1 : 1));
+  }
   json(ctx, 200, {
     results: matches.slice(skip, skip + limit),
     count: matches.length,

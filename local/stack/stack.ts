@@ -169,6 +169,7 @@ export async function describeStack(config: StackConfig): Promise<string> {
     `  stripe-webhook    ${config.functionsUrl}/stripe-webhook`,
     `  guestly-sync      ${config.functionsUrl}/guestly-sync`,
     `  guestly-webhook   ${webhookFunctionUrl(config)}   (the sandbox's webhooks)`,
+    `  guestly-reconcile ${config.functionsUrl}/guestly-reconcile   (daily; npm run sync:reconcile)`,
     `Database            ${config.dbUrl}`,
     `Guestly sandbox     ${config.sandboxUrl}/__sandbox/   (API ${config.sandboxUrl}/v1)`,
     `Mail inbox          ${config.mailUrl}/`,

@@ -10,6 +10,7 @@ import {
   L1,
   L2,
   mint,
+  requestCount,
   ROOMY,
   setFaults,
   stored,
@@ -312,6 +313,56 @@ Deno.test("search by each filter (AND), customFields, paging; unsupported filter
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, "BAD_REQUEST");
     assert.equal(bad.body.error.message, "unsupported filter: filter[guest.email]");
+  });
+});
+
+Deno.test("search: sort by a stable field for paging; admin delete leaves no trace", async () => {
+  await withSandbox(ROOMY, async (sb) => {
+    const t = await token(sb);
+    const made = [];
+    for (let i = 0; i < 3; i++) {
+      made.push(
+        (await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking() })).body,
+      );
+    }
+    const search = async (q: string) =>
+      await call(sb, "GET", `/v1/reservations-v3/search${q}`, { token: t });
+    const ids = (r: Answer) => r.body.results.map((x: { _id: string }) => x._id);
+    const byId = made.map((r) => r._id).sort();
+    assert.deepEqual(ids(await search("?sort=_id")), byId);
+    assert.deepEqual(ids(await search("?sort=-_id")), [...byId].reverse());
+    assert.deepEqual(ids(await search("?sort=createdAt&limit=2&skip=1")).length, 2);
+    const bad = await search("?sort=guest.email");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.message, "unsupported sort: guest.email");
+
+    const gone = await call(sb, "DELETE", `/__sandbox/reservations/${made[1]._id}`);
+    assert.equal(gone.status, 200);
+    assert.deepEqual(gone.body, { deleted: made[1]._id });
+    assert.equal(
+      (await call(sb, "GET", `/v1/reservations-v3/${made[1]._id}`, { token: t })).status,
+      404,
+    );
+    assert.equal((await search("")).body.count, 2);
+    assert.equal((await call(sb, "DELETE", `/__sandbox/reservations/${made[1]._id}`)).status, 404);
+  });
+});
+
+Deno.test("admin seed: many reservations at once, or none when one is bad", async () => {
+  await withSandbox(ROOMY, async (sb) => {
+    const seeded = await call(sb, "POST", "/__sandbox/seed-reservations", {
+      body: { reservations: [booking(), booking({ source: "website" })] },
+    });
+    assert.equal(seeded.status, 201);
+    assert.equal(seeded.body.ids.length, 2);
+    assert.deepEqual((await stored(sb)).map((r) => r._id), seeded.body.ids);
+    const bad = await call(sb, "POST", "/__sandbox/seed-reservations", {
+      body: { reservations: [booking(), booking({ listingId: "nope" })] },
+    });
+    assert.equal(bad.status, 422);
+    assert.match(bad.body.error.message, /^reservations\[1\]\.listingId: unknown listing/);
+    assert.equal((await stored(sb)).length, 2, "none of a bad batch is stored");
+    assert.equal(await requestCount(sb, "POST", "/v1/reservations-v3"), 0, "not API requests");
   });
 });
 

@@ -65,6 +65,7 @@ Deno.test("every function has a deno.json for deployment", async () => {
   const names = await functionNames();
   assert.deepEqual(names, [
     "guestly-hold",
+    "guestly-reconcile",
     "guestly-sync",
     "guestly-webhook",
     "notify-admin",

@@ -221,6 +221,29 @@ export class GuestlyClient {
     );
   }
 
+  /**
+   * One page of every reservation with our source, in a stable order (the reconciliation reads
+   * them all, page by page; see docs/guestly-api.md for what we assume of the search).
+   */
+  listReservationsPage(
+    page: { source: string; skip: number; limit: number },
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<SearchPage>> {
+    const query = new URLSearchParams({
+      "filter[source]": page.source,
+      sort: "createdAt",
+      limit: String(page.limit),
+      skip: String(page.skip),
+    });
+    return this.#request(
+      "GET",
+      `/reservations-v3/search?${query}`,
+      undefined,
+      (body) => GuestlySearchResult.parse(body),
+      { ...options, idempotent: true },
+    );
+  }
+
   async #token(): Promise<string> {
     if (this.#memoryToken) return this.#memoryToken;
     const { clientId } = this.credentials;

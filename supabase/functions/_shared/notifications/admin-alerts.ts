@@ -10,6 +10,7 @@ import {
   guestlyChangeSections,
   guestlyChangeSubject,
 } from "./guestly-changes.ts";
+import { reconciliationSections, reconciliationSubject } from "./reconciliation.ts";
 
 export interface AlertAttempt {
   attempt: number;
@@ -244,6 +245,7 @@ function subjectFor(ctx: AlertContext): string {
   if (ctx.alert.kind === "sync_stalled") return syncStalledSubject(ctx, who, booking);
   if (ctx.alert.kind === "double_booking") return doubleBookingSubject(ctx);
   if (GUESTLY_CHANGE_KINDS.includes(ctx.alert.kind)) return guestlyChangeSubject(ctx);
+  if (ctx.alert.kind === "reconciliation_drift") return reconciliationSubject(ctx);
   if (ctx.alert.kind === "payment_mismatch") {
     const d = ctx.alert.details ?? {};
     return `Payment mismatch: ${booking} — ${who} (received ${
@@ -322,6 +324,8 @@ export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): Ale
     ? doubleBookingSections(ctx)
     : GUESTLY_CHANGE_KINDS.includes(ctx.alert.kind)
     ? guestlyChangeSections(ctx)
+    : ctx.alert.kind === "reconciliation_drift"
+    ? reconciliationSections(ctx)
     : syncFailedSections(ctx, link);
   return { subject, text: renderText(subject, sections), html: renderHtml(subject, sections) };
 }

@@ -1,0 +1,123 @@
+// The `reconciliation_drift` alert email: one per reconciliation run that found drift, written by
+// guestly_reconcile.finish_run. What was healed (nothing to do but check), and what needs an
+// operator, with what to do for each kind. Pure: everything comes from the alert's details
+// (no guest contact data is in them: booking and reservation ids only).
+import { type AlertContext, formatTime, type Section, str } from "./admin-alerts.ts";
+
+interface Item {
+  kind: string;
+  booking_id: string | null;
+  reservation_id: string | null;
+  action: string;
+  action_detail: string | null;
+  details: Record<string, unknown> | null;
+}
+
+/** What an operator does about each kind of drift that was left to them. */
+export const DRIFT_ADVICE: Record<string, string> = {
+  missing_in_guestly:
+    "The booking's reservation is gone from Guestly. `npm run sync:reconcile -- " +
+    "--fix --booking <id>` starts a sync that looks it up, then creates it again.",
+  not_ours: "A live reservation carries our source or reference but no booking here holds it " +
+    "(a booking never paid, deleted, or a reservation entered by hand): check it in Guestly and " +
+    "cancel it there if nobody is staying.",
+  status_differs: "Guestly's status disagrees with the booking and it is not clear who is right: " +
+    "check the reservation in Guestly; `npm run sync:retry -- <booking id>` sends the booking's.",
+  content_differs: "Guestly holds other dates, guests or another listing than the booking (a " +
+    "move to another listing is never followed on our own): decide which is right, change the " +
+    "other one.",
+  duplicate: "More than one live reservation carries the booking's reference: cancel the copy in " +
+    "Guestly (the one the booking does not hold).",
+  missed_webhook: "A change made in Guestly never reached the booking and could not be applied " +
+    "now (see the reason): check the booking.",
+};
+
+const LABEL: Record<string, string> = {
+  missing_in_guestly: "missing in Guestly",
+  not_ours: "in Guestly, not ours to hold",
+  status_differs: "status differs",
+  content_differs: "dates/guests/listing differ",
+  duplicate: "duplicate reservation",
+  missed_webhook: "changed in Guestly, webhook never arrived",
+};
+
+function items(ctx: AlertContext): Item[] {
+  const list = ctx.alert.details?.items;
+  return Array.isArray(list) ? list as Item[] : [];
+}
+
+function what(i: Item): string {
+  const d = i.details ?? {};
+  if (Array.isArray(d.differs) && d.differs.length) {
+    return `${(d.differs as string[]).join(", ")}: here ${JSON.stringify(d.booking)}, ` +
+      `Guestly ${JSON.stringify(d.guestly)}`;
+  }
+  if (d.guestly_status !== undefined || d.booking_status !== undefined) {
+    return `here ${str(d.booking_status) ?? "-"}, Guestly ${str(d.guestly_status) ?? "-"}` +
+      (d.reason ? ` (${str(d.reason)})` : "");
+  }
+  return str(d.reason) ?? str(d.guestly) ?? "";
+}
+
+function line(i: Item): string {
+  return `${LABEL[i.kind] ?? i.kind} — booking ${i.booking_id ?? "-"}, reservation ` +
+    `${i.reservation_id ?? "-"}: ${what(i)}${i.action_detail ? ` → ${i.action_detail}` : ""}`;
+}
+
+export function reconciliationSubject(ctx: AlertContext): string {
+  const d = ctx.alert.details ?? {};
+  const all = items(ctx);
+  const open = all.filter((i) => i.action !== "healed").length;
+  const healed = all.length - open;
+  const drift = Number(d.drift ?? all.length);
+  return `Reconciliation with Guestly: ${drift} difference${drift === 1 ? "" : "s"}` +
+    ` (${open} need${open === 1 ? "s" : ""} you, ${healed} healed)`;
+}
+
+export function reconciliationSections(ctx: AlertContext): Section[] {
+  const d = ctx.alert.details ?? {};
+  const all = items(ctx);
+  const open = all.filter((i) => i.action !== "healed");
+  const healed = all.filter((i) => i.action === "healed");
+  const kindsOpen = [...new Set(open.map((i) => i.kind))];
+  const sections: Section[] = [
+    {
+      title: "What happened",
+      lines: [
+        `The reconciliation of ${formatTime(str(d.started_at))} compared ` +
+        `${d.bookings_checked ?? "?"} bookings with ${d.reservations_seen ?? "?"} Guestly ` +
+        `reservations (${d.requests_used ?? "?"} Guestly requests) and found ` +
+        `${d.drift ?? all.length} difference(s).`,
+        d.fix
+          ? "Safe differences were healed through the normal sync (or applied as the lost " +
+            "webhook would have been); the rest is listed below for you."
+          : "This run only reported (no --fix): nothing was changed.",
+        ...(d.error ? [`The run stopped early: ${str(d.error)}`] : []),
+        "Full list: npm run sync:status, or select * from guestly_reconcile.drift_items where " +
+        `run_id = '${str(d.run_id) ?? "?"}';`,
+      ],
+    },
+  ];
+  if (open.length) {
+    sections.push({ title: `Needs you (${open.length})`, lines: open.map(line) });
+    sections.push({
+      title: "What to do",
+      lines: kindsOpen.map((k) => `${LABEL[k] ?? k}: ${DRIFT_ADVICE[k] ?? "check it in Guestly."}`),
+    });
+  }
+  if (healed.length) {
+    sections.push({
+      title: `Healed (${healed.length})`,
+      lines: [
+        ...healed.map(line),
+        "Nothing to do: sync:status shows the syncs these started.",
+      ],
+    });
+  }
+  const shown = all.length;
+  const drift = Number(d.drift ?? shown);
+  if (drift > shown) {
+    sections.push({ title: "More", lines: [`${drift - shown} more not listed here.`] });
+  }
+  return sections;
+}

@@ -1,0 +1,94 @@
+// The reconciliation email: one per run with drift; what needs the admin first, with advice per
+// kind, then what was healed; escaped HTML; stable for the same alert (Resend's idempotency).
+import assert from "node:assert/strict";
+import {
+  type AlertContext,
+  renderAlertEmail,
+} from "../../functions/_shared/notifications/admin-alerts.ts";
+
+const RUN = "7e570000-0000-4000-8000-000000000001";
+
+function context(over: Record<string, unknown> = {}): AlertContext {
+  return {
+    alert: {
+      id: "a1e70000-0000-4000-8000-0000000000d1",
+      kind: "reconciliation_drift",
+      booking_id: null,
+      created_at: "2026-12-03T03:19:00.000Z",
+      details: {
+        run_id: RUN,
+        started_at: "2026-12-03T03:17:00.000Z",
+        fix: true,
+        drift: 3,
+        reservations_seen: 5000,
+        bookings_checked: 4990,
+        requests_used: 52,
+        items: [
+          {
+            kind: "duplicate",
+            booking_id: "b0000000-0000-4000-8000-000000000001",
+            reservation_id: "r-copy",
+            action: "reported",
+            action_detail: null,
+            details: { guestly_status: "confirmed", booking_reservation_id: "r1" },
+          },
+          {
+            kind: "not_ours",
+            booking_id: null,
+            reservation_id: "r<9>",
+            action: "reported",
+            action_detail: null,
+            details: { guestly_status: "confirmed", reason: "no_booking_holds_it" },
+          },
+          {
+            kind: "missing_in_guestly",
+            booking_id: "b0000000-0000-4000-8000-000000000002",
+            reservation_id: "r2",
+            action: "healed",
+            action_detail: "sync episode started: lookup, then create",
+            details: { booking_status: "confirmed", guestly: "not found (404)" },
+          },
+        ],
+        ...over,
+      },
+    },
+    booking: null,
+    attempts_total: 0,
+    attempts: [],
+  };
+}
+
+Deno.test("subject counts what needs the admin and what was healed", () => {
+  const email = renderAlertEmail(context(), null);
+  assert.equal(email.subject, "Reconciliation with Guestly: 3 differences (2 need you, 1 healed)");
+});
+
+Deno.test("the body lists what needs the admin with advice, then what was healed", () => {
+  const { text, html } = renderAlertEmail(context(), null);
+  assert.match(
+    text,
+    /compared 4990 bookings with 5000 Guestly reservations \(52 Guestly requests\)/,
+  );
+  assert.match(text, /NEEDS YOU \(2\)/);
+  assert.match(
+    text,
+    /duplicate reservation — booking b0000000-0000-4000-8000-000000000001, reservation r-copy/,
+  );
+  assert.match(text, /cancel the copy in Guestly/);
+  assert.match(
+    text,
+    /in Guestly, not ours to hold — booking -, reservation r<9>: here -, Guestly confirmed \(no_booking_holds_it\)/,
+  );
+  assert.match(text, /HEALED \(1\)/);
+  assert.match(text, /sync episode started: lookup, then create/);
+  assert.ok(text.indexOf("NEEDS YOU") < text.indexOf("HEALED"));
+  assert.match(text, new RegExp(`run_id = '${RUN}'`));
+  assert.ok(html.includes("r&lt;9&gt;") && !html.includes("r<9>"), "escaped in HTML");
+  assert.deepEqual(renderAlertEmail(context(), null), renderAlertEmail(context(), null));
+});
+
+Deno.test("a report-only run says nothing was changed; more than listed is said", () => {
+  const { text } = renderAlertEmail(context({ fix: false, drift: 80 }), null);
+  assert.match(text, /only reported \(no --fix\): nothing was changed/);
+  assert.match(text, /77 more not listed here/);
+});
