@@ -20,6 +20,7 @@ import { insertBookings, newDeliveryStats, payAll } from "./chaos/load.ts";
 import { verify } from "./chaos/verify.ts";
 import { HEADER, machine, report, type Result } from "./chaos/report.ts";
 import { httpJson, portInUse, sleep } from "./chaos/util.ts";
+import { hostChanges, reconcileFix, WEBHOOK_FAULTS, webhookFaults } from "./chaos/guestly-side.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const options = parseArgs(Deno.args);
@@ -90,6 +91,64 @@ async function run(): Promise<Result> {
   const runId = crypto.randomUUID().slice(0, 8);
   const n = options.bookings;
 
+  /**
+   * Until nothing is pending or waiting for a retry: the cron jobs' bodies with the clock moved
+   * past every retry time and grace period (syncs, and Guestly events recorded, not applied).
+   */
+  const settle = async (ids: string[]): Promise<{ sweeps: number; sweptRows: number }> => {
+    const settleDeadline = Math.min(Date.now() + options.settleMs, started + options.maxRunMs);
+    let sweeps = 0;
+    let sweptRows = 0;
+    let lastProgress = 0;
+    for (;; await sleep(3_000)) {
+      let c;
+      try {
+        [c] = await sql`
+      select count(*) filter (where status = 'pending_payment')::int as unpaid,
+             count(*) filter (where status <> 'pending_payment'
+                                and guestly_sync_status = 'pending')::int as pending,
+             count(*) filter (where guestly_sync_status = 'failed'
+                                and guestly_sync_next_attempt_at is not null)::int as retrying,
+             count(*) filter (where guestly_sync_status = 'synced')::int as synced,
+             count(*) filter (where guestly_sync_lease_until > now())::int as leased,
+             (select count(*)::int from guestly_events.events where outcome is null) as unapplied
+        from public.bookings where id = any(${ids}::uuid[])`;
+      } catch (error) {
+        progress(`settle: database query failed (${error}); trying again`);
+        if (Date.now() > settleDeadline) throw error;
+        continue;
+      }
+      if (c.pending === 0 && c.retrying === 0 && c.unapplied === 0) {
+        progress(`settled: ${c.synced} synced, ${c.unpaid} unpaid`);
+        break;
+      }
+      if (Date.now() > settleDeadline) {
+        problems.push(
+          `not settled within the time limit: ${c.pending} pending, ${c.retrying} failed and retrying, ${c.leased} leased, ${c.unapplied} Guestly events not applied`,
+        );
+        break;
+      }
+      if (Date.now() - lastProgress > 15_000) {
+        lastProgress = Date.now();
+        progress(
+          `settling: ${c.synced} synced, ${c.pending} pending, ${c.retrying} retrying, ` +
+            `${c.leased} leased (leases of killed invocations run out by themselves)`,
+        );
+      }
+      // The cron job's body with the clock moved past every retry time and grace period.
+      const [s] = await sql`
+      select guestly.sweep_due_syncs(as_of => now() + interval '10 minutes') as invoked`;
+      sweeps++;
+      sweptRows += s.invoked;
+      // And the webhook sweep's: Guestly events recorded but not applied yet.
+      await sql`select guestly_events.sweep_unapplied_events(as_of => now() + interval '10 minutes')`;
+    }
+    // Let the last answers land (nothing may arrive after the check); a slow commit still held
+    // by the sandbox lands within slowCommitMs.
+    await sleep(Math.max(3_000, sandboxFaultPlan.slowCommitMs + 1_000));
+    return { sweeps, sweptRows };
+  };
+
   try {
     // -- holds: guestly-sync reports GUESTLY_HOLD_MINUTES on its first request ------------------
     const holdMinutes = Number(Deno.env.get("GUESTLY_HOLD_MINUTES") ?? "0");
@@ -154,58 +213,42 @@ async function run(): Promise<Result> {
     const faultsOffAt = Date.now();
     act("faults off", "Guestly sandbox answers normally again");
     t = Date.now();
-    const settleDeadline = Math.min(Date.now() + options.settleMs, started + options.maxRunMs);
-    let sweeps = 0;
-    let sweptRows = 0;
-    let lastProgress = 0;
-    for (;; await sleep(3_000)) {
-      let c;
-      try {
-        [c] = await sql`
-        select count(*) filter (where status = 'pending_payment')::int as unpaid,
-               count(*) filter (where status <> 'pending_payment'
-                                  and guestly_sync_status = 'pending')::int as pending,
-               count(*) filter (where guestly_sync_status = 'failed'
-                                  and guestly_sync_next_attempt_at is not null)::int as retrying,
-               count(*) filter (where guestly_sync_status = 'synced')::int as synced,
-               count(*) filter (where guestly_sync_lease_until > now())::int as leased
-          from public.bookings where id = any(${ids}::uuid[])`;
-      } catch (error) {
-        progress(`settle: database query failed (${error}); trying again`);
-        if (Date.now() > settleDeadline) throw error;
-        continue;
-      }
-      if (c.pending === 0 && c.retrying === 0) {
-        progress(`settled: ${c.synced} synced, ${c.unpaid} unpaid`);
-        break;
-      }
-      if (Date.now() > settleDeadline) {
-        problems.push(
-          `not settled within the time limit: ${c.pending} pending, ${c.retrying} failed and retrying, ${c.leased} leased`,
-        );
-        break;
-      }
-      if (Date.now() - lastProgress > 15_000) {
-        lastProgress = Date.now();
-        progress(
-          `settling: ${c.synced} synced, ${c.pending} pending, ${c.retrying} retrying, ` +
-            `${c.leased} leased (leases of killed invocations run out by themselves)`,
-        );
-      }
-      // The cron job's body with the clock moved past every retry time and grace period.
-      const [s] = await sql`
-        select guestly.sweep_due_syncs(as_of => now() + interval '10 minutes') as invoked`;
-      sweeps++;
-      sweptRows += s.invoked;
-    }
-    // Let the last answers land (nothing may arrive after the check); a slow commit still held
-    // by the sandbox lands within slowCommitMs.
-    await sleep(Math.max(3_000, sandboxFaultPlan.slowCommitMs + 1_000));
+    const first = await settle(ids);
     mark("settle (faults off)", t);
     act(
       "settle",
-      `${sweeps} sweep calls with the clock moved 10 min ahead, ${sweptRows} re-invocations`,
+      `${first.sweeps} sweep calls with the clock moved 10 min ahead, ${first.sweptRows} re-invocations`,
     );
+
+    // -- the Guestly side: host changes under webhook and API faults, then the reconciliation ---
+    t = Date.now();
+    await webhookFaults(config, true);
+    await httpJson(`${sandboxUrl}/__sandbox/faults`, {
+      method: "POST",
+      body: JSON.stringify({ ...sandboxFaultPlan, slowCommitRate: 0, commitThen504Rate: 0 }),
+    });
+    act(
+      "Guestly side on",
+      `webhooks: ${JSON.stringify(WEBHOOK_FAULTS)}; API faults on again (reads of changed stays)`,
+    );
+    const changes = await hostChanges(config, sql, ids);
+    act(
+      "host changes",
+      `${changes.made["host-cancel"]} cancelled, ${changes.made["host-change-dates"]} moved, ` +
+        `${changes.made["host-change-guests"]} resized in Guestly (${changes.refused} refused)`,
+    );
+    // Let deliveries and their retries run through the faults for a while, then stop faulting.
+    await sleep(10_000);
+    await httpJson(`${sandboxUrl}/__sandbox/faults`, { method: "DELETE" });
+    await webhookFaults(config, false);
+    act("Guestly side off", "webhook and API faults off; Svix-like retries still land");
+    await sleep(5_000);
+    await settle(ids);
+    const reconciled = await reconcileFix(REPO);
+    act("reconciliation --fix", reconciled.summary);
+    if (!reconciled.ok) problems.push(`sync:reconcile --fix failed: ${reconciled.summary}`);
+    await settle(ids);
+    mark("Guestly side (host changes, webhook faults, reconciliation)", t);
 
     // -- collect and check ------------------------------------------------------------------------
     const { counts, faultsSeen, checks } = await verify({

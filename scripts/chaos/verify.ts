@@ -8,6 +8,7 @@ import { type ChaosAction, chaosDone } from "./fault-plan.ts";
 import type { DeliveryStats } from "./load.ts";
 import type { Options } from "./options.ts";
 import { httpJson } from "./util.ts";
+import { mismatches } from "./guestly-side.ts";
 
 interface FinalRow {
   id: string;
@@ -25,6 +26,9 @@ interface FinalRow {
   ledger_confirmed: number;
   guestly_hold_status: string | null;
   guestly_hold_reservation_id: string | null;
+  check_in: string;
+  check_out: string;
+  guests_count: number;
 }
 
 export interface Check {
@@ -71,7 +75,8 @@ export async function verify(input: {
     select b.id, b.status, b.guestly_sync_status, b.guestly_sync_attempts,
            b.guestly_reservation_id, b.guestly_sync_gave_up_at, b.guestly_sync_next_attempt_at,
            b.guestly_sync_error, b.stripe_payment_intent_id, b.guestly_hold_status,
-           b.guestly_hold_reservation_id,
+           b.guestly_hold_reservation_id, to_char(b.check_in, 'YYYY-MM-DD') as check_in,
+           to_char(b.check_out, 'YYYY-MM-DD') as check_out, b.guests_count,
            (select count(*) from guestly.sync_attempts a where a.booking_id = b.id)::int as logged,
            (select count(*) from guestly.admin_alerts a
              where a.booking_id = b.id and a.kind = 'sync_failed')::int as alerts,
@@ -84,6 +89,9 @@ export async function verify(input: {
     reservationId: string;
     status: string;
     customFields: Array<{ fieldId: string; value: string }>;
+    checkInDateLocalized?: string;
+    checkOutDateLocalized?: string;
+    guestsCount?: number;
   }>;
   const tokens = await httpJson(`${sandboxUrl}/__sandbox/tokens`) as { minted: number };
   const guestlyPayments = await httpJson(`${sandboxUrl}/__sandbox/payments`) as Array<{
@@ -198,6 +206,11 @@ export async function verify(input: {
     holdStates[b.guestly_hold_status!] = (holdStates[b.guestly_hold_status!] ?? 0) + 1;
   }
   const holdCreates = requests.filter((r) => isCreate(r) && r.status === 201).length;
+  // Both sides: after host changes with dropped, duplicated and reordered webhooks and the
+  // reconciliation, what each booking says is what Guestly holds.
+  const notMatching = mismatches(bookings, reservations);
+  const hostChangeText = chaos.filter((c) => c.what === "host changes").map((c) => c.detail)
+    .join("; ") || "none made";
   const sample = (rows: Array<{ id: string }>) =>
     rows.slice(0, 5).map((r) => r.id).join(", ") + (rows.length > 5 ? ", …" : "");
   const done = chaosDone(chaos);
@@ -267,6 +280,13 @@ export async function verify(input: {
         `${sample(holdNotTheReservation)}`,
     },
     {
+      name: "every booking matches its Guestly reservation (status, dates, guests)",
+      ok: notMatching.length === 0,
+      detail: `${notMatching.length} differ${
+        notMatching.length ? `: ${notMatching.slice(0, 5).join("; ")}` : ""
+      }; host changes ${hostChangeText}`,
+    },
+    {
       name: "at most one token minted",
       ok: tokens.minted <= 1,
       detail: `${tokens.minted} minted`,
@@ -318,6 +338,7 @@ export async function verify(input: {
       synced.reduce((sum, b) => sum + paymentsOn(b), 0)
     }`,
     "sync_failed alerts": alertsTotal.n,
+    "bookings not matching their Guestly reservation": notMatching.length,
     "holds (by final state)": Object.entries(holdStates).map(([k, v]) => `${v} ${k}`).join(", ") ||
       "holds off",
     "creates answered 201 (holds and plain creates)": holdCreates,
