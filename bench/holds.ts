@@ -30,26 +30,41 @@ async function insertOne(sql: Sql, tag: string, i: number, withHold: boolean) {
   return { id: row.id, amount: Number(row.amount), currency: row.currency };
 }
 
-/** Polls every 10 ms until `done` holds for each id; returns when each was first seen so. */
-async function seenAt(
-  sql: Sql,
-  ids: string[],
-  done: string,
-  timeoutMs: number,
-): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  const deadline = Date.now() + timeoutMs;
-  while (seen.size < ids.length && Date.now() < deadline) {
-    const open = ids.filter((id) => !seen.has(id));
-    const rows = await sql.unsafe(
-      `select id from public.bookings where id = any($1::uuid[]) and ${done}`,
-      [open],
-    );
-    const at = Date.now();
-    for (const r of rows) seen.set(r.id as string, at);
-    await sleep(10);
-  }
-  return seen;
+/**
+ * Times bookings from a start each is given (`start`) until `done` (SQL over public.bookings)
+ * holds for it, polling every 10 ms while the load is still being sent — not after it, which
+ * would time an early booking to the end of the sending. `close()` waits for the stragglers
+ * (60 s at most) and returns the latencies in ms.
+ */
+function watcher(sql: Sql, done: string) {
+  const started = new Map<string, number>();
+  const latencies = new Map<string, number>();
+  let sending = true;
+  const finished = (async () => {
+    let deadline = Infinity;
+    while (true) {
+      if (!sending && deadline === Infinity) deadline = Date.now() + 60_000;
+      const waiting = [...started.keys()].filter((id) => !latencies.has(id));
+      if (!sending && (waiting.length === 0 || Date.now() > deadline)) break;
+      if (waiting.length) {
+        const rows = await sql.unsafe(
+          `select id from public.bookings where id = any($1::uuid[]) and ${done}`,
+          [waiting],
+        );
+        const at = Date.now();
+        for (const r of rows) latencies.set(r.id as string, at - started.get(r.id as string)!);
+      }
+      await sleep(10);
+    }
+    return [...latencies.values()];
+  })();
+  return {
+    start: (id: string, at: number) => started.set(id, at),
+    close: async () => {
+      sending = false;
+      return await finished;
+    },
+  };
 }
 
 async function payAndTime(
@@ -58,7 +73,10 @@ async function payAndTime(
   bookings: Awaited<ReturnType<typeof insertOne>>[],
   rate: number,
 ) {
-  const answered = new Map<string, number>();
+  const confirmed = watcher(
+    sql,
+    "guestly_sync_status = 'synced' and guestly_synced_status = 'confirmed'",
+  );
   const sends: Promise<void>[] = [];
   const t0 = Date.now();
   for (const [i, booking] of bookings.entries()) {
@@ -69,25 +87,13 @@ async function payAndTime(
         `${config.functionsUrl}/stripe-webhook`,
         paymentPayload(booking),
         config.stripeWebhookSecret,
-      )
-        .then((d) => {
-          if (d.status === 200) answered.set(booking.id, d.answeredAt);
-        }),
+      ).then((d) => {
+        if (d.status === 200) confirmed.start(booking.id, d.answeredAt);
+      }),
     );
   }
-  const confirmed = seenAt(
-    sql,
-    bookings.map((b) => b.id),
-    "guestly_sync_status = 'synced' and guestly_synced_status = 'confirmed'",
-    120_000,
-  );
   await Promise.all(sends);
-  const at = await confirmed;
-  const latencies = bookings.flatMap((b) => {
-    const a = answered.get(b.id);
-    const c = at.get(b.id);
-    return a !== undefined && c !== undefined ? [Math.max(0, c - a)] : [];
-  });
+  const latencies = await confirmed.close();
   return {
     measured: latencies.length,
     p50: percentile(latencies, 0.5),
@@ -101,21 +107,17 @@ export async function measureHolds(
   options: { count: number; rate: number },
 ): Promise<HoldsResult> {
   progress(`holds: ${options.count} bookings inserted at ${options.rate}/s, until held`);
-  const inserted = new Map<string, number>();
+  const placedWatch = watcher(sql, "guestly_hold_status = 'held'");
   const held: Awaited<ReturnType<typeof insertOne>>[] = [];
   const t0 = Date.now();
   for (let i = 0; i < options.count; i++) {
     const wait = t0 + i * (1000 / options.rate) - Date.now();
     if (wait > 0) await sleep(wait);
     const booking = await insertOne(sql, "hold", i, true);
-    inserted.set(booking.id, Date.now());
+    placedWatch.start(booking.id, Date.now());
     held.push(booking);
   }
-  const placedAt = await seenAt(sql, held.map((b) => b.id), "guestly_hold_status = 'held'", 60_000);
-  const placed = held.flatMap((b) => {
-    const at = placedAt.get(b.id);
-    return at === undefined ? [] : [Math.max(0, at - inserted.get(b.id)!)];
-  });
+  const placed = await placedWatch.close();
 
   progress(`holds: paying ${held.length} held bookings at ${options.rate}/s`);
   const confirmHeld = await payAndTime(config, sql, held, options.rate);

@@ -50,6 +50,26 @@ export async function measureGuestlyChangeToBooking(
   progress(`guestly change→booking: ${rows.length} host date changes at ${options.rate}/s`);
   const changedAt = new Map<string, number>();
   const wanted = new Map<string, string>();
+  const latencies = new Map<string, number>();
+  // Polled while the changes go out (not after: a change made early would be timed from its
+  // own moment to the end of the sending, not to its booking's update).
+  let sending = true;
+  const watching = (async () => {
+    const deadline = Date.now() + rows.length * (1000 / options.rate) + 60_000;
+    while ((sending || latencies.size < changedAt.size) && Date.now() < deadline) {
+      const open = [...changedAt.keys()].filter((id) => !latencies.has(id));
+      if (open.length) {
+        const now = await sql<{ id: string; check_in: string }[]>`
+          select id, to_char(check_in, 'YYYY-MM-DD') as check_in
+            from public.bookings where id = any(${open}::uuid[])`;
+        const seenAt = Date.now();
+        for (const r of now) {
+          if (r.check_in === wanted.get(r.id)) latencies.set(r.id, seenAt - changedAt.get(r.id)!);
+        }
+      }
+      await sleep(10);
+    }
+  })();
   const interval = 1000 / options.rate;
   const t0 = Date.now();
   const sent: Promise<void>[] = [];
@@ -68,20 +88,8 @@ export async function measureGuestlyChangeToBooking(
     );
   }
   await Promise.all(sent);
-
-  const latencies = new Map<string, number>();
-  const deadline = Date.now() + 60_000;
-  while (latencies.size < rows.length && Date.now() < deadline) {
-    const open = rows.map((r) => r.id).filter((id) => !latencies.has(id));
-    const now = await sql<{ id: string; check_in: string }[]>`
-      select id, to_char(check_in, 'YYYY-MM-DD') as check_in
-        from public.bookings where id = any(${open}::uuid[])`;
-    const seenAt = Date.now();
-    for (const r of now) {
-      if (r.check_in === wanted.get(r.id)) latencies.set(r.id, seenAt - changedAt.get(r.id)!);
-    }
-    await sleep(10);
-  }
+  sending = false;
+  await watching;
   const values = [...latencies.values()];
   return {
     changes: rows.length,
