@@ -135,9 +135,10 @@ async function run(): Promise<Result> {
             `${c.leased} leased (leases of killed invocations run out by themselves)`,
         );
       }
-      // The cron job's body with the clock moved past every retry time and grace period.
+      // The cron job's body with the clock moved past every retry time (backoff caps at 1 h) and
+      // grace period.
       const [s] = await sql`
-      select guestly.sweep_due_syncs(as_of => now() + interval '10 minutes') as invoked`;
+      select guestly.sweep_due_syncs(as_of => now() + interval '2 hours') as invoked`;
       sweeps++;
       sweptRows += s.invoked;
       // And the webhook sweep's: Guestly events recorded but not applied yet.
@@ -217,7 +218,7 @@ async function run(): Promise<Result> {
     mark("settle (faults off)", t);
     act(
       "settle",
-      `${first.sweeps} sweep calls with the clock moved 10 min ahead, ${first.sweptRows} re-invocations`,
+      `${first.sweeps} sweep calls with the clock moved 2 h ahead, ${first.sweptRows} re-invocations`,
     );
 
     // -- the Guestly side: host changes under webhook and API faults, then the reconciliation ---
@@ -262,6 +263,7 @@ async function run(): Promise<Result> {
       options,
       started,
       faultsOffAt,
+      hostCancelled: changes.cancelled,
     });
     return {
       ok: checks.every((c) => c.ok),

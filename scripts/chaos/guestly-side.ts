@@ -15,6 +15,8 @@ export type HostChange = "host-cancel" | "host-change-dates" | "host-change-gues
 export interface HostChanges {
   made: Record<HostChange, number>;
   refused: number;
+  /** Bookings the host cancelled in Guestly: they end cancelled, not confirmed. */
+  cancelled: string[];
 }
 
 /**
@@ -42,6 +44,7 @@ export async function hostChanges(
     "host-change-guests": 0,
   };
   let refused = 0;
+  const cancelled: string[] = [];
   const kinds: HostChange[] = ["host-cancel", "host-change-dates", "host-change-guests"];
   for (const [i, row] of rows.entries()) {
     if (i % every !== 0) continue;
@@ -64,10 +67,14 @@ export async function hostChanges(
       },
     );
     await response.body?.cancel();
-    if (response.ok) made[kind]++;
-    else refused++;
+    if (!response.ok) {
+      refused++;
+      continue;
+    }
+    made[kind]++;
+    if (kind === "host-cancel") cancelled.push(row.id);
   }
-  return { made, refused };
+  return { made, refused, cancelled };
 }
 
 export async function webhookFaults(config: StackConfig, on: boolean) {
@@ -85,18 +92,41 @@ export interface ReconcileOutcome {
 /** `npm run sync:reconcile -- --fix` against the chaos stack (its env is this process's). */
 export async function reconcileFix(repo: string): Promise<ReconcileOutcome> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${repo}/scripts/sync-reconcile.ts`, "--fix", "--settle-minutes", "0"],
+    args: [
+      "run",
+      "-A",
+      `${repo}/scripts/sync-reconcile.ts`,
+      "--fix",
+      "--settle-minutes",
+      "0",
+      "--json",
+    ],
     cwd: repo,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
   const err = new TextDecoder().decode(out.stderr).trim();
-  const summary =
-    (text.split("\n").find((l) => /drift|healed|run/i.test(l)) ?? text.split("\n")[0] ??
-      "") + (out.success ? "" : ` (exit ${out.code}: ${err.split("\n").slice(-3).join(" ")})`);
-  return { ok: out.success, summary: summary.slice(0, 300) };
+  if (!out.success) {
+    return { ok: false, summary: `exit ${out.code}: ${err.split("\n").slice(-3).join(" ")}` };
+  }
+  // The run's drift by kind and what was done about it, as sync:status shows them.
+  const report = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    result: {
+      run: { status: string; reservations_seen: number | null; requests_used: number | null };
+      counts: Record<string, number>;
+      actions: Record<string, number>;
+    } | null;
+  };
+  const r = report.result;
+  if (!r) return { ok: false, summary: "no reconciliation run recorded" };
+  const list = (o: Record<string, number>) =>
+    Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  return {
+    ok: r.run.status !== "failed",
+    summary: `${r.run.status}: ${r.run.reservations_seen} reservations read with ` +
+      `${r.run.requests_used} requests; drift: ${list(r.counts)}; done: ${list(r.actions)}`,
+  };
 }
 
 /** Every booking against its Guestly reservation: status, dates, guests. */

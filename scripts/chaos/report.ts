@@ -110,9 +110,19 @@ with backoff until 200, as Stripe does. \`--seed N\` makes the sandbox's fault d
 
 Then the faults go off and the system settles: instead of waiting for the once-a-minute pg_cron
 job and the 1–5 min retry times, the sweep's SQL body is called every 3 s with the clock moved
-10 minutes ahead (\`guestly.sweep_due_syncs(as_of => now() + interval '10 minutes')\`), at most
+2 hours ahead, past the backoff's 1 h cap (\`guestly.sweep_due_syncs(as_of => now() + interval '2 hours')\`), at most
 8 minutes. Leases of killed invocations run out by themselves (claim_sync's lease_seconds) by
 design; the run waits them out.
+
+With \`GUESTLY_HOLD_MINUTES=10\` (the default here) every booking first holds its nights in Guestly:
+the faults are on before the bookings are inserted, so the holds are placed under them while the
+payments arrive, and each payment must confirm its hold (one reservation, no second create).
+
+Then the Guestly side: a host cancels, moves or resizes every 7th synced stay in the sandbox while
+its webhooks are dropped (20 %), duplicated (20 %) and reordered (the next 10) and its API fails
+again for 10 s (the webhook's reads of the changed stays meet it); the system settles again,
+\`npm run sync:reconcile -- --fix\` catches what no webhook brought, and every booking must match
+its Guestly reservation (status, dates, guests).
 
 The sandbox runs at 4× Guesty's rate limits (\`GUESTLY_SANDBOX_RATE_SCALE=4\`: 60/s, 480/min,
 20,000/h) and our limiter at \`GUESTLY_RATE_LIMITS=56,460,19600\` — the same headroom below them

@@ -67,6 +67,8 @@ export async function verify(input: {
   started: number;
   /** When the faults went off (ms since the epoch): the lying share counts creates before it. */
   faultsOffAt: number;
+  /** Bookings a host cancelled in Guestly on purpose (the Guestly side of the run). */
+  hostCancelled: string[];
 }): Promise<Verification> {
   const { sql, admin, config, ids, stats, chaos, problems, options, started } = input;
   const n = ids.length;
@@ -120,6 +122,11 @@ export async function verify(input: {
     if (ref) perBooking.set(ref, [...(perBooking.get(ref) ?? []), r.reservationId]);
   }
   const paid = bookings.filter((b) => b.status === "confirmed");
+  // Every booking was paid once; it stays confirmed unless the host cancelled it in Guestly.
+  const hostCancelled = new Set(input.hostCancelled);
+  const wrongStatus = bookings.filter((b) =>
+    b.status !== (hostCancelled.has(b.id) ? "cancelled" : "confirmed")
+  );
   const synced = bookings.filter((b) => b.guestly_sync_status === "synced");
   const failed = bookings.filter((b) => b.guestly_sync_status === "failed");
   const failedFinal = failed.filter((b) => b.guestly_sync_gave_up_at !== null);
@@ -225,11 +232,12 @@ export async function verify(input: {
       detail: `${stats.events - stats.lost.length}/${stats.events} accepted`,
     },
     {
-      name: "every booking paid, one ledger row each (confirmed)",
-      ok: paid.length === n && ledgerWrong.length === 0,
-      detail: `${paid.length}/${n} confirmed; ${ledgerWrong.length} with ≠ 1 ledger row ${
-        sample(ledgerWrong)
-      }`,
+      name:
+        "every booking paid, one ledger row each (confirmed; cancelled only where the host cancelled)",
+      ok: wrongStatus.length === 0 && ledgerWrong.length === 0,
+      detail: `${paid.length}/${n} confirmed, ${hostCancelled.size} cancelled by the host; ` +
+        `${wrongStatus.length} in another state ${sample(wrongStatus)}; ` +
+        `${ledgerWrong.length} with ≠ 1 ledger row ${sample(ledgerWrong)}`,
     },
     {
       name: "every paid booking synced",

@@ -185,8 +185,9 @@ dbTest("reordered deliveries: the newer state wins, the older is recorded stale"
     // The newest arrived first. The function applies after answering, so on a busy machine the
     // older may still be applied before the newer one: then both are applied, in order. What
     // must never happen is the older applied after the newer (the booking would end with 3).
+    // (Dates compared as dates: their string form drops the milliseconds.)
     const [older, newer] = [...rows].sort((a, b) =>
-      Date.parse(String(a.published_at)) - Date.parse(String(b.published_at))
+      new Date(a.published_at!).getTime() - new Date(b.published_at!).getTime()
     );
     assert.equal(newer.outcome, "applied");
     assert.ok(["stale", "applied"].includes(String(older.outcome)), String(older.outcome));
