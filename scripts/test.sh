@@ -80,7 +80,7 @@ check "deno lint" "$DENO" lint
 check "deno check" bash -c "\"$DENO\" check \$(git ls-files --cached --others --exclude-standard '*.ts' | grep -v '^node_modules/')"
 
 echo "== unit tests"
-deno_suite "deno-unit" supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts
+deno_suite "deno-unit" supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts local/tests/stays_test.ts
 
 echo "== test stack"
 rm -rf "$LOCAL_STACK_DIR"

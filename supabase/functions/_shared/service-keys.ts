@@ -47,6 +47,22 @@ export async function refuseUnlessServiceKey(
   return refused;
 }
 
+/**
+ * How every function the database or an operator calls begins: POST only (405 otherwise), then
+ * refuseUnlessServiceKey. Null when the caller may go on.
+ */
+export async function refuseUnlessServicePost(
+  keys: ServiceKeys,
+  request: Request,
+  logRefusal: (hint: string) => void,
+): Promise<Response | null> {
+  if (request.method !== "POST") {
+    await request.body?.cancel();
+    return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
+  }
+  return await refuseUnlessServiceKey(keys, request, logRefusal);
+}
+
 /** The secret keys named in SUPABASE_SECRET_KEYS (a JSON object of name → key). */
 export function parseSecretKeys(
   raw: string | undefined,

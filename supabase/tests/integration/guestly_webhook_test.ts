@@ -4,8 +4,9 @@
 // paid cancellation emails the admin. Duplicate, late, reordered and forged deliveries.
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { booking, insertBooking, mail, stack, waitFor } from "./harness.ts";
-import { dbTest, deliver, newBooking, paid } from "./stripe_helpers.ts";
+import { booking, mail, stack, waitFor } from "./harness.ts";
+import { dbTest } from "./stripe_helpers.ts";
+import { sandboxJson, sandboxPost, syncedBooking } from "./guestly_side.ts";
 import { signedHeaders } from "../../../local/guestly-sandbox/webhook-delivery.ts";
 import { stackWebhookSecret, webhookFunctionUrl } from "../../../local/stack/webhooks.ts";
 import { nextStay } from "../../../local/stays.ts";
@@ -18,37 +19,6 @@ interface LedgerRow {
   reason: string | null;
   changes: Record<string, unknown> | null;
   published_at: Date | null;
-}
-
-async function sandboxJson<T>(path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(`${stack.sandboxUrl}${path}`, init);
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${path} → ${response.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-function post(path: string, body: unknown) {
-  return sandboxJson<Record<string, unknown>>(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
-
-/** A paid booking whose reservation (and payment) Guestly holds; returns its ids. */
-async function syncedBooking(sql: postgres.Sql): Promise<{ id: string; reservationId: string }> {
-  const id = await insertBooking(sql, newBooking());
-  assert.equal((await deliver(paid(id))).body.outcome, "confirmed");
-  const row = await waitFor("the booking synced", async () => {
-    const b = await booking(sql, id);
-    return b.guestly_sync_status === "synced" && b.guestly_reservation_id ? b : null;
-  }, 30_000);
-  // The created.v2 echo of our own create has been dealt with (no change).
-  await waitFor("the create's echo handled", async () => {
-    const rows = await ledgerFor(sql, row.guestly_reservation_id);
-    return rows.length > 0 && rows.every((r) => r.outcome !== null);
-  });
-  return { id, reservationId: row.guestly_reservation_id };
 }
 
 async function ledgerFor(sql: postgres.Sql, reservationId: string): Promise<LedgerRow[]> {
@@ -102,7 +72,7 @@ dbTest(
   async (sql) => {
     const { id, reservationId } = await syncedBooking(sql);
     const since = new Date().toISOString();
-    await post(`/__sandbox/reservations/${reservationId}/host-cancel`, {});
+    await sandboxPost(`/__sandbox/reservations/${reservationId}/host-cancel`, {});
     const row = await waitFor("the booking cancelled", async () => {
       const b = await booking(sql, id);
       return b.status === "cancelled" ? b : null;
@@ -133,7 +103,7 @@ dbTest("dates changed in Guestly: the booking's dates follow, nothing sent back"
   const before = await booking(sql, id);
   const moved = nextStay(3); // same number of nights: the price does not differ
   const since = new Date().toISOString();
-  await post(`/__sandbox/reservations/${reservationId}/host-change-dates`, moved);
+  await sandboxPost(`/__sandbox/reservations/${reservationId}/host-change-dates`, moved);
   const row = await waitFor("the booking's new dates", async () => {
     const b = await booking(sql, id);
     return b.check_in.toISOString().slice(0, 10) === moved.checkIn ? b : null;
@@ -151,8 +121,10 @@ dbTest("dates changed in Guestly: the booking's dates follow, nothing sent back"
 dbTest("a duplicated delivery is applied once", async (sql) => {
   const { id, reservationId } = await syncedBooking(sql);
   try {
-    await post("/__sandbox/webhook-faults", { duplicateNext: 1 });
-    await post(`/__sandbox/reservations/${reservationId}/host-change-guests`, { guestsCount: 4 });
+    await sandboxPost("/__sandbox/webhook-faults", { duplicateNext: 1 });
+    await sandboxPost(`/__sandbox/reservations/${reservationId}/host-change-guests`, {
+      guestsCount: 4,
+    });
     const twice = await waitFor("two deliveries of one message", async () => {
       const sent = (await deliveries(reservationId)).filter((d) => d.status === 200);
       const updates = sent.filter((d) => d.event === "reservation.updated.v2");
@@ -175,9 +147,13 @@ dbTest("a duplicated delivery is applied once", async (sql) => {
 dbTest("reordered deliveries: the newer state wins, the older is recorded stale", async (sql) => {
   const { id, reservationId } = await syncedBooking(sql);
   try {
-    await post("/__sandbox/webhook-faults", { reorderNext: 2 });
-    await post(`/__sandbox/reservations/${reservationId}/host-change-guests`, { guestsCount: 3 });
-    await post(`/__sandbox/reservations/${reservationId}/host-change-guests`, { guestsCount: 5 });
+    await sandboxPost("/__sandbox/webhook-faults", { reorderNext: 2 });
+    await sandboxPost(`/__sandbox/reservations/${reservationId}/host-change-guests`, {
+      guestsCount: 3,
+    });
+    await sandboxPost(`/__sandbox/reservations/${reservationId}/host-change-guests`, {
+      guestsCount: 5,
+    });
     const rows = await waitFor("both events handled", async () => {
       const all = (await ledgerFor(sql, reservationId)).filter((r) => r.outcome !== "no_change");
       return all.length >= 2 && all.every((r) => r.outcome) ? all : null;
@@ -201,7 +177,9 @@ dbTest(
   "late and forged webhooks: a late one changes nothing, a forged one is refused",
   async (sql) => {
     const { id, reservationId } = await syncedBooking(sql);
-    await post(`/__sandbox/reservations/${reservationId}/host-change-guests`, { guestsCount: 4 });
+    await sandboxPost(`/__sandbox/reservations/${reservationId}/host-change-guests`, {
+      guestsCount: 4,
+    });
     await waitFor("applied", async () => (await booking(sql, id)).guests_count === 4);
     const b = await booking(sql, id);
     const stay = {
@@ -336,7 +314,7 @@ dbTest(
 dbTest("a channel's reservation is recorded and ignored, without reading Guestly", async (sql) => {
   const stay = nextStay(2);
   const since = new Date().toISOString();
-  const ota = await post("/__sandbox/ota-reservations", {
+  const ota = await sandboxPost("/__sandbox/ota-reservations", {
     listingId: "64f1a2b3c4d5e6f7a8b9c0d3",
     checkIn: stay.checkIn,
     checkOut: stay.checkOut,

@@ -5,41 +5,11 @@
 // booking (--booking), so other tests' leftovers on the shared stack are not touched.
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { booking, insertBooking, invokeFunction, mail, stack, waitFor } from "./harness.ts";
-import { dbTest, deliver, newBooking, paid } from "./stripe_helpers.ts";
+import { booking, invokeFunction, mail, stack, waitFor } from "./harness.ts";
+import { dbTest } from "./stripe_helpers.ts";
+import { sandboxJson, sandboxPost, syncedBooking } from "./guestly_side.ts";
 import { nextStay } from "../../../local/stays.ts";
 import { main as reconcileCli } from "../../../scripts/sync-reconcile.ts";
-
-async function sandboxJson<T>(path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(`${stack.sandboxUrl}${path}`, init);
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${path} → ${response.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-function post(path: string, body: unknown) {
-  return sandboxJson<Record<string, unknown>>(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
-
-async function syncedBooking(sql: postgres.Sql): Promise<{ id: string; reservationId: string }> {
-  const id = await insertBooking(sql, newBooking());
-  assert.equal((await deliver(paid(id))).body.outcome, "confirmed");
-  const row = await waitFor("the booking synced", async () => {
-    const b = await booking(sql, id);
-    return b.guestly_sync_status === "synced" && b.guestly_reservation_id ? b : null;
-  }, 30_000);
-  // The created.v2 echo of our own create has been dealt with.
-  await waitFor("the create's echo handled", async () => {
-    const rows = await sql`
-      select outcome from guestly_events.events where reservation_id = ${row.guestly_reservation_id}`;
-    return rows.length > 0 && rows.every((r) => r.outcome !== null);
-  });
-  return { id, reservationId: row.guestly_reservation_id };
-}
 
 async function items(sql: postgres.Sql, runId: string) {
   return await sql<{ kind: string; action: string; reservation_id: string | null }[]>`
@@ -65,10 +35,10 @@ dbTest(
     const { id, reservationId } = await syncedBooking(sql);
     const before = await booking(sql, id);
     const moved = nextStay(3);
-    await post("/__sandbox/webhook-faults", { dropNext: 1 });
+    await sandboxPost("/__sandbox/webhook-faults", { dropNext: 1 });
     const since = new Date().toISOString();
     try {
-      await post(`/__sandbox/reservations/${reservationId}/host-change-dates`, moved);
+      await sandboxPost(`/__sandbox/reservations/${reservationId}/host-change-dates`, moved);
       await waitFor("the delivery dropped", async () => {
         const ds = await sandboxJson<Array<{ fault: string | null }>>(
           `/__sandbox/webhook-deliveries?reservationId=${reservationId}`,

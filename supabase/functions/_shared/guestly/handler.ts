@@ -2,7 +2,7 @@
 import { SyncRequest } from "./schemas.ts";
 import type { SyncOutcome } from "./sync.ts";
 import { json, readValidBody } from "../http.ts";
-import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
+import { refuseUnlessServicePost, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 
 export interface GuestlySyncHandlerDeps {
@@ -24,10 +24,7 @@ export interface GuestlySyncHandlerDeps {
 export function createGuestlySyncHandler(deps: GuestlySyncHandlerDeps) {
   return async (request: Request): Promise<Response> => {
     const arrivedAt = Date.now();
-    if (request.method !== "POST") {
-      return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
-    }
-    const refused = await refuseUnlessServiceKey(
+    const refused = await refuseUnlessServicePost(
       deps.serviceKeys,
       request,
       (hint) => deps.log.warn("guestly.sync.unauthorized", { hint }),

@@ -4,7 +4,7 @@
 // server (it also creates the Checkout session), so it takes a secret key like guestly-sync.
 import { z } from "zod";
 import { json, readValidBody } from "../http.ts";
-import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
+import { refuseUnlessServicePost, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 import type { HoldStatus } from "./hold.ts";
 
@@ -71,10 +71,7 @@ export function holdAnswer(state: HoldState): { hold: HoldAnswer; reason: string
 export function createGuestlyHoldHandler(deps: HoldHandlerDeps) {
   const pollMs = deps.pollMs ?? 150;
   return async (request: Request): Promise<Response> => {
-    if (request.method !== "POST") {
-      return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
-    }
-    const refused = await refuseUnlessServiceKey(
+    const refused = await refuseUnlessServicePost(
       deps.serviceKeys,
       request,
       (hint) => deps.log.warn("guestly.hold.unauthorized", { hint }),

@@ -2,7 +2,7 @@
 // (opened by an admin from an email: authenticated by its own signed, expiring, one-use token).
 import { z } from "zod";
 import { json } from "../http.ts";
-import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
+import { refuseUnlessServicePost, type ServiceKeys } from "../service-keys.ts";
 import type { Logger } from "../log.ts";
 import { escapeHtml } from "./admin-alerts.ts";
 import type { DeliverySummary } from "./outbox.ts";
@@ -19,11 +19,8 @@ export interface NotifyAdminHandlerDeps {
 
 export function createNotifyAdminHandler(deps: NotifyAdminHandlerDeps) {
   return async (request: Request): Promise<Response> => {
-    if (request.method !== "POST") {
-      return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
-    }
     // Alerts stay in the outbox (npm run sync:status lists them); say why in the logs.
-    const refused = await refuseUnlessServiceKey(
+    const refused = await refuseUnlessServicePost(
       deps.serviceKeys,
       request,
       (hint) => deps.log.error("admin_alert.unauthorized", { hint }),

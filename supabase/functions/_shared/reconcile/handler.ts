@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { json, readJsonBody } from "../http.ts";
 import type { Logger } from "../log.ts";
-import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
+import { refuseUnlessServicePost, type ServiceKeys } from "../service-keys.ts";
 import type { RunOptions, RunResult } from "./run.ts";
 
 export const ReconcileRequest = z.object({
@@ -49,10 +49,7 @@ export function summarize(result: RunResult) {
 
 export function createReconcileHandler(deps: ReconcileHandlerDeps) {
   return async (request: Request): Promise<Response> => {
-    if (request.method !== "POST") {
-      return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
-    }
-    const refused = await refuseUnlessServiceKey(
+    const refused = await refuseUnlessServicePost(
       deps.serviceKeys,
       request,
       (hint) => deps.log.warn("guestly.reconcile.unauthorized", { hint }),
