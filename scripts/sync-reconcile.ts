@@ -40,7 +40,8 @@ export function parseArgs(args: string[]): Args {
     else if (a === "--booking") {
       const id = args[++i];
       if (!id || !/^[0-9a-f-]{36}$/i.test(id)) throw new Error("--booking needs a booking id");
-      out.bookingIds = [...(out.bookingIds ?? []), id];
+      // Postgres writes uuids in lower case; the comparison with them is by text.
+      out.bookingIds = [...(out.bookingIds ?? []), id.toLowerCase()];
     } else if (a === "--settle-minutes") {
       const n = Number(args[++i]);
       if (!Number.isInteger(n) || n < 0) throw new Error("--settle-minutes needs a number ≥ 0");

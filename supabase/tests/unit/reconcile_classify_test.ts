@@ -228,3 +228,35 @@ Deno.test("confirmed without a reservation: resynced (the lookup binds an unboun
     [],
   );
 });
+
+Deno.test("a sync that failed is reported, not healed: a heal would restart it every day", () => {
+  // The guest moved to nights Guestly refused (final conflict): Guestly still has the old ones.
+  const failed = booking({
+    desired: { ...content, check_in: "2027-02-10", check_out: "2027-02-13" },
+    sync_status: "failed",
+  });
+  const [item] = classify(
+    { bookings: [failed], listed: [reservation()], readById: new Map() },
+    OPTS,
+  );
+  assert.equal(item.kind, "content_differs");
+  assert.equal(item.heal, null);
+  // The same drift on a booking whose sync is not failed is healed by re-sending.
+  const [healed] = classify(
+    {
+      bookings: [{ ...failed, sync_status: "synced" }],
+      listed: [reservation()],
+      readById: new Map(),
+    },
+    OPTS,
+  );
+  assert.notEqual(healed.heal, null);
+});
+
+Deno.test("a closed reservation is not a stay that ended (as the webhook's apply judges it)", () => {
+  // Not a missed cancellation (its apply would change nothing and the drift would come back
+  // every day): the confirmation Guestly lacks is re-sent.
+  const item = compareBound(booking(), reservation({ status: "closed" }), OPTS);
+  assert.equal(item?.kind, "status_differs");
+  assert.deepEqual(item?.heal, { kind: "resend", status: true });
+});

@@ -10,7 +10,9 @@ import {
   type RunDeps,
   runReconciliation,
   type RunStore,
+  toListed,
 } from "../../functions/_shared/reconcile/run.ts";
+import { ReservationDetails } from "../../functions/_shared/guestly/schemas.ts";
 
 const OLD = "2026-12-01T10:00:00Z";
 const LISTING = "64f1a2b3c4d5e6f7a8b9c0d1";
@@ -231,4 +233,14 @@ Deno.test("another run in progress: nothing is read", async () => {
   const result = await runReconciliation(deps, { fix: true, triggeredBy: "cron", settleMs: 0 });
   assert.deepEqual(result, { started: false, reason: "already_running", runId: "run-0" });
   assert.deepEqual(pages, []);
+});
+
+Deno.test("a reservation read by id keeps Guestly's lastUpdatedAt (a missed change carries Guestly's time)", () => {
+  const read = ReservationDetails.parse({
+    _id: "r9",
+    status: "confirmed",
+    lastUpdatedAt: "2026-12-02T08:00:00.000Z",
+    customFields: [],
+  });
+  assert.equal(toListed(read, "field")?.lastUpdatedAt, "2026-12-02T08:00:00.000Z");
 });

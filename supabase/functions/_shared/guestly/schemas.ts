@@ -205,6 +205,9 @@ export const ReservationDetails = z.object({
   // Read by guestly-webhook: whose reservation it is, and who cancelled it.
   source: z.string().nullish(),
   canceledBy: z.string().nullish(),
+  // Read by the reconciliation: when Guestly last changed it (a change applied from it carries
+  // Guestly's time, not ours, so a newer webhook still wins).
+  lastUpdatedAt: z.string().nullish(),
   customFields: z.array(GuestlyCustomField).nullish(),
   money: z.object({
     fareAccommodation: z.number().nullish(),

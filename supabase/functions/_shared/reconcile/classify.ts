@@ -6,8 +6,12 @@
 // been. Everything else (duplicates, reservations nobody here holds) is for an operator.
 import { z } from "zod";
 
-/** Guestly statuses after which a reservation no longer holds the stay. */
-const ENDED = new Set(["canceled", "declined", "expired", "closed"]);
+/**
+ * Guestly statuses after which a reservation no longer holds the stay: the same list as
+ * guestly_events.ends_stay, which applies a missed change. (With `closed` here but not there, a
+ * closed reservation was drift whose apply changed nothing: reported again every day.)
+ */
+const ENDED = new Set(["canceled", "declined", "expired"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const BookingStatus = z.enum(["pending_payment", "confirmed", "cancelled", "refunded"]);
@@ -278,7 +282,11 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
       const r = byId.get(b.reservation_id) ?? input.readById.get(b.reservation_id);
       if (r === undefined) continue;
       const item = compareBound(b, r, o);
-      if (item) items.push(item);
+      // A sync that failed (still retrying, or for good with its own alert) is reported, never
+      // healed behind its back: a heal restarts its episode, and a failure that stands (taken
+      // nights) would fail and alert again every day.
+      if (item && b.sync_status === "failed") items.push({ ...item, heal: null });
+      else if (item) items.push(item);
       continue;
     }
     // Confirmed without a reservation: the sync is at it, or failed for good (its own alert
