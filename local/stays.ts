@@ -41,6 +41,9 @@ function takeSlots(count: number): number {
 }
 
 function claimFromCounter(size: number): number {
+  // More slots than the calendar has (the sweep benchmark's million rows, bulk-inserted and never
+  // sent to Guestly): they run past year 9000 whatever the start, so the counter is left alone.
+  if (size >= SLOTS) return 0;
   const random = () => Math.floor(Math.random() * (SLOTS - size));
   try {
     Deno.mkdirSync(new URL(".", COUNTER), { recursive: true });

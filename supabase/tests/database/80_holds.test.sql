@@ -3,7 +3,7 @@
 -- same state functions as a sync, confirmed by the payment, released when the Checkout ends,
 -- expired when their time runs out; a refused hold is `unavailable` and alerts nobody.
 begin;
-select plan(41);
+select plan(44);
 
 create function pg_temp.b(id uuid) returns public.bookings
   language sql as $$ select * from public.bookings where bookings.id = b.id $$;
@@ -156,6 +156,30 @@ select is((pg_temp.b('00000000-0000-4000-8000-00000000b008')).status, 'confirmed
   'still confirmed: the sync confirms (or finds the nights taken)');
 select is((pg_temp.b('00000000-0000-4000-8000-00000000b008')).guestly_hold_status, 'expired',
   'and the hold shows that it ran out');
+
+-- The Checkout ended and the hold was released (and forgotten); the guest then paid in a new
+-- session. The hold's cancellation, delivered late, is not the paid stay's end.
+select pg_temp.book('00000000-0000-4000-8000-00000000b009', '2032-09-01');
+insert into leases select 10, pg_temp.claim('00000000-0000-4000-8000-00000000b009');
+select guestly.record_success('00000000-0000-4000-8000-00000000b009',
+  (select lease from leases where n = 10), 'res-hold-9', 'pending_payment');
+select guestly.release_hold('00000000-0000-4000-8000-00000000b009');
+insert into leases select 11, pg_temp.claim('00000000-0000-4000-8000-00000000b009');
+select guestly.record_success('00000000-0000-4000-8000-00000000b009',
+  (select lease from leases where n = 11), 'res-hold-9', 'cancelled');
+select is((select row(guestly_hold_status, guestly_reservation_id, guestly_hold_reservation_id)::text
+             from public.bookings where id = '00000000-0000-4000-8000-00000000b009'),
+  '(released,,res-hold-9)', 'released: the booking no longer holds the hold''s reservation');
+update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8000-00000000b009';
+select guestly_events.record_event('hold-cancelled-9', 'reservation.updated.v2', 'evt-9',
+  'res-hold-9', now(), '{status}', '{}'::jsonb);
+select is(guestly_events.apply_guestly_change('hold-cancelled-9',
+  '00000000-0000-4000-8000-00000000b009',
+  jsonb_build_object('status', 'canceled', 'check_in', '2032-09-01', 'check_out', '2032-09-04',
+                     'guests_count', 2)) ->> 'reason', 'released_hold',
+  'the released hold''s late cancellation is recognised as the hold''s');
+select is((pg_temp.b('00000000-0000-4000-8000-00000000b009')).status, 'confirmed',
+  'and the paid booking stays confirmed');
 
 select * from finish();
 rollback;

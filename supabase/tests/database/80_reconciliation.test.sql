@@ -5,7 +5,7 @@
 -- webhook never came is applied through the ledger as a reconciliation event; a run with drift
 -- writes one admin alert, one without none; the daily job; only service_role may call.
 begin;
-select plan(40);
+select plan(42);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status, stripe_payment_intent_id)
@@ -154,6 +154,19 @@ select throws_ok($$ select guestly_reconcile.finish_run((select id from run), 0,
 create temp table quiet as select guestly_reconcile.begin_run('cli', false) as v;
 select is(guestly_reconcile.finish_run((select (v ->> 'run_id')::uuid from quiet), 1, 1, 1) ->> 'alert_id',
   null, 'a run without drift writes no alert');
+
+-- A lost Guestly change meets a booking changed here after the run read it: not applied
+update guestly_reconcile.runs set started_at = now() - interval '5 minutes'
+ where id = (select (v ->> 'run_id')::uuid from quiet);
+update public.bookings set guests_count = 3 where id = '00000000-0000-4000-8000-0000000cc004';
+select is(guestly_reconcile.apply_missed_change((select (v ->> 'run_id')::uuid from quiet),
+            'res-cc004', '00000000-0000-4000-8000-0000000cc004', '2026-12-01T10:00:00Z',
+            jsonb_build_object('status', 'confirmed', 'check_in', '2034-04-10',
+                               'check_out', '2034-04-14', 'guests_count', 2)) ->> 'reason',
+  'booking_changed_since_the_run_read_it', 'a booking changed since the run read it is left alone');
+select is((select row(check_in, guests_count)::text from public.bookings
+            where id = '00000000-0000-4000-8000-0000000cc004'),
+  '(2034-04-01,3)', 'the guest''s newer change stands');
 
 -- The daily job
 select is((select schedule from cron.job where jobname = 'guestly-reconcile-daily'), '17 3 * * *',

@@ -182,6 +182,21 @@ Deno.test(
                 }, 30_000);
                 assert.match(String(message.subject), /Double booking/);
                 assert.ok(String(message.text).includes("Maria Garcia"));
+                // Guestly would not confirm the lapsed hold: the booking let go of it, so the
+                // alert's ways out work — here the forced retry, which creates a new reservation.
+                assert.equal(row.guestly_reservation_id, null);
+                assert.equal(row.guestly_hold_status, "expired");
+                await sql`select guestly_retry_sync(${id}::uuid, ignore_calendar => true)`;
+                const forced = await waitFor("the forced sync", async () => {
+                  const b = await booking(sql, id);
+                  return b.guestly_sync_status === "synced" ? b : null;
+                }, 30_000);
+                const ours = await sandbox.reservationsFor(id);
+                const live = ours.filter((r) => r.status === "confirmed");
+                assert.equal(live.length, 1, JSON.stringify(ours.map((r) => r.status)));
+                assert.equal(forced.guestly_reservation_id, live[0]._id);
+                assert.notEqual(live[0]._id, hold._id, "a new reservation, not the lapsed hold");
+                assert.equal(forced.guestly_hold_status, "expired");
               },
             );
 

@@ -204,7 +204,8 @@ Deno.test("double-booking email: subject, blockers, guest and amount, the three 
       "Refund the guest in Stripe",
       "https://dashboard.stripe.com/test/payments/pi_3QxYzAbCdEf",
       "Move the guest",
-      "next issue",
+      "follows to Guestly by itself",
+      "no reservation holds the booking there",
       `npm run sync:retry -- ${BOOKING} --ignore-calendar`,
       `select guestly_retry_sync('${BOOKING}', ignore_calendar => true);`,
       "Nights taken: 2027-02-03, 2027-02-04",
@@ -225,6 +226,12 @@ Deno.test("double-booking email: subject, blockers, guest and amount, the three 
   const bare = doubleBookingContext(false);
   bare.alert.details = { error: "x" };
   assert.match(renderAlertEmail(bare, null).text, /did not name the reservation/);
+  // A change of dates refused: the reservation keeps its earlier nights, and a refund cancels it.
+  const moved = doubleBookingContext(false);
+  moved.alert.details = { ...moved.alert.details, operation: "update_dates" };
+  const movedText = renderAlertEmail(moved, null).text;
+  assert.match(movedText, /also cancels its reservation in Guestly/);
+  assert.ok(!movedText.includes("no reservation holds the booking there"));
 });
 
 Deno.test("sync:status shows double bookings apart from other failures", async () => {

@@ -126,6 +126,40 @@ Deno.test("paid after the hold was placed: the same reservation is confirmed, no
   assert.equal(store.row!.guestly_reservation_id, HOLD_ID);
 });
 
+Deno.test("the hold ran out and its nights were taken: a new create decides, so a fix can work", async () => {
+  const blocked = () =>
+    status(409, { error: { code: "LISTING_CALENDAR_BLOCKED", message: "blocked" } });
+  const NEW_ID = "65cccccccccccccccccccccc";
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([
+    reserved(),
+    blocked(), // the lapsed hold cannot be confirmed
+    blocked(), // nor can a new reservation be made: a double booking
+    () =>
+      Response.json({ reservationId: NEW_ID, _id: NEW_ID, status: "confirmed" }, { status: 201 }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  await syncBookingToGuestly(store.row!.id, deps);
+  store.row!.guestly_hold_status = "expired";
+  store.row!.status = "confirmed";
+  store.row!.guestly_sync_status = "pending";
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.ok(result.outcome === "failed" && result.final);
+  assert.equal(store.failures.at(-1)?.errorKind, "conflict");
+  assert.equal(store.alerts, 1, "one double-booking alert");
+  assert.deepEqual(guestly.requests.slice(1).map((r) => r.method), ["PUT", "POST"]);
+  // The booking no longer holds the lapsed hold: the operator's forced retry creates anew.
+  assert.equal(store.row!.guestly_reservation_id, null);
+  assert.equal(store.row!.guestly_hold_status, "expired");
+  store.row!.guestly_sync_status = "pending";
+  store.row!.guestly_ignore_calendar = true;
+  const forced = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(forced.outcome, "synced");
+  assert.equal(guestly.requests.at(-1)?.method, "POST");
+  assert.equal((guestly.bodies.at(-1) as { ignoreCalendar?: boolean }).ignoreCalendar, true);
+  assert.equal(store.row!.guestly_reservation_id, NEW_ID);
+});
+
 Deno.test("paid before the hold's request left: one confirmed create, no hold", async () => {
   const store = new MemoryStore(holdBooking());
   const guestly = new FakeGuestly([

@@ -231,7 +231,9 @@ export class GuestlyClient {
   ): Promise<HttpAttempt<SearchPage>> {
     const query = new URLSearchParams({
       "filter[source]": page.source,
-      sort: "createdAt",
+      // A unique key, as Guesty's paging guide asks: many reservations share a createdAt (an
+      // import), and ties at a page's edge would be seen twice or not at all.
+      sort: "_id",
       limit: String(page.limit),
       skip: String(page.skip),
     });

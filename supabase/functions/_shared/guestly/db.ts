@@ -70,6 +70,12 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         retryAt ?? null
       })`;
     },
+    async forgetLapsedHold(bookingId, leaseId, reservationId) {
+      const [row] = await sql`
+        select guestly.forget_lapsed_hold(${bookingId}::uuid, ${leaseId}::uuid, ${reservationId})
+          as forgotten`;
+      return row.forgotten as boolean;
+    },
     async recordHoldFailure(bookingId, leaseId, error, permanent, options = {}) {
       const [row] = await sql`
         select guestly.record_hold_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},

@@ -61,7 +61,27 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
 
   if (target === "canceled") return await cancelAll(ctx);
 
-  if (known) return await setStatus(ctx, known, target);
+  if (known) {
+    const step = await setStatus(ctx, known, target);
+    if (
+      step.kind === "permanent" && step.errorKind === "conflict" && target === "confirmed" &&
+      booking.guestly_synced_status === "pending_payment" &&
+      await deps.store.forgetLapsedHold(booking.id, ctx.leaseId, known)
+    ) {
+      // The hold ran out and a channel took its nights: Guestly will not confirm it. It is not
+      // the booking's reservation any more; a new create decides — refused as a double booking
+      // (then moved dates or a forced retry can create), or made if the nights are free again.
+      ctx.booking = {
+        ...booking,
+        guestly_reservation_id: null,
+        guestly_synced_status: null,
+        guestly_synced_state: null,
+        guestly_hold_status: "expired",
+      };
+      return await create(ctx, target);
+    }
+    return step;
+  }
   const [only] = state.found ?? [];
   if (!only) return await create(ctx, target);
   // Bound to the reservation an earlier create made: it holds what that create sent.

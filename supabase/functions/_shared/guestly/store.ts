@@ -95,6 +95,12 @@ export interface SyncStore {
     permanent: boolean,
     options?: Pick<FailureOptions, "errorKind" | "retryNotBefore">,
   ): Promise<{ recorded: boolean; final: boolean; nextAttemptAt: string | null }>;
+  /**
+   * The booking's hold ran out and Guestly refused to confirm it (its nights are taken): it is not
+   * the booking's reservation any more (kept on record as the expired hold). False if the lease
+   * or the binding changed.
+   */
+  forgetLapsedHold(bookingId: string, leaseId: string, reservationId: string): Promise<boolean>;
   /** `ignoreCalendar`: this episode's create sends `ignoreCalendar: true` (a forced booking). */
   beginManualRetry(
     bookingId: string,

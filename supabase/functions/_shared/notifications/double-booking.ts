@@ -64,12 +64,19 @@ export function doubleBookingSections(ctx: AlertContext): Section[] {
   const paid = b ? formatAmount(b.amount_total, b.currency) : "(unknown)";
   const payment = b?.stripe_payment_intent_id ?? null;
   const ways: Section = { title: "Three ways out (pick one)", lines: [], rows: [] };
+  // A create refused (or a hold that ran out, no longer the booking's) leaves nothing of the
+  // booking in Guestly; a change of dates or listing refused leaves its reservation as it was.
+  const created = d.operation === undefined || d.operation === "create";
   ways.lines = [
-    `1. Refund the guest in Stripe (${paid}) and tell them the dates are gone. Cancelling or ` +
-    "refunding the booking then needs nothing more in Guestly: no reservation was created.",
+    `1. Refund the guest in Stripe (${paid}) and tell them the dates are gone. ` +
+    (created
+      ? "Cancelling or refunding the booking then needs nothing more in Guestly: no " +
+        "reservation holds the booking there."
+      : "Cancelling or refunding the booking also cancels its reservation in Guestly, which " +
+        "keeps the nights it had before the change."),
     "2. Move the guest: change the booking's property or dates (another free listing, other " +
-    "nights), agreed with the guest. The next issue makes such changes follow to Guestly; until " +
-    "then, retry the sync after the change (npm run sync:retry -- <id>).",
+    "nights), agreed with the guest. The change follows to Guestly by itself (a new sync " +
+    "starts); npm run sync:status shows how it went.",
     "3. Force it into Guestly anyway (both reservations then hold the nights, e.g. when the " +
     "channel reservation is being cancelled): run one of the commands below.",
   ];
