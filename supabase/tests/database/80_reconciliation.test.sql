@@ -5,7 +5,7 @@
 -- webhook never came is applied through the ledger as a reconciliation event; a run with drift
 -- writes one admin alert, one without none; the daily job; only service_role may call.
 begin;
-select plan(42);
+select plan(43);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status, stripe_payment_intent_id)
@@ -154,6 +154,10 @@ select throws_ok($$ select guestly_reconcile.finish_run((select id from run), 0,
 create temp table quiet as select guestly_reconcile.begin_run('cli', false) as v;
 select is(guestly_reconcile.finish_run((select (v ->> 'run_id')::uuid from quiet), 1, 1, 1) ->> 'alert_id',
   null, 'a run without drift writes no alert');
+create temp table broken as select guestly_reconcile.begin_run('cron', true) as v;
+select isnt(guestly_reconcile.finish_run((select (v ->> 'run_id')::uuid from broken), 0, 0, 1,
+              'search answered 400') ->> 'alert_id',
+  null, 'a failed run writes an alert, drift or not');
 
 -- A lost Guestly change meets a booking changed here after the run read it: not applied
 update guestly_reconcile.runs set started_at = now() - interval '5 minutes'

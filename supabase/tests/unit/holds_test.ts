@@ -96,6 +96,35 @@ Deno.test("a hold is created as reserved with its hours, at the hold priority, a
   assert.equal(store.row!.guestly_synced_status, "pending_payment");
 });
 
+Deno.test("a hold waiting for a send slot stops within a second once the guest pays", async () => {
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([
+    () =>
+      Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" }, { status: 201 }),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  const started = clock.now;
+  let paidAt: number | null = null;
+  const limiter: RateLimiter = {
+    // Holds find every slot taken (paid work fills the window); paid work gets one.
+    reserve: (_wait, priority) => {
+      if (priority !== "hold") return Promise.resolve(new Date(clock.now));
+      if (paidAt === null && clock.now - started >= 2_000) {
+        store.row!.status = "confirmed"; // the payment arrives; its invocation found the lease
+        paidAt = clock.now;
+      }
+      return Promise.resolve(null);
+    },
+  };
+  (deps.guestly.deps as { limiter: RateLimiter }).limiter = limiter;
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.ok(paidAt !== null);
+  assert.ok(clock.now - paidAt! <= 1_500, `the paid booking waited ${clock.now - paidAt!} ms`);
+  assert.equal(guestly.requests.length, 1, "no hold is sent: the paid create is");
+  assert.equal((guestly.bodies[0] as { status: string }).status, "confirmed");
+});
+
 Deno.test("taken nights: the hold is unavailable, final, and nobody is alerted", async () => {
   const store = new MemoryStore(holdBooking());
   const guestly = new FakeGuestly([

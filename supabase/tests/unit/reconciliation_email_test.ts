@@ -92,3 +92,18 @@ Deno.test("a report-only run says nothing was changed; more than listed is said"
   assert.match(text, /only reported \(no --fix\): nothing was changed/);
   assert.match(text, /77 more not listed here/);
 });
+
+Deno.test("a failed run is said in the subject and body; counts come from the whole run", () => {
+  const failed = renderAlertEmail(
+    context({ drift: 0, items: [], error: "search answered 400: unsupported filter" }),
+    null,
+  );
+  assert.equal(failed.subject, "Reconciliation with Guestly: the run failed");
+  assert.match(failed.text, /failed and stopped early: search answered 400/);
+  // 120 differences, 80 healed, only 3 listed in the email.
+  const many = renderAlertEmail(
+    context({ drift: 120, actions: { healed: 80, reported: 40 } }),
+    null,
+  );
+  assert.match(many.subject, /120 differences \(40 need you, 80 healed\)/);
+});

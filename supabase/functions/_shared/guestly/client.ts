@@ -307,12 +307,21 @@ export class GuestlyClient {
       let slot = maxWait < 0
         ? null
         : await this.deps.limiter.reserve(Math.floor(maxWait), priority);
+      let holdCheckedAt = this.deps.now();
       while (
         !slot && priority === "hold" &&
         this.deps.now() - waitingSince + HOLD_RETRY_MS <= HOLD_MAX_WAIT_MS &&
         waitBudget() > HOLD_RETRY_MS
       ) {
         await this.deps.sleep(HOLD_RETRY_MS);
+        // The guest may pay (or leave) while the hold waits: its booking's invocation found the
+        // lease taken, so this one stops at once and the paid work goes ahead — not after the
+        // hold's whole wait and a deferral.
+        if (beforeSend && this.deps.now() - holdCheckedAt >= HOLD_RECHECK_MS) {
+          const stop = await beforeSend();
+          if (stop) return { outcome: "aborted", error: stop };
+          holdCheckedAt = this.deps.now();
+        }
         const again = Math.min(HOLD_SLOT_WAIT_MS, waitBudget());
         slot = again < 0 ? null : await this.deps.limiter.reserve(Math.floor(again), priority);
       }
@@ -511,6 +520,8 @@ const RECHECK_AFTER_MS = 1000;
 export const HOLD_SLOT_WAIT_MS = 100;
 /** …asks again after this pause while none is… */
 const HOLD_RETRY_MS = 250;
+/** How often a hold waiting for a slot checks that its booking still waits for payment. */
+const HOLD_RECHECK_MS = 1_000;
 /** …and defers after this long in all (the sweep brings it back). */
 const HOLD_MAX_WAIT_MS = 20_000;
 const MAX_SLOT_TRIES = 3;

@@ -67,11 +67,18 @@ function line(i: Item): string {
 export function reconciliationSubject(ctx: AlertContext): string {
   const d = ctx.alert.details ?? {};
   const all = items(ctx);
-  const open = all.filter((i) => i.action !== "healed").length;
-  const healed = all.length - open;
   const drift = Number(d.drift ?? all.length);
+  // Counted over the whole run (the email lists at most 50 items).
+  const actions = (d.actions ?? {}) as Record<string, unknown>;
+  const healed = typeof actions.healed === "number"
+    ? actions.healed
+    : all.filter((i) => i.action === "healed").length;
+  const open = Math.max(0, drift - healed);
+  const failed = d.error ? "the run failed" : "";
+  if (drift === 0) return `Reconciliation with Guestly: ${failed || "no differences"}`;
   return `Reconciliation with Guestly: ${drift} difference${drift === 1 ? "" : "s"}` +
-    ` (${open} need${open === 1 ? "s" : ""} you, ${healed} healed)`;
+    ` (${open} need${open === 1 ? "s" : ""} you, ${healed} healed)` +
+    (failed ? ` — ${failed}` : "");
 }
 
 export function reconciliationSections(ctx: AlertContext): Section[] {
@@ -92,7 +99,12 @@ export function reconciliationSections(ctx: AlertContext): Section[] {
           ? "Safe differences were healed through the normal sync (or applied as the lost " +
             "webhook would have been); the rest is listed below for you."
           : "This run only reported (no --fix): nothing was changed.",
-        ...(d.error ? [`The run stopped early: ${str(d.error)}`] : []),
+        ...(d.error
+          ? [
+            `The run failed and stopped early: ${str(d.error)}. What it did not reach is ` +
+            "unchecked until the next run (daily at 03:17 UTC, or npm run sync:reconcile).",
+          ]
+          : []),
         "Full list: npm run sync:status, or select * from guestly_reconcile.drift_items where " +
         `run_id = '${str(d.run_id) ?? "?"}';`,
       ],
