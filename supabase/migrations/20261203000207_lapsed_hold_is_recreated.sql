@@ -7,8 +7,8 @@
 -- this, every round asked Guestly to confirm the lapsed hold on its old nights and the conflict
 -- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
 -- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
--- record_success (else as in 20261203000011) calls a hold confirmed only when the confirmed
--- reservation is the hold.
+-- record_success (else as in 20261203000011) calls a placed hold confirmed only when the
+-- confirmed reservation is the hold.
 
 create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
   returns boolean
@@ -72,9 +72,11 @@ begin
     forget := b.status not in ('cancelled', 'refunded');
   elsif record_success.synced_status = 'confirmed'
         and hold in ('placing', 'held', 'releasing', 'expired')
-        and b.guestly_reservation_id is not distinct from b.guestly_hold_reservation_id then
-    -- The payment confirmed the hold itself. (A new reservation made after the hold ran out
-    -- leaves the hold `expired`.)
+        and (b.guestly_hold_reservation_id is null
+             or b.guestly_reservation_id = b.guestly_hold_reservation_id) then
+    -- The payment confirmed the hold itself, or came before any hold was placed (the hold's
+    -- work is over either way). A new reservation made after a placed hold ran out leaves the
+    -- hold `expired`.
     hold := 'confirmed';
   end if;
   if forget then

@@ -3,7 +3,7 @@
 -- same state functions as a sync, confirmed by the payment, released when the Checkout ends,
 -- expired when their time runs out; a refused hold is `unavailable` and alerts nobody.
 begin;
-select plan(44);
+select plan(48);
 
 create function pg_temp.b(id uuid) returns public.bookings
   language sql as $$ select * from public.bookings where bookings.id = b.id $$;
@@ -180,6 +180,34 @@ select is(guestly_events.apply_guestly_change('hold-cancelled-9',
   'the released hold''s late cancellation is recognised as the hold''s');
 select is((pg_temp.b('00000000-0000-4000-8000-00000000b009')).status, 'confirmed',
   'and the paid booking stays confirmed');
+
+-- Paid before any hold was placed: one create, confirmed, and the hold's work is over.
+select pg_temp.book('00000000-0000-4000-8000-00000000b010', '2032-10-01');
+update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8000-00000000b010';
+insert into leases select 12, pg_temp.claim('00000000-0000-4000-8000-00000000b010');
+select guestly.record_success('00000000-0000-4000-8000-00000000b010',
+  (select lease from leases where n = 12), 'res-10', 'confirmed');
+select is((select row(guestly_hold_status, guestly_reservation_id, guestly_sync_status)::text
+             from public.bookings where id = '00000000-0000-4000-8000-00000000b010'),
+  '(confirmed,res-10,synced)', 'paid before the hold was placed: confirmed, nothing left placing');
+
+-- The hold ran out and Guestly would not confirm it: let go of, and a new reservation made.
+select pg_temp.book('00000000-0000-4000-8000-00000000b011', '2032-11-01');
+insert into leases select 13, pg_temp.claim('00000000-0000-4000-8000-00000000b011');
+select guestly.record_success('00000000-0000-4000-8000-00000000b011',
+  (select lease from leases where n = 13), 'res-hold-11', 'pending_payment');
+update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8000-00000000b011';
+insert into leases select 14, pg_temp.claim('00000000-0000-4000-8000-00000000b011');
+select is(guestly.forget_lapsed_hold('00000000-0000-4000-8000-00000000b011',
+  (select lease from leases where n = 14), 'res-hold-11'), true, 'a lapsed hold is let go of');
+select is((select row(guestly_hold_status, guestly_reservation_id, guestly_hold_reservation_id)::text
+             from public.bookings where id = '00000000-0000-4000-8000-00000000b011'),
+  '(expired,,res-hold-11)', 'the booking no longer holds it; the hold stays on record');
+select guestly.record_success('00000000-0000-4000-8000-00000000b011',
+  (select lease from leases where n = 14), 'res-new-11', 'confirmed');
+select is((select row(guestly_hold_status, guestly_reservation_id)::text
+             from public.bookings where id = '00000000-0000-4000-8000-00000000b011'),
+  '(expired,res-new-11)', 'the new reservation is the booking''s; the hold stays expired');
 
 select * from finish();
 rollback;
