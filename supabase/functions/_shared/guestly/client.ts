@@ -25,6 +25,7 @@ import {
   WebhookSubscription,
   WebhookSubscriptionList,
 } from "../guestly-webhook/subscriptions.ts";
+import { awaitSendTime, type RequestPriority, type SlotDeps } from "./send-slot.ts";
 
 export interface GuestlyCredentials {
   baseUrl: string;
@@ -47,14 +48,10 @@ export interface TokenStore {
  * How urgent a request is: `live` (a paid booking's sync) goes first; `hold` (a guest still
  * paying) and `background` (reconciliation) may use only part of Guestly's limits.
  */
-export type RequestPriority = "live" | "hold" | "background";
+export type { RateLimiter, RequestPriority } from "./send-slot.ts";
 
-/** The account-wide rate limiter: when may the next request go out (null = not within maxWaitMs). */
-export interface RateLimiter {
-  reserve(maxWaitMs: number, priority?: RequestPriority): Promise<Date | null>;
-}
-
-export interface ClientDeps {
+/** The slot wait's needs (limiter, clock, longest wait), and the HTTP side's. */
+export interface ClientDeps extends SlotDeps {
   fetch: typeof fetch;
   /**
    * For requests that must never be sent twice (creates). A pooled HTTP client may silently
@@ -64,12 +61,7 @@ export interface ClientDeps {
    */
   fetchOnce: typeof fetch;
   tokens: TokenStore;
-  limiter: RateLimiter;
-  now: () => number;
-  sleep: (ms: number) => Promise<void>;
   timeoutMs: number;
-  /** Longest wait for a send slot; the invocation's deadline may shorten it. */
-  maxSlotWaitMs: number;
 }
 
 /**
@@ -278,76 +270,6 @@ export class GuestlyClient {
     };
   }
 
-  /**
-   * Waits for a send slot of the account-wide limiter, running beforeSend just before it.
-   * Returns why not to send, or null when the request may leave now. A request must leave close
-   * to its slot: one that leaves late (a slow database under a burst) bunches up with the next
-   * second's requests, which Guestly answers with 429, so a late one takes a fresh slot.
-   */
-  async #awaitSendTime(
-    waitBudget: () => number,
-    beforeSend?: () => Promise<string | null>,
-    priority: RequestPriority = "live",
-  ): Promise<{ outcome: "deferred" | "aborted"; error: string; deferUntil?: Date } | null> {
-    const sleepUntil = async (at: number) => {
-      const wait = at - this.deps.now();
-      if (wait > 0) await this.deps.sleep(wait);
-    };
-    let checkedAt = -Infinity;
-    const waitingSince = this.deps.now();
-    for (let tries = 1;; tries++) {
-      // A hold takes only a slot that is free (almost) now: slots are handed out in time order,
-      // so one reserved ahead would make the next paid booking's request wait behind it. While
-      // none is free it asks again a little later, for a bounded time. (Background work has its
-      // own retry loop around the client: reconcile/run.ts.)
-      const slotWait = priority === "hold"
-        ? Math.min(this.deps.maxSlotWaitMs, HOLD_SLOT_WAIT_MS)
-        : this.deps.maxSlotWaitMs;
-      const maxWait = Math.min(slotWait, waitBudget());
-      let slot = maxWait < 0
-        ? null
-        : await this.deps.limiter.reserve(Math.floor(maxWait), priority);
-      let holdCheckedAt = this.deps.now();
-      while (
-        !slot && priority === "hold" &&
-        this.deps.now() - waitingSince + HOLD_RETRY_MS <= HOLD_MAX_WAIT_MS &&
-        waitBudget() > HOLD_RETRY_MS
-      ) {
-        await this.deps.sleep(HOLD_RETRY_MS);
-        // The guest may pay (or leave) while the hold waits: its booking's invocation found the
-        // lease taken, so this one stops at once and the paid work goes ahead — not after the
-        // hold's whole wait and a deferral.
-        if (beforeSend && this.deps.now() - holdCheckedAt >= HOLD_RECHECK_MS) {
-          const stop = await beforeSend();
-          if (stop) return { outcome: "aborted", error: stop };
-          holdCheckedAt = this.deps.now();
-        }
-        const again = Math.min(HOLD_SLOT_WAIT_MS, waitBudget());
-        slot = again < 0 ? null : await this.deps.limiter.reserve(Math.floor(again), priority);
-      }
-      if (!slot) {
-        return {
-          outcome: "deferred",
-          error: maxWait < this.deps.maxSlotWaitMs
-            ? "no Guestly send slot within the invocation's time budget: deferred"
-            : "Guestly rate limit reached: deferred",
-          deferUntil: new Date(this.deps.now() + 60_000),
-        };
-      }
-      const slotAt = slot.getTime();
-      if (beforeSend && slotAt - checkedAt > RECHECK_AFTER_MS) {
-        await sleepUntil(slotAt - PRE_SEND_CHECK_MS);
-        const stop = await beforeSend();
-        if (stop) return { outcome: "aborted", error: stop };
-        checkedAt = this.deps.now();
-      }
-      if (this.deps.now() <= slotAt + LATE_TOLERANCE_MS || tries === MAX_SLOT_TRIES) {
-        await sleepUntil(slotAt);
-        return null;
-      }
-    }
-  }
-
   async #request<T>(
     method: string,
     path: string,
@@ -391,7 +313,7 @@ export class GuestlyClient {
       };
     }
 
-    const sendTime = await this.#awaitSendTime(waitBudget, beforeSend, priority);
+    const sendTime = await awaitSendTime(this.deps, waitBudget, beforeSend, priority);
     if (sendTime) return notSent(sendTime.outcome, sendTime.error, sendTime.deferUntil);
 
     const started = this.deps.now();
@@ -509,22 +431,6 @@ export class TokenError extends Error {
     super(message);
   }
 }
-
-/** How long before its send slot a request's beforeSend check runs (a database round trip). */
-const PRE_SEND_CHECK_MS = 150;
-/** Later than this after its slot, a request takes a fresh one (the limiter keeps 100 ms spare). */
-const LATE_TOLERANCE_MS = 50;
-/** A check this recent still holds when a late request takes a fresh slot. */
-const RECHECK_AFTER_MS = 1000;
-/** A hold takes a send slot only if one is free within this wait… */
-export const HOLD_SLOT_WAIT_MS = 100;
-/** …asks again after this pause while none is… */
-const HOLD_RETRY_MS = 250;
-/** How often a hold waiting for a slot checks that its booking still waits for payment. */
-const HOLD_RECHECK_MS = 1_000;
-/** …and defers after this long in all (the sweep brings it back). */
-const HOLD_MAX_WAIT_MS = 20_000;
-const MAX_SLOT_TRIES = 3;
 
 /** Guesty pages search results (at most 100 a page); more hits than that for one booking is
  * already a problem, which lookup.ts reports rather than reading page two. */
