@@ -11,7 +11,8 @@
 import { signatureFor, stripeEvent } from "../supabase/tests/fixtures/stripe/events.ts";
 import postgres from "postgres";
 import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
-import { nextStay } from "../local/stays.ts";
+import { DemoStayPlanner, sandboxCalendar } from "./demo-stays.ts";
+import { FunctionStartError, waitForFunctions } from "../local/stack/functions-ready.ts";
 import { localKeys } from "../local/keys.ts";
 import { reportedHoldMinutes } from "../local/stack/function-state.ts";
 
@@ -148,6 +149,18 @@ export async function runDemo(
   const guests = demoGuests(run);
   const problems: string[] = [];
   try {
+    // Never a payment into a 503: every function must answer first.
+    try {
+      await waitForFunctions({
+        apiUrl: config.apiUrl,
+        logDir: `${config.stateDir}/logs`,
+        timeoutMs: 20_000,
+      });
+    } catch (e) {
+      if (!(e instanceof FunctionStartError)) throw e;
+      print(`\n▶ demo not started: ${e.message}`);
+      return { ok: false, rows: [], problems: [e.message] };
+    }
     const rejected = guests.filter((g) => g.plan === "rejected").map((g) => g.email);
     await postJson(`${config.sandboxUrl}/__sandbox/faults`, { rejectGuestEmails: rejected });
 
@@ -157,9 +170,19 @@ export async function runDemo(
         (holdsOn ? ` (holds on: ${holdsOn} minutes)` : " (holds off)"),
     );
     const ids: string[] = [];
+    const listings: string[] = [];
+    const stays = new DemoStayPlanner(await sandboxCalendar(config.sandboxUrl), new Date());
     let channelRefusedByHold = false;
     for (const g of guests) {
-      const { checkIn, checkOut } = nextStay(g.nights);
+      const [{ listing }] = await sql`
+        select guestly_listing_id as listing from public.properties where id = ${g.property}`;
+      listings.push(listing);
+      // The double-booked guest's channel booking takes the night after their stay too.
+      const { checkIn, checkOut } = stays.next(
+        listing,
+        g.nights,
+        g.plan === "double_booked" ? 1 : 0,
+      );
       const [row] = await sql`
         insert into public.bookings (property_id, guest_first_name, guest_last_name, guest_email,
           guest_phone, check_in, check_out, guests_count, amount_total, currency)
@@ -168,8 +191,6 @@ export async function runDemo(
           ${g.amount}, ${g.currency})
         returning id`;
       ids.push(row.id);
-      const [{ listing }] = await sql`
-        select guestly_listing_id as listing from public.properties where id = ${g.property}`;
       const channel = (from: string, to: string) =>
         postJson(`${config.sandboxUrl}/__sandbox/ota-reservations`, {
           listingId: listing,
@@ -232,7 +253,7 @@ export async function runDemo(
     print(`  cancel ${ids[cancelIndex].slice(0, 8)}  ${guests[cancelIndex].first} (after sync)`);
     await sql`update public.bookings set status = 'cancelled' where id = ${ids[cancelIndex]}`;
     // Same number of nights: Guestly re-prices a stay whose length changes (its own rates).
-    const moved = nextStay(guests[moveIndex].nights);
+    const moved = stays.next(listings[moveIndex], guests[moveIndex].nights);
     print(
       `  move   ${ids[moveIndex].slice(0, 8)}  ${
         guests[moveIndex].first

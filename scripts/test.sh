@@ -74,13 +74,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+echo "== dependencies"
+# Every function's imports, each with its own deno.json, before anything starts a function (the
+# gateway tests below do); a registry out of reach is one clear error here.
+check "function dependencies" "$DENO" run -A local/cli/deps.ts
+
 echo "== static checks"
 check "deno fmt --check" "$DENO" fmt --check
 check "deno lint" "$DENO" lint
 check "deno check" bash -c "\"$DENO\" check \$(git ls-files --cached --others --exclude-standard '*.ts' | grep -v '^node_modules/')"
 
 echo "== unit tests"
-deno_suite "deno-unit" supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts local/tests/stays_test.ts
+deno_suite "deno-unit" supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts local/tests/cold_start_test.ts local/tests/stays_test.ts
 
 echo "== test stack"
 rm -rf "$LOCAL_STACK_DIR"

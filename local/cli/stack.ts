@@ -1,12 +1,19 @@
 // `npm run stack -- up|down|status`: the local stack without the demo, for scripts and tests.
-import { describeStack, SERVICES, stackDown, stackStatus, stackUp } from "../stack/stack.ts";
+import {
+  describeStack,
+  exitOnStartProblem,
+  SERVICES,
+  stackDown,
+  stackStatus,
+  stackUp,
+} from "../stack/stack.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { stopService } from "../stack/services.ts";
 
 const command = Deno.args[0] ?? "status";
 switch (command) {
   case "up": {
-    const config = await stackUp();
+    const config = await stackUp().catch(exitOnStartProblem);
     console.log(`local stack is up\n${await describeStack(config)}`);
     break;
   }
@@ -18,7 +25,7 @@ switch (command) {
       Deno.exit(2);
     }
     await stopService(loadStackConfig(), name);
-    await stackUp({ log: () => {}, reuseSavedEnv: true });
+    await stackUp({ log: () => {}, reuseSavedEnv: true }).catch(exitOnStartProblem);
     console.log(`${name} restarted`);
     break;
   }

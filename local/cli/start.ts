@@ -1,6 +1,6 @@
 // `npm start`: brings the local stack up (reusing what runs), turns the sync on against the
 // Guestly sandbox, runs the demo, prints the URLs, and keeps serving until Ctrl-C.
-import { describeStack, stackDown, stackUp } from "../stack/stack.ts";
+import { describeStack, exitOnStartProblem, stackDown, stackUp } from "../stack/stack.ts";
 import { runDemo } from "../../scripts/demo.ts";
 
 if (Deno.env.get("GUESTLY_SYNC_ENABLED") === undefined) {
@@ -13,7 +13,7 @@ if (Deno.env.get("GUESTLY_HOLD_MINUTES") === undefined) {
 console.log(
   "starting the local stack (PostgreSQL 15, pg_net, pg_cron, functions, Guestly sandbox, mail) …",
 );
-const config = await stackUp();
+const config = await stackUp().catch(exitOnStartProblem);
 console.log(`\n${await describeStack(config)}`);
 
 const result = await runDemo(config);

@@ -2,9 +2,14 @@
 // supabase/config.toml, the functions' .env file, and which of its own environment variables a
 // function process inherits. Local-only: never deployed.
 import { parse as parseToml } from "smol-toml";
+import { NETWORK_ENV } from "../network-env.ts";
 
-/** Environment variables function processes inherit from the gateway (everything else is set). */
-export const PASSTHROUGH_ENV = [
+/**
+ * Environment variables function processes inherit from the gateway (everything else is set):
+ * what any process needs to run, plus the machine's network settings (`NETWORK_ENV`: CA files,
+ * proxies, the npm registry), so a function reaches the registry as the user's shell does.
+ */
+export const PASSTHROUGH_ENV: readonly string[] = [
   "PATH",
   "HOME",
   "USER",
@@ -16,20 +21,9 @@ export const PASSTHROUGH_ENV = [
   "LC_ALL",
   "TZ",
   "DENO_DIR",
-  "DENO_CERT",
-  "DENO_TLS_CA_STORE",
-  "DENO_AUTH_TOKENS",
-  "NPM_CONFIG_REGISTRY",
   "XDG_CACHE_HOME",
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR",
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "NO_PROXY",
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
   "NO_COLOR",
+  ...NETWORK_ENV,
 ];
 
 /** Parses KEY=VALUE lines: `#` comments, blank lines, optional `export `, quoted values. */

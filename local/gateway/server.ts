@@ -67,6 +67,8 @@ export interface GatewayFunctionInfo {
   restarts: number;
   up: boolean;
   verify_jwt: boolean;
+  /** Why the function is not up (its last exit and the first `error:` line it wrote), if known. */
+  last_error: string | null;
 }
 
 export interface Gateway {
@@ -124,7 +126,7 @@ interface FunctionState {
   up: boolean;
   restarts: number;
   lastError: string | null;
-  /** The last `error:` line the current process wrote to stderr (e.g. an unmapped import). */
+  /** The first `error:` line the current process wrote to stderr (e.g. an unmapped import). */
   lastStderrError: string | null;
   waiters: Set<(up: boolean) => void>;
   /** Processes killed because a request ran past the wall clock (their requests get 546). */
@@ -246,7 +248,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           // deno's own errors (a module that cannot load) start with "error:", in colour.
           // deno-lint-ignore no-control-regex -- strips the colour codes (ESC [ … m)
           const plain = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
-          if (tag === ":err" && /^error:/i.test(plain)) state.lastStderrError = plain;
+          // The first one names the cause (later ones are its consequences).
+          if (tag === ":err" && /^error:/i.test(plain)) state.lastStderrError ??= plain;
           await state.log(`[${state.name}${tag}] ${line}\n`);
           buffered = buffered.slice(nl + 1);
         }
@@ -455,6 +458,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       restarts: s.restarts,
       up: s.up,
       verify_jwt: s.verifyJwt,
+      last_error: s.up ? null : s.lastError,
     }));
   }
 

@@ -3,6 +3,7 @@
 // `stack down` finds them again.
 import type { StackConfig } from "./config.ts";
 import { exists, portAnswers, run, waitFor } from "./shell.ts";
+import { networkEnv } from "../network-env.ts";
 
 export interface ServiceSpec {
   name: string;
@@ -97,9 +98,10 @@ export async function stopService(config: StackConfig, name: string) {
   await Deno.remove(pidFile(config, name)).catch(() => {});
 }
 
+/** What a service keeps of this shell's environment: the basics and the network settings. */
 function baseEnv(): Record<string, string> {
   const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "LANG", "TZ", "NO_COLOR"];
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = networkEnv();
   for (const key of keep) {
     const value = Deno.env.get(key);
     if (value !== undefined) env[key] = value;

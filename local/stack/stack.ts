@@ -16,6 +16,8 @@ import { servicePid, startService, stopService } from "./services.ts";
 import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { wallClockLimitFrom } from "../gateway/platform.ts";
 import { registerSandboxWebhook, stackWebhookSecret, webhookFunctionUrl } from "./webhooks.ts";
+import { DependencyFetchError, fetchFunctionDependencies } from "./function-deps.ts";
+import { FunctionStartError, waitForFunctions } from "./functions-ready.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
 
@@ -79,6 +81,12 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
     script: "local/pg_net/worker.ts",
     env: { PG_NET_DATABASE_URL: config.adminDbUrl },
   });
+  // Before the gateway starts a function: every function's imports, in this shell's environment.
+  await fetchFunctionDependencies({
+    deno: Deno.execPath(),
+    functionsDir: `${config.root}/supabase/functions`,
+    progress: log,
+  });
   await startService(config, {
     name: "gateway",
     script: "local/stack/run-gateway.ts",
@@ -90,8 +98,34 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
     },
     readyUrl: `${config.apiUrl}/__gateway/status`,
   });
+  await functionsUp(config);
   await registerSandboxWebhook(config);
   return config;
+}
+
+/**
+ * For the commands: a stack that cannot come up for a reason the user can fix (the registry out
+ * of reach, a function that cannot start) ends the command with that message alone, exit 1.
+ */
+export function exitOnStartProblem(e: unknown): never {
+  if (e instanceof DependencyFetchError || e instanceof FunctionStartError) {
+    console.error(`\nthe local stack cannot start:\n${e.message}`);
+    Deno.exit(1);
+  }
+  throw e;
+}
+
+/**
+ * Waits until every function answers. One that cannot start stops `up` with its name and first
+ * error, and the gateway is stopped with it (it would only restart the function in a loop).
+ */
+export async function functionsUp(config: StackConfig) {
+  try {
+    await waitForFunctions({ apiUrl: config.apiUrl, logDir: `${config.stateDir}/logs` });
+  } catch (e) {
+    await stopService(config, "gateway");
+    throw e;
+  }
 }
 
 /** The gateway's wall clock (default 150 s): from the shell, else what the stack last used. */
