@@ -1,6 +1,7 @@
 // Structured JSON logs, one line per event. Callers pass ids and outcomes, never secrets or
-// card data; as a second line of defence, at any depth, keys that look secret are dropped and a
-// guest's contact details (email, phone) are masked — test mode logs whole payloads.
+// card data; as a second line of defence, at any depth, keys that look secret are dropped, a
+// guest's contact details and name are masked, and an email address or phone number inside any
+// text (notes, Guestly's error texts) is masked — test mode logs whole payloads.
 export interface Logger {
   info(event: string, fields?: Record<string, unknown>): void;
   warn(event: string, fields?: Record<string, unknown>): void;
@@ -9,10 +10,29 @@ export interface Logger {
 
 const SECRET_KEY = /(secret|token|password|authorization|api_?key|card)/i;
 
-const CONTACT_KEY = /(e-?mail|phone)/i;
+/** Fields that hold a guest's contact details or name: their whole value is masked. */
+const CONTACT_KEY = /(e-?mail|phone|first_?name|last_?name|full_?name|guest_?name)/i;
 export const MASKED = "[masked]";
 
+const EMAIL_IN_TEXT = /[^\s@"'<>()]+@[^\s@"'<>()]+\.[a-z]{2,}/gi;
+/**
+ * A phone number inside free text (a reservation's notes, an error text Guestly sent back):
+ * 7 or more digits with the usual separators, standing alone — never part of an id or a
+ * timestamp (a neighbouring letter, digit or hyphen rules it out), never an ISO date.
+ */
+const PHONE_IN_TEXT = /(?<![\w-])\+?\(?\d(?:[\d\s().-]*\d)?(?![\w-])/g;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Masks email addresses and phone numbers inside a string; the rest of the text stays. */
+export function maskContactText(text: string): string {
+  return text.replace(EMAIL_IN_TEXT, MASKED).replace(PHONE_IN_TEXT, (match) => {
+    const digits = match.replace(/\D/g, "").length;
+    return digits >= 7 && !ISO_DATE.test(match.trim()) ? MASKED : match;
+  });
+}
+
 function redactValue(value: unknown, depth: number): unknown {
+  if (typeof value === "string") return maskContactText(value);
   if (depth > 8 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
   const safe: Record<string, unknown> = {};

@@ -5,6 +5,7 @@
 import type { HttpAttempt } from "../guestly/client.ts";
 import type { ReservationDetails } from "../guestly/schemas.ts";
 import { BOOKING_REF_SOURCE } from "../guestly/mapping.ts";
+import { majorToMinor } from "../currency.ts";
 import type { Logger } from "../log.ts";
 import { type Stay, stayFromPayload } from "./event.ts";
 
@@ -73,17 +74,6 @@ function sqlStay(s: Stay): SqlStay {
     guests_count: s.guestsCount ?? null,
     canceled_by: s.canceledBy ?? null,
   };
-}
-
-/** Major units (Guestly's money) to minor units (the booking's), by the currency's decimals. */
-export function majorToMinor(amount: number, currency: string): number | null {
-  try {
-    const digits = new Intl.NumberFormat("en-US", { style: "currency", currency })
-      .resolvedOptions().maximumFractionDigits ?? 2;
-    return Math.round(amount * 10 ** digits);
-  } catch {
-    return null;
-  }
 }
 
 function stayFromDetails(r: ReservationDetails): SqlStay {

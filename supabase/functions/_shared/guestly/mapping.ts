@@ -9,6 +9,9 @@ import {
 } from "./schemas.ts";
 import { normalisePhone } from "./phone.ts";
 import { type HoldStatus, reservedUntilHours } from "./hold.ts";
+import { minorToMajor } from "../currency.ts";
+
+export { minorToMajor };
 
 /**
  * The one status table (docs/status-mapping.md shows the same):
@@ -62,37 +65,6 @@ export function syncedStatusAfter(
 
 /** Where our booking id travels in Guestly (Guesty documents no externalId). */
 export const BOOKING_REF_SOURCE = "website";
-
-const ZERO_DECIMAL_CURRENCIES = new Set([
-  "bif",
-  "clp",
-  "djf",
-  "gnf",
-  "jpy",
-  "kmf",
-  "krw",
-  "mga",
-  "pyg",
-  "rwf",
-  "ugx",
-  "vnd",
-  "vuv",
-  "xaf",
-  "xof",
-  "xpf",
-]);
-
-/** Stripe's three-decimal currencies: minor units are thousandths (Stripe wants the last 0). */
-const THREE_DECIMAL_CURRENCIES = new Set(["bhd", "jod", "kwd", "omr", "tnd"]);
-
-/** Stripe amounts are in minor units; Guestly's money is in major units. */
-export function minorToMajor(amount: number, currency: string): number {
-  const code = currency.toLowerCase();
-  if (ZERO_DECIMAL_CURRENCIES.has(code)) return amount;
-  // Divide in integers first: 1234.5 / 100 in floating point can end in …0000001.
-  const divisor = THREE_DECIMAL_CURRENCIES.has(code) ? 1000 : 100;
-  return Number((amount / divisor).toFixed(divisor === 1000 ? 3 : 2));
-}
 
 export function mapBookingToGuestlyReservation(
   booking: BookingRow,

@@ -11,6 +11,7 @@ import {
   guestlyChangeSubject,
 } from "./guestly-changes.ts";
 import { reconciliationSections, reconciliationSubject } from "./reconciliation.ts";
+import { minorToMajor } from "../currency.ts";
 
 export interface AlertAttempt {
   attempt: number;
@@ -71,18 +72,17 @@ export function escapeHtml(value: unknown): string {
     .replaceAll("'", "&#39;");
 }
 
-/** Minor units to a display amount, with the currency's own number of decimals (JPY has 0). */
+/** Minor units (Stripe's) to a display amount in the currency's own format (JPY has 0 decimals). */
 export function formatAmount(minor: number | string | null | undefined, currency: unknown): string {
   const code = typeof currency === "string" ? currency.toUpperCase() : "";
   const amount = Number(minor);
   if (minor === null || minor === undefined || !Number.isFinite(amount)) return "(unknown)";
   if (!/^[A-Z]{3}$/.test(code)) return `${amount} (minor units, currency unknown)`;
   try {
-    const digits =
-      new Intl.NumberFormat("en-US", { style: "currency", currency: code }).resolvedOptions()
-        .maximumFractionDigits ?? 2;
+    // Stripe's decimals (one table: ../currency.ts), shown with the currency's own: ISK is
+    // two-decimal in Stripe's minor units and shown whole.
     const formatted = new Intl.NumberFormat("en-US", { style: "currency", currency: code })
-      .format(amount / 10 ** digits).replace(/\u00a0/g, " ");
+      .format(minorToMajor(amount, code)).replace(/\u00a0/g, " ");
     return formatted.includes(code) ? formatted : `${formatted} ${code}`;
   } catch {
     return `${amount} ${code} (minor units)`;
