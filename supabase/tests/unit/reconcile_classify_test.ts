@@ -107,8 +107,9 @@ Deno.test("cancelled in Guestly, the webhook never came: applied as the webhook 
 });
 
 Deno.test("a status Guestly missed is re-sent: cancelled here but live there, or not confirmed", () => {
+  // Our cancellation never reached Guestly (it last knew the stay confirmed): send it again.
   const cancelled = compareBound(
-    booking({ status: "cancelled", synced_status: "cancelled" }),
+    booking({ status: "cancelled", synced_status: "confirmed" }),
     reservation(),
     OPTS,
   );
@@ -259,4 +260,18 @@ Deno.test("a closed reservation is not a stay that ended (as the webhook's apply
   const item = compareBound(booking(), reservation({ status: "closed" }), OPTS);
   assert.equal(item?.kind, "status_differs");
   assert.deepEqual(item?.heal, { kind: "resend", status: true });
+});
+
+Deno.test("a reservation the host reinstated after our cancellation is reported, never re-cancelled", () => {
+  // Guestly had it cancelled (the sync left it so), then someone in Guestly made it live again.
+  for (const status of ["cancelled", "refunded"] as const) {
+    const item = compareBound(
+      booking({ status, synced_status: status }),
+      reservation({ status: "confirmed" }),
+      OPTS,
+    );
+    assert.equal(item?.kind, "status_differs", status);
+    assert.equal(item?.heal, null, `${status}: the admin decides`);
+    assert.equal(item?.details.reason, "reinstated_in_guestly");
+  }
 });

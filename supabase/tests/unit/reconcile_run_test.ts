@@ -154,7 +154,8 @@ Deno.test("without fix everything is reported; with fix the safe drift is healed
   const bookings = [
     snapshot(1), // deleted in Guestly
     snapshot(2), // cancelled in Guestly, webhook lost
-    snapshot(3, { status: "cancelled", synced_status: "cancelled" }), // Guestly missed the cancel
+    // Cancelled here; the cancel never reached Guestly (the sync last left it confirmed there).
+    snapshot(3, { status: "cancelled", synced_status: "confirmed" }),
     snapshot(4), // a duplicate is listed for it
   ];
   const reservations = [

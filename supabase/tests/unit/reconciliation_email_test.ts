@@ -107,3 +107,28 @@ Deno.test("a failed run is said in the subject and body; counts come from the wh
   );
   assert.match(many.subject, /120 differences \(40 need you, 80 healed\)/);
 });
+
+Deno.test("a reservation the host reinstated tells the admin what happened and what to do", () => {
+  const { text } = renderAlertEmail(
+    context({
+      drift: 1,
+      items: [{
+        kind: "status_differs",
+        booking_id: "b0000000-0000-4000-8000-000000000003",
+        reservation_id: "r3",
+        action: "reported",
+        action_detail: null,
+        details: {
+          booking_status: "cancelled",
+          guestly_status: "confirmed",
+          known_guestly_status: "canceled",
+          reason: "reinstated_in_guestly",
+        },
+      }],
+    }),
+    null,
+  );
+  assert.match(text, /NEEDS YOU \(1\)/);
+  assert.match(text, /here cancelled, Guestly confirmed \(Guestly had it cancelled; someone there/);
+  assert.match(text, /Not cancelled again on our own/);
+});

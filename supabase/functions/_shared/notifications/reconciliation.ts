@@ -32,6 +32,13 @@ export const DRIFT_ADVICE: Record<string, string> = {
     "now (see the reason): check the booking.",
 };
 
+/** Reasons that need words of their own in the email. */
+const REASON_TEXT: Record<string, string> = {
+  reinstated_in_guestly: "Guestly had it cancelled; someone there made it live again. Not " +
+    "cancelled again on our own: if the guest stays, confirm the booking here; if not, cancel " +
+    "it in Guestly",
+};
+
 const LABEL: Record<string, string> = {
   missing_in_guestly: "missing in Guestly",
   not_ours: "in Guestly, not ours to hold",
@@ -54,7 +61,7 @@ function what(i: Item): string {
   }
   if (d.guestly_status !== undefined || d.booking_status !== undefined) {
     return `here ${str(d.booking_status) ?? "-"}, Guestly ${str(d.guestly_status) ?? "-"}` +
-      (d.reason ? ` (${str(d.reason)})` : "");
+      (d.reason ? ` (${REASON_TEXT[str(d.reason) ?? ""] ?? str(d.reason)})` : "");
   }
   return str(d.reason) ?? str(d.guestly) ?? "";
 }

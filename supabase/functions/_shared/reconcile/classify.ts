@@ -12,6 +12,8 @@ import { z } from "zod";
  * closed reservation was drift whose apply changed nothing: reported again every day.)
  */
 const ENDED = new Set(["canceled", "declined", "expired"]);
+/** The reason of a cancelled booking whose reservation the host made live again in Guestly. */
+export const REINSTATED_IN_GUESTLY = "reinstated_in_guestly";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const BookingStatus = z.enum(["pending_payment", "confirmed", "cancelled", "refunded"]);
@@ -190,7 +192,18 @@ export function compareBound(
   };
   if (target === "canceled") {
     if (!isLive(r.status)) return null;
-    // Guestly still holds a stay the website no longer sells: cancelling again is idempotent.
+    // We knew Guestly had it cancelled, and it is live again: someone in Guestly (the host)
+    // reinstated it. Cancelling it again would overwrite their decision: the admin decides.
+    if (knownStatus === "canceled") {
+      return {
+        ...base,
+        kind: "status_differs",
+        details: { ...statusDetails, reason: REINSTATED_IN_GUESTLY },
+        heal: null,
+      };
+    }
+    // Guestly still holds a stay the website no longer sells (our cancellation never reached
+    // it): cancelling again is idempotent.
     return {
       ...base,
       kind: "status_differs",
