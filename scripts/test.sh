@@ -8,7 +8,7 @@ ROOT=$(pwd)
 DENO="$ROOT/node_modules/.bin/deno"
 SUPABASE="$ROOT/node_modules/.bin/supabase"
 
-if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
+if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ] || [ ! -d "$ROOT/local/hosted-deno/node_modules/deno" ]; then
   npm install --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund
 fi
 

@@ -3,7 +3,7 @@
 # `npm start` and `npm test` work on a fresh clone without a separate `npm install`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/supabase ]; then
+if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/supabase ] || [ ! -d local/hosted-deno/node_modules/deno ]; then
   echo "installing npm packages …" >&2
   npm install --no-audit --no-fund --loglevel=error >&2
 fi

@@ -21,6 +21,7 @@ import {
   WALL_CLOCK_LIMIT,
   wallClockExceeded,
 } from "./platform.ts";
+import { HOSTED_DENO_ENV, HOSTED_DENO_PATH } from "../hosted-runtime.ts";
 
 export interface GatewayOptions {
   /** 0 = random free port. Default 54321. */
@@ -284,7 +285,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const port = freePort();
       let child: Deno.ChildProcess | null = null;
       try {
-        child = new Deno.Command(Deno.execPath(), {
+        // Every function on the Deno the hosted edge runtime embeds, not the tooling's.
+        child = new Deno.Command(HOSTED_DENO_PATH, {
           args: [
             "run",
             "--allow-all",
@@ -295,7 +297,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             state.entry,
           ],
           cwd,
-          env: { ...baseEnv, FUNCTION_HOST_PORT: String(port) },
+          env: { ...HOSTED_DENO_ENV, ...baseEnv, FUNCTION_HOST_PORT: String(port) },
           clearEnv: true,
           stdin: "null",
           stdout: "piped",
