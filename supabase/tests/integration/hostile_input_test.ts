@@ -71,7 +71,9 @@ function paidEvent(bookingId: string, amount = 45000) {
   });
 }
 
-function randomBytes(max: number): Uint8Array<ArrayBuffer> {
+// The return type is inferred: `Uint8Array<ArrayBuffer>` on TypeScript 5.7+, and written out it
+// would not compile on the hosted runtime's Deno 2.1 (TypeScript 5.6).
+function randomBytes(max: number) {
   const bytes = new Uint8Array(Math.floor(Math.random() * max));
   crypto.getRandomValues(bytes);
   return bytes;

@@ -26,15 +26,24 @@ function toBase64Url(bytes: Uint8Array): string {
   return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
+// An ArrayBuffer, which crypto.subtle takes under every TypeScript: a `Uint8Array<ArrayBuffer>`
+// needs TypeScript 5.7 (the hosted runtime's Deno 2.1 has 5.6: TS2315), and a plain `Uint8Array`
+// means `Uint8Array<ArrayBufferLike>` from 5.7 on, which crypto.subtle refuses.
+function fromBase64Url(text: string): ArrayBuffer | null {
   if (!B64URL.test(text)) return null;
+  let binary: string;
   try {
-    const padded = text.replaceAll("-", "+").replaceAll("_", "/") +
-      "=".repeat((4 - text.length % 4) % 4);
-    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+    binary = atob(
+      text.replaceAll("-", "+").replaceAll("_", "/") +
+        "=".repeat((4 - text.length % 4) % 4),
+    );
   } catch {
     return null;
   }
+  const buffer = new ArrayBuffer(binary.length);
+  const bytes = new Uint8Array(buffer);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return buffer;
 }
 
 async function hmacKey(secret: string): Promise<CryptoKey> {
