@@ -141,13 +141,15 @@ export function serviceKeysFrom(env: Record<string, string | undefined>): Servic
         "SUPABASE_SECRET_KEY): every call is refused",
     );
   }
-  const expected = Promise.all(accepted.map(digest));
+  // Hashed on the first request that needs them, then kept: started here, at a function's
+  // start, the digests ran outside any request (and outlived tests that present no key).
+  let expected: Promise<Uint8Array[]> | null = null;
 
   const keys: ServiceKeys = {
     count: accepted.length,
     problems,
     async accepts(request: Request): Promise<boolean> {
-      const wanted = await expected;
+      const wanted = await (expected ??= Promise.all(accepted.map(digest)));
       const presented = await Promise.all(presentedKeys(request).map(digest));
       // Every pair is compared in full: no early exit that would time a near match.
       let ok = 0;
