@@ -9,7 +9,8 @@
  * installs last own node_modules/.bin/deno — an incremental `npm install` put the tooling on 2.1.
  *
  * `deno run -A local/hosted-runtime.ts` prints the binary's path (for shell scripts);
- * `… --check` also runs it and fails unless it reports the pinned version.
+ * `… --check` also runs it and fails unless it reports the pinned version; `… --env` prints
+ * HOSTED_DENO_ENV as KEY=VALUE lines.
  * Local-only: never deployed.
  */
 import { fileURLToPath } from "node:url";
@@ -65,6 +66,15 @@ export const HOSTED_DENO_ENV: Readonly<Record<string, string>> = {
   DENO_TLS_CA_STORE: "mozilla,system",
 };
 
+/**
+ * Whether this process's fetch silently sends a request again when the kept-alive connection it
+ * went out on is dropped before any answer. Observed against the Guestly sandbox dropping a
+ * reused connection: Deno 2.9.6 (the tooling's) re-sends it on a new connection and the caller
+ * sees only the second answer; 2.1.4 (the hosted runtime's) fails the request ("connection
+ * closed before message completed"). The keep-alive controls expect one or the other.
+ */
+export const POOLED_FETCH_RESENDS_ON_DROP: boolean = Deno.version.deno !== HOSTED_DENO_VERSION;
+
 /** Runs the binary and returns the version it reports (e.g. "2.1.4"). */
 export async function reportedHostedDenoVersion(): Promise<string> {
   const out = await new Deno.Command(HOSTED_DENO_PATH, {
@@ -78,6 +88,13 @@ export async function reportedHostedDenoVersion(): Promise<string> {
 }
 
 if (import.meta.main) {
+  if (Deno.args.includes("--env")) {
+    // KEY=VALUE lines for `env`, the caller's own values winning, as the gateway merges them.
+    for (const [key, value] of Object.entries(HOSTED_DENO_ENV)) {
+      console.log(`${key}=${Deno.env.get(key) ?? value}`);
+    }
+    Deno.exit(0);
+  }
   if (Deno.args.includes("--check")) {
     const reported = await reportedHostedDenoVersion();
     if (reported !== HOSTED_DENO_VERSION) {

@@ -36,6 +36,7 @@ import {
   seededRandom,
 } from "./state.ts";
 import { ValidationError } from "./validate.ts";
+import { sandboxNeedsOwnProcess, startSandboxProcess } from "./own-process.ts";
 
 export { DEFAULT_CLIENTS, DEFAULT_LIMITS, DEFAULT_LISTINGS, seededRandom };
 export type { RateLimits, RequestLogEntry, Reservation } from "./state.ts";
@@ -105,9 +106,17 @@ async function dispatch(ctx: Ctx) {
   json(ctx, 404, errBody("NOT_FOUND", `no route for ${ctx.req.method} ${path}`));
 }
 
-export async function startGuestlySandbox(
-  options: GuestlySandboxOptions = {},
-): Promise<GuestlySandbox> {
+/**
+ * Starts a sandbox in this process — or, on a Deno other than the tooling's (the hosted
+ * runtime's 2.1, whose node:http cannot drop a connection), in a process of its own on the
+ * tooling's Deno (own-process.ts). A `random` function cannot leave the process: with one, the
+ * sandbox always runs here.
+ */
+export function startGuestlySandbox(options: GuestlySandboxOptions = {}): Promise<GuestlySandbox> {
+  return sandboxNeedsOwnProcess(options) ? startSandboxProcess(options) : startSandboxHere(options);
+}
+
+async function startSandboxHere(options: GuestlySandboxOptions): Promise<GuestlySandbox> {
   const hostname = options.hostname ?? "127.0.0.1";
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let closed = false;
@@ -147,7 +156,15 @@ export async function startGuestlySandbox(
   const connections = new WeakMap<net.Socket, { id: number; served: number }>();
   let connectionCount = 0;
 
+  // Answers not sent yet. On Deno 2.1 a dropped request stays pending (socket.destroy() closes
+  // nothing there) and server.close() waits for it: close() ends them.
+  const unanswered = new Set<http.ServerResponse>();
+
   async function onRequest(req: http.IncomingMessage, res: http.ServerResponse) {
+    unanswered.add(res);
+    const forget = () => unanswered.delete(res);
+    res.on("finish", forget);
+    res.on("close", forget);
     const start = performance.now();
     const url = new URL(req.url ?? "/", "http://sandbox.local");
     let conn = connections.get(req.socket);
@@ -231,6 +248,10 @@ export async function startGuestlySandbox(
       closing = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const res of unanswered) {
+          if (!res.headersSent) res.statusCode = 503;
+          res.end();
+        }
       });
       return closing;
     },

@@ -12,6 +12,7 @@ import {
   token,
   withSandbox,
 } from "./helpers.ts";
+import { POOLED_FETCH_RESENDS_ON_DROP } from "../../hosted-runtime.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BANK = { method: "BANK_TRANSFER" };
@@ -220,22 +221,25 @@ Deno.test("commit faults on a payment: recorded, answered 503, found by its note
     assert.deepEqual(money.payments.map((p: { note: string }) => p.note), ["stripe:pi_lost"]);
     assert.equal(money.balanceDue, 0);
 
-    // A lost answer on a warm connection: plain fetch silently sends the refund again (Deno's
-    // re-send, README "Keep-alive"), so one call refunds twice. An unpooled client sends once.
+    // A lost answer on a warm connection: on Deno 2.9 plain fetch silently sends the refund
+    // again (Deno's re-send, README "Keep-alive"), so one call refunds twice; Deno 2.1 (the
+    // hosted runtime's) sends it once. An unpooled client sends once on both.
     const refundPath = `${path}/${money.payments[0]._id}/refund`;
+    const plainSends = POOLED_FETCH_RESENDS_ON_DROP ? 2 : 1;
     await setFaults(sb, { lostResponseRate: 1 });
     await assert.rejects(call(sb, "POST", refundPath, { token: t, body: { amount: 1 } }));
-    assert.equal(await requestCount(sb, "POST", refundPath), 2);
+    assert.equal(await requestCount(sb, "POST", refundPath), plainSends);
     const client = freshConnections();
     try {
       await assert.rejects(call(sb, "POST", refundPath, { token: t, body: { amount: 1 }, client }));
     } finally {
       client.close();
     }
-    assert.equal(await requestCount(sb, "POST", refundPath), 3);
+    assert.equal(await requestCount(sb, "POST", refundPath), plainSends + 1);
     await setFaults(sb, { lostResponseRate: 0 });
     const after = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
-    assert.equal(after.totalPaid, 477.5); // 480.50 - 2 (plain fetch) - 1 (unpooled)
+    // 480.50 - 2 or 1 (plain fetch) - 1 (unpooled)
+    assert.equal(after.totalPaid, 480.5 - plainSends - 1);
 
     // A reservation created without money has a zero fare in USD (the listing's default).
     const bare = await createReservation(sb, t, { money: undefined });
