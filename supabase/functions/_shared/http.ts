@@ -34,6 +34,51 @@ export async function readValidBody<T extends z.ZodTypeAny>(
   return { ok: true, data: parsed.data };
 }
 
+/**
+ * How much of an oversized request body is still read, and dropped, before the 413. Deno 2.1
+ * (the hosted edge runtime's) closes a connection whose request body was left unread, and a
+ * caller or proxy still sending it then sees a broken pipe instead of the answer (the local
+ * gateway, streaming the body like the platform's proxy, answered 502). Past this the body is
+ * cancelled: only an abusive caller sends that much to a webhook.
+ */
+export const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The request body if it is at most `limit` bytes, counted as they are read (a Content-Length
+ * may be absent or wrong); `null` if it is larger. A larger body is read to its end without
+ * being kept (see DRAIN_LIMIT_BYTES), so the caller receives the 413.
+ */
+export async function readBodyAtMost(request: Request, limit: number): Promise<Uint8Array | null> {
+  if (!request.body) return new Uint8Array();
+  const declared = Number(request.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > DRAIN_LIMIT_BYTES) {
+    await request.body.cancel();
+    return null;
+  }
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > DRAIN_LIMIT_BYTES) {
+      await reader.cancel();
+      return null;
+    }
+    if (size <= limit) chunks.push(value);
+    else chunks.length = 0; // too large: the rest is only read to its end
+  }
+  if (size > limit) return null;
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
 export type Handler = (request: Request) => Response | Promise<Response>;
 
 /**

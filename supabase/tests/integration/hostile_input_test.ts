@@ -126,7 +126,7 @@ Deno.test(
         assert.match(answer.text, /"error"/);
       }
 
-      // 2 MB: refused before it is read, with or without a Content-Length.
+      // 2 MB: refused (read to its end, never kept), with or without a Content-Length.
       const huge = JSON.stringify({ ...paidEvent(target), pad: "x".repeat(2 * 1024 * 1024) });
       refused.push(JSON.parse(huge).id);
       const declared = await signedPost(huge, "application/json");

@@ -6,7 +6,7 @@
 //  - the database's sweep (pg_net, with the project's secret key): `{"reapply": [messageIds]}`
 //    applies events that were recorded but never applied (the apply after an answer was lost).
 import { z } from "zod";
-import { json, readJsonBody } from "../http.ts";
+import { json, readBodyAtMost, readJsonBody } from "../http.ts";
 import { refuseUnlessServiceKey, type ServiceKeys } from "../service-keys.ts";
 import { type ApplyDeps, applyEvent, type ApplyOutcome } from "./apply.ts";
 import { parseGuestlyEvent } from "./event.ts";
@@ -64,15 +64,9 @@ export function createGuestlyWebhookHandler(deps: GuestlyWebhookDeps) {
 
   async function fromGuestly(request: Request): Promise<Response> {
     const started = deps.now();
-    const declared = Number(request.headers.get("content-length"));
-    if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-      await request.body?.cancel();
-      return reject(413, `body too large: the limit is ${MAX_BODY_BYTES} bytes`);
-    }
-    const raw = await request.text();
-    if (raw.length > MAX_BODY_BYTES) {
-      return reject(413, `body too large: the limit is ${MAX_BODY_BYTES} bytes`);
-    }
+    const bytes = await readBodyAtMost(request, MAX_BODY_BYTES);
+    if (bytes === null) return reject(413, `body too large: the limit is ${MAX_BODY_BYTES} bytes`);
+    const raw = new TextDecoder().decode(bytes);
     const verified = verifyGuestlySignature(deps.secret, raw, request.headers);
     if (!verified.ok) return reject(verified.status, verified.error);
     const parsed = parseGuestlyEvent(verified.messageId, verified.body);

@@ -4,7 +4,7 @@
 // payment yet" (inside the grace window) answer 5xx; a bad signature, a malformed request or an
 // event of the other mode is 400, and every event we stored is 200 whatever its outcome.
 import Stripe from "stripe";
-import { json } from "../http.ts";
+import { json, readBodyAtMost } from "../http.ts";
 import type { Logger } from "../log.ts";
 import { parseStripeEvent, type RecordEvent, type StripeOutcome } from "./event.ts";
 
@@ -55,13 +55,7 @@ export function createStripeWebhookHandler(deps: StripeWebhookDeps) {
     if (request.method !== "POST") {
       return json(405, { error: "method not allowed: use POST" }, { Allow: "POST" });
     }
-    const declared = Number(request.headers.get("content-length"));
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      await request.body?.cancel();
-      return reject(413, `body too large: the limit is ${maxBytes} bytes`);
-    }
-    // Content-Length may be absent (chunked) or wrong: count the bytes actually read too.
-    const bytes = await readAtMost(request, maxBytes);
+    const bytes = await readBodyAtMost(request, maxBytes);
     if (bytes === null) return reject(413, `body too large: the limit is ${maxBytes} bytes`);
 
     const signature = request.headers.get("stripe-signature");
@@ -170,30 +164,6 @@ export function createStripeWebhookHandler(deps: StripeWebhookDeps) {
 }
 
 /** The body, or null as soon as it grows past `limit` bytes (the rest is never read). */
-async function readAtMost(request: Request, limit: number): Promise<Uint8Array | null> {
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
 function signatureError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/tolerance/i.test(message)) {
