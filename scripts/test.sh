@@ -55,7 +55,7 @@ check() { # name, command…
 deno_suite() { # name, files…
   local name=$1; shift
   local log="$LOG_DIR/${name}.log"
-  "$DENO" test -A --no-check=remote "$@" >"$log" 2>&1
+  "${SUITE_DENO:-$DENO}" test -A --no-check=remote "$@" >"$log" 2>&1
   local code=$?
   local summary
   summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$log" | tail -n 1)
@@ -85,7 +85,31 @@ check "deno lint" "$DENO" lint
 check "deno check" bash -c "\"$DENO\" check \$(git ls-files --cached --others --exclude-standard '*.ts' | grep -v '^node_modules/')"
 
 echo "== unit tests"
-deno_suite "deno-unit" supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts local/tests/cold_start_test.ts local/tests/stays_test.ts
+UNIT_TESTS=(supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts local/tests/stays_test.ts local/tests/hosted_runtime_test.ts)
+# cold_start_test checks the stack's own start-up (tooling): on the tooling's Deno only.
+deno_suite "deno-unit" "${UNIT_TESTS[@]}" local/tests/cold_start_test.ts
+
+# ---- hosted runtime (issue 25): the function code on the Deno that Supabase's edge runtime
+# embeds (pinned in local/hosted-deno/package.json; local/hosted-runtime.ts names its binary and
+# the environment it needs here). The gateway runs every function on it; this block type-checks
+# each function entry with its own deno.json on it and runs the unit suite on it too.
+if HOSTED_DENO=$("$DENO" run -A local/hosted-runtime.ts --check 2>"$LOG_DIR/hosted-runtime.log"); then
+  mapfile -t HOSTED_ENV < <("$DENO" run -A local/hosted-runtime.ts --env)
+  hosted_deno() { env "${HOSTED_ENV[@]}" "$HOSTED_DENO" "$@"; }
+  HOSTED_VERSION=$(hosted_deno --version | sed -nE '1s/^deno ([^ ]+).*/\1/p')
+  echo "== hosted runtime: Deno $HOSTED_VERSION"
+  for entry in supabase/functions/*/index.ts; do
+    fn_dir=$(dirname "$entry")
+    check "deno check $(basename "$fn_dir") (Deno $HOSTED_VERSION)" \
+      hosted_deno check --no-lock --config "$fn_dir/deno.json" "$entry"
+  done
+  SUITE_DENO=hosted_deno deno_suite "deno-unit-hosted-$HOSTED_VERSION" "${UNIT_TESTS[@]}"
+else
+  echo "FAIL hosted runtime Deno (see $LOG_DIR/hosted-runtime.log)"; cat "$LOG_DIR/hosted-runtime.log"
+  record "hosted runtime Deno" 0 1
+  hosted_deno() { return 1; }
+fi
+# ---- end hosted runtime
 
 echo "== test stack"
 rm -rf "$LOCAL_STACK_DIR"
@@ -121,6 +145,11 @@ if "$DENO" run -A local/cli/stack.ts up >"$LOG_DIR/stack-up.log" 2>&1; then
 
   echo "== integration and end-to-end tests"
   deno_suite "deno-integration" local/tests/pg_net_worker_test.ts supabase/tests/integration/
+  # ---- hosted runtime (issue 25): the integration tests that run function code (the sync core,
+  # its Guestly client, the in-process sandbox) in the test process itself, on the hosted Deno.
+  mapfile -t IN_PROCESS_TESTS < <(grep -lE 'functions/_shared/|own_sandbox\.ts' supabase/tests/integration/*_test.ts)
+  SUITE_DENO=hosted_deno deno_suite "deno-integration-in-process-hosted-${HOSTED_VERSION:-missing}" "${IN_PROCESS_TESTS[@]}"
+  # ---- end hosted runtime
 else
   echo "FAIL stack up (see $LOG_DIR/stack-up.log)"; tail -n 60 "$LOG_DIR/stack-up.log"
   record "stack up" 0 1
