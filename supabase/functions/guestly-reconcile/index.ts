@@ -37,6 +37,7 @@ Deno.serve(handlerOrConfigurationError(() => {
     enabled: config.guestly.GUESTLY_SYNC_ENABLED && !config.guestly.GUESTLY_TEST_MODE,
     run: (options) => runReconciliation(deps, options),
     defaultSettleMs: config.settleMs,
+    timeBudgetMs: config.timeBudgetMs,
     log,
     afterResponse,
   });

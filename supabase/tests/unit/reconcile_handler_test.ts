@@ -33,6 +33,7 @@ function setup(enabled = true) {
       return Promise.resolve(result);
     },
     defaultSettleMs: 600_000,
+    timeBudgetMs: 120_000,
     log: memoryLogger(),
     afterResponse: (work) => after.push(work),
   });
@@ -71,6 +72,7 @@ Deno.test("the cron's call: 202 at once, the run after the answer, with the defa
     triggeredBy: "cron",
     settleMs: 600_000,
     bookingIds: undefined,
+    timeBudgetMs: 120_000,
   }]);
 });
 
@@ -90,7 +92,13 @@ Deno.test("wait: the answer is the run's summary", async () => {
     bookings_checked: 9,
     requests_used: 1,
   });
-  assert.deepEqual(runs[0], { fix: false, triggeredBy: "function", settleMs: 0, bookingIds: [id] });
+  assert.deepEqual(runs[0], {
+    fix: false,
+    triggeredBy: "function",
+    settleMs: 0,
+    bookingIds: [id],
+    timeBudgetMs: 120_000,
+  });
 });
 
 Deno.test("the sync off or in test mode: skipped, nothing runs", async () => {

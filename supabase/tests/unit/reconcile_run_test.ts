@@ -245,3 +245,45 @@ Deno.test("a reservation read by id keeps Guestly's lastUpdatedAt (a missed chan
   });
   assert.equal(toListed(read, "field")?.lastUpdatedAt, "2026-12-02T08:00:00.000Z");
 });
+
+Deno.test("a run stops and records itself before the platform's wall clock, never heals half a picture", async () => {
+  // 5 pages at 30 s each (slots waited for at background priority) against a 100 s budget: on
+  // the platform the wall clock (150 s free) would kill it after the 202, silently.
+  const n = PAGE_SIZE * 4 + 5;
+  const bookings = Array.from({ length: n }, (_, i) => snapshot(i));
+  const { deps, pages, store, calls } = fakes(
+    bookings,
+    bookings.map((_, i) => raw(i, i === 0 ? { status: "canceled" } : {})),
+  );
+  let clock = Date.parse("2026-12-03T09:00:00Z");
+  deps.now = () => clock;
+  const page = deps.guestly.page;
+  deps.guestly.page = (skip, limit) => {
+    clock += 30_000;
+    return page(skip, limit);
+  };
+  const result = await runReconciliation(deps, {
+    fix: true,
+    triggeredBy: "cron",
+    settleMs: 0,
+    timeBudgetMs: 100_000,
+  });
+  assert.ok(result.started);
+  assert.deepEqual(pages, [0, PAGE_SIZE, PAGE_SIZE * 2, PAGE_SIZE * 3]);
+  const error = (store.finished as { error: string | null }).error ?? "";
+  assert.match(
+    error,
+    /^stopped at its time budget \(100 s, GUESTLY_RECONCILE_TIME_BUDGET_SECONDS\)/,
+  );
+  assert.match(error, new RegExp(`${PAGE_SIZE * 4} of ${n} reservations read`));
+  assert.deepEqual(calls, [], "nothing compared, nothing healed");
+
+  // Without a budget (the CLI) the same run reads every page and heals.
+  const cli = fakes(
+    bookings,
+    bookings.map((_, i) => raw(i, i === 0 ? { status: "canceled" } : {})),
+  );
+  await runReconciliation(cli.deps, { fix: true, triggeredBy: "cli", settleMs: 0 });
+  assert.equal(cli.pages.length, 5);
+  assert.equal((cli.store.finished as { error: unknown }).error, null);
+});

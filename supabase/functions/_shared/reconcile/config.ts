@@ -16,15 +16,35 @@ export const ReconcileEnv = z.object({
     }
     return n;
   }),
+  // The run stops and records itself (failed: the admin is emailed) before the platform's wall
+  // clock kills the function silently: 150 s on the free plan, 400 s on paid plans.
+  GUESTLY_RECONCILE_TIME_BUDGET_SECONDS: z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v === "") return 120;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 10 || n > 390) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must be a whole number of seconds from 10 to 390 (below the 400 s wall clock)",
+      });
+      return z.NEVER;
+    }
+    return n;
+  }),
 });
 
 export interface ReconcileConfig {
   guestly: GuestlyEnv;
   settleMs: number;
+  /** How long a run in the function may take (the CLI's own runs have no limit). */
+  timeBudgetMs?: number;
 }
 
 export function parseReconcileEnv(env: Record<string, string | undefined>): ReconcileConfig {
   const guestly = parseEnv(GuestlyEnv, env);
   const own = parseEnv(ReconcileEnv, env);
-  return { guestly, settleMs: own.GUESTLY_RECONCILE_SETTLE_MINUTES * 60_000 };
+  return {
+    guestly,
+    settleMs: own.GUESTLY_RECONCILE_SETTLE_MINUTES * 60_000,
+    timeBudgetMs: own.GUESTLY_RECONCILE_TIME_BUDGET_SECONDS * 1000,
+  };
 }

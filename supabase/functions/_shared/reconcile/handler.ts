@@ -25,6 +25,8 @@ export interface ReconcileHandlerDeps {
   enabled: boolean;
   run: (options: RunOptions) => Promise<RunResult>;
   defaultSettleMs: number;
+  /** The run's time budget inside the function (below the platform's wall clock). */
+  timeBudgetMs?: number;
   log: Logger;
   afterResponse: (work: Promise<unknown>) => void;
 }
@@ -76,6 +78,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       triggeredBy: r.triggeredBy,
       settleMs: r.settleMinutes === undefined ? deps.defaultSettleMs : r.settleMinutes * 60_000,
       bookingIds: r.bookingIds,
+      timeBudgetMs: deps.timeBudgetMs,
     };
     const work = deps.run(options);
     if (r.wait) {

@@ -67,6 +67,12 @@ export interface RunOptions {
   bookingIds?: string[];
   /** Give up when Guestly does not give us a request slot or answer for this long. */
   patienceMs?: number;
+  /**
+   * Stop and record the run (failed, which alerts) before this much time has passed since it
+   * began: the platform kills a function at its wall clock (150 s free, 400 s paid) with nothing
+   * recorded and nobody told. None: no limit (the CLI, a process of its own).
+   */
+  timeBudgetMs?: number;
 }
 
 export type RunResult =
@@ -104,6 +110,14 @@ export function toListed(raw: unknown, fieldId: string): ListedReservation | nul
 
 class GaveUp extends Error {}
 
+/** What a run that ran out of its time budget records (and the admin's email shows). */
+export function outOfTimeMessage(budgetMs: number, read: number, total: number | undefined) {
+  return `stopped at its time budget (${Math.round(budgetMs / 1000)} s, ` +
+    `GUESTLY_RECONCILE_TIME_BUDGET_SECONDS) before the platform's wall clock could end it: ` +
+    `${read} of ${total ?? "?"} reservations read, nothing compared or healed. On a paid plan ` +
+    `(400 s) raise the budget, or run \`npm run sync:reconcile\` from a machine (no time limit)`;
+}
+
 export async function runReconciliation(deps: RunDeps, options: RunOptions): Promise<RunResult> {
   const { store, log } = deps;
   const begun = await store.begin(options.triggeredBy, options.fix);
@@ -120,16 +134,23 @@ export async function runReconciliation(deps: RunDeps, options: RunOptions): Pro
     triggered_by: options.triggeredBy,
   });
   const patience = options.patienceMs ?? DEFAULT_PATIENCE_MS;
+  const deadline = options.timeBudgetMs === undefined ? Infinity : started + options.timeBudgetMs;
+  let reservationsTotal: number | undefined;
+  const listed = new Map<string, ListedReservation>();
+  const outOfTime = () =>
+    new GaveUp(outOfTimeMessage(options.timeBudgetMs ?? 0, listed.size, reservationsTotal));
 
   /** A read, retried while Guestly defers (no background slot now) or fails transiently. */
   const read = async <T>(what: string, call: () => Promise<HttpAttempt<T>>) => {
-    const giveUpAt = deps.now() + patience;
+    const giveUpAt = Math.min(deps.now() + patience, deadline);
     for (let wait = 500;; wait = Math.min(wait * 2, 10_000)) {
+      if (deps.now() >= deadline) throw outOfTime();
       const attempt = await call();
       if (attempt.outcome !== "deferred") counts.requestsUsed++;
       if (attempt.outcome === "success" || attempt.httpStatus === 404) return attempt;
       const retryable = attempt.outcome === "deferred" || attempt.outcome === "retryable" ||
         attempt.outcome === "auth";
+      if (retryable && deps.now() + wait > deadline) throw outOfTime();
       if (!retryable || deps.now() + wait > giveUpAt) {
         throw new GaveUp(`${what}: ${attempt.error ?? attempt.outcome}`);
       }
@@ -148,7 +169,6 @@ export async function runReconciliation(deps: RunDeps, options: RunOptions): Pro
     }
     counts.bookingsChecked = bookings.length;
 
-    const listed = new Map<string, ListedReservation>();
     for (let skip = 0;; skip += PAGE_SIZE) {
       const page = await read(
         `reservations page at ${skip}`,
@@ -161,6 +181,7 @@ export async function runReconciliation(deps: RunDeps, options: RunOptions): Pro
         if (r) listed.set(r.id, r);
       }
       const total = page.data?.count;
+      reservationsTotal = total;
       if (results.length < PAGE_SIZE || (total !== undefined && skip + PAGE_SIZE >= total)) break;
     }
     counts.reservationsSeen = listed.size;
