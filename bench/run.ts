@@ -10,6 +10,9 @@
 //        for this measurement only: the functions restart with GUESTLY_HOLD_MINUTES=10)
 // `--quick` shrinks every measurement (a smoke run of the harness; its figures mean nothing and
 // it does not write docs/performance.md).
+// `--only webhook` runs measurement 1 alone (flood limits from the start; `--events N` sets the
+// events per cell, default 400) and prints its section without writing docs/performance.md: for
+// iterating on the webhook, comparing against the floor side by side.
 import postgres from "postgres";
 import { loadStackConfig } from "../local/stack/config.ts";
 import { stackDown, stackUp } from "../local/stack/stack.ts";
@@ -28,6 +31,14 @@ import { type BenchResults, renderReport } from "./report.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const quick = Deno.args.includes("--quick");
+const only = Deno.args.includes("--only") ? Deno.args[Deno.args.indexOf("--only") + 1] : null;
+if (only !== null && only !== "webhook") {
+  console.error(`--only ${only}: only measurement 1 ("--only webhook") can run alone`);
+  Deno.exit(2);
+}
+const onlyEvents = Deno.args.includes("--events")
+  ? Number(Deno.args[Deno.args.indexOf("--events") + 1])
+  : 400;
 const STATE_DIR = `${REPO}/.local/bench-stack`;
 
 const DRAIN_ENV = {
@@ -46,7 +57,7 @@ const env: Record<string, string> = {
   GUESTLY_SANDBOX_PORT: "27330",
   GUESTLY_SYNC_ENABLED: "true",
   GUESTLY_TEST_MODE: "false",
-  ...DRAIN_ENV,
+  ...(only ? { GUESTLY_RATE_LIMITS: FLOOD_CLIENT } : DRAIN_ENV),
 };
 for (const [key, value] of Object.entries(env)) Deno.env.set(key, value);
 // A developer's shell must not change what is measured.
@@ -54,7 +65,11 @@ for (const key of ["GUESTLY_MAX_ATTEMPTS", "GUESTLY_REQUEST_TIMEOUT_MS"]) Deno.e
 
 const started = Date.now();
 const results: BenchResults = {
-  command: quick ? "npm run bench -- --quick" : "npm run bench",
+  command: only
+    ? `deno run -A bench/run.ts --only webhook --events ${onlyEvents}`
+    : quick
+    ? "npm run bench -- --quick"
+    : "npm run bench",
   date: new Date().toISOString().replace(/\.\d+Z$/, " UTC").replace("T", " "),
   durationSeconds: 0,
   machine: await machineInfo(),
@@ -70,6 +85,9 @@ const results: BenchResults = {
   errors: [],
 };
 
+/** Thrown once `--only`'s measurement is done: the stack is torn down as after a full run. */
+class OnlyDone extends Error {}
+
 const config = loadStackConfig();
 // Stop whatever a previous, interrupted bench run left, then start from nothing.
 await stackDown(() => {}).catch(() => {});
@@ -83,6 +101,25 @@ try {
   sql = postgres(config.dbUrl, { max: 4, onnotice: () => {} });
   admin = postgres(config.adminDbUrl, { max: 4, onnotice: () => {} });
   const box = sandbox(config);
+  const webhookOptions = {
+    sandboxLimits: "1500/s, 12000/min, 500000/h",
+    clientLimits: FLOOD_CLIENT,
+    concurrencies: [1, 8],
+  };
+
+  if (only) {
+    await box.limits(FLOOD_SANDBOX);
+    results.webhook = await measureWebhooks(config, sql, {
+      ...webhookOptions,
+      eventsPerCell: [Math.ceil(onlyEvents / 2), onlyEvents],
+      baselineEvents: onlyEvents,
+      baselineSlowEvents: Math.max(8, Math.ceil(onlyEvents / 10)),
+      rounds: 2,
+      chunksPerBlock: 4,
+      diagnosticEvents: 0,
+    });
+    throw new OnlyDone();
+  }
 
   // 3 + 6: the drain, first, on the fresh stack at Guesty × 4.
   try {
@@ -126,14 +163,13 @@ try {
 
   try {
     results.webhook = await measureWebhooks(config, sql, {
-      eventsPerCell: quick ? 80 : 2000,
+      ...webhookOptions,
+      eventsPerCell: quick ? [40, 80] : [1000, 2000],
+      baselineEvents: quick ? 80 : 2000,
       baselineSlowEvents: quick ? 32 : 320,
       rounds: quick ? 2 : 4,
-      concurrency: 8,
       chunksPerBlock: quick ? 2 : 5,
       diagnosticEvents: quick ? 40 : 400,
-      sandboxLimits: "1500/s, 12000/min, 500000/h",
-      clientLimits: FLOOD_CLIENT,
     });
   } catch (error) {
     results.errors.push(`webhook: ${error instanceof Error ? error.message : error}`);
@@ -185,6 +221,8 @@ try {
   } catch (error) {
     results.errors.push(`sweep: ${error instanceof Error ? error.message : error}`);
   }
+} catch (error) {
+  if (!(error instanceof OnlyDone)) throw error;
 } finally {
   await sql?.end({ timeout: 5 }).catch(() => {});
   await admin?.end({ timeout: 5 }).catch(() => {});
@@ -195,7 +233,7 @@ try {
 results.durationSeconds = (Date.now() - started) / 1000;
 results.loadAfter = await loadAverage();
 const report = renderReport(results);
-if (quick) {
+if (quick || only) {
   console.log(report);
 } else {
   // The reconciliation's section is written by bench/reconcile.ts (too slow to run here): kept.

@@ -1,15 +1,19 @@
 // Measurement 1: webhook answer time, our stripe-webhook (records + confirms, never calls Guestly)
-// beside a baseline that creates the Guestly reservation inline (bench/baseline-webhook), with the
-// sandbox healthy, down (errorRate 1) and 2 s slow (latencyMs 2000). Closed loop at a fixed
-// concurrency; every event pays its own pending booking (amount and currency match).
+// beside the floor (bench/floor-webhook: signature check + one INSERT, the least any webhook on
+// this stack can do) and a baseline that creates the Guestly reservation inline
+// (bench/baseline-webhook), with the sandbox healthy, down (errorRate 1) and 2 s slow (latencyMs
+// 2000). Closed loops at concurrency 1 and 8 (the baseline at the highest one only); every event
+// of ours and the baseline pays its own pending booking (amount and currency match).
 //
 // Side by side: the run is split into rounds; each round visits the three conditions in a rotated
-// order, and inside each condition our webhook and the baseline alternate in chunks. So drift in
-// the machine's load (other people's runs) lands on every cell alike. Between blocks the
-// background syncs are allowed to finish, so one block's Guestly retries never overlap the next.
+// order, inside each condition both concurrencies, and inside each of those the webhooks alternate
+// in chunks in a rotated order. So drift in the machine's load (other people's runs) lands on every
+// cell alike. Between blocks the background syncs are allowed to finish, so one block's Guestly
+// retries never overlap the next.
 import type { StackConfig } from "../local/stack/config.ts";
 import { functionsEnv } from "../local/stack/env.ts";
 import { startService, stopService } from "../local/stack/services.ts";
+import { fetchFunctionDependencies } from "../local/stack/function-deps.ts";
 import {
   closedLoop,
   type Delivery,
@@ -25,7 +29,8 @@ import {
 } from "./lib.ts";
 
 export type Condition = "healthy" | "down" | "slow";
-export type Webhook = "ours" | "baseline";
+export type Webhook = "ours" | "floor" | "baseline";
+export const WEBHOOKS: Webhook[] = ["ours", "floor", "baseline"];
 export const CONDITIONS: Condition[] = ["healthy", "down", "slow"];
 const FAULTS: Record<Condition, Record<string, unknown>> = {
   healthy: {},
@@ -36,6 +41,7 @@ const FAULTS: Record<Condition, Record<string, unknown>> = {
 export interface Cell {
   webhook: Webhook;
   condition: Condition;
+  concurrency: number;
   n: number;
   p50: number;
   p90: number;
@@ -50,7 +56,8 @@ export interface Cell {
 }
 
 export interface WebhookResult {
-  concurrency: number;
+  /** Every closed loop's concurrency, lowest first; the baseline runs at the last one only. */
+  concurrencies: number[];
   rounds: number;
   cells: Cell[];
   sandboxLimits: string;
@@ -100,14 +107,26 @@ async function serverTimes(file: string, offset: number): Promise<Map<string, nu
 
 const fileSize = async (file: string) => (await Deno.stat(file).catch(() => ({ size: 0 }))).size;
 
+const FLOOR_TABLE_DDL = [
+  "create schema if not exists bench",
+  `create table if not exists bench.floor_stripe_events (
+     id text primary key,
+     type text not null,
+     payload jsonb not null,
+     received_at timestamptz not null default now())`,
+];
+
 export async function measureWebhooks(
   config: StackConfig,
   sql: Sql,
   options: {
-    eventsPerCell: number;
+    /** Events per cell of ours and the floor, per concurrency (same order as `concurrencies`). */
+    eventsPerCell: number[];
+    /** The baseline's events per condition (it runs at the highest concurrency only). */
+    baselineEvents: number;
     baselineSlowEvents: number;
     rounds: number;
-    concurrency: number;
+    concurrencies: number[];
     chunksPerBlock: number;
     diagnosticEvents: number;
     sandboxLimits: string;
@@ -115,12 +134,23 @@ export async function measureWebhooks(
   },
 ): Promise<WebhookResult> {
   const box = sandbox(config);
+  const top = Math.max(...options.concurrencies);
   const logDir = `${config.stateDir}/logs/bench-gateway`;
   await Deno.mkdir(logDir, { recursive: true });
   const toml = `${config.stateDir}/bench-gateway.toml`;
-  await Deno.writeTextFile(toml, "[functions.baseline-webhook]\nverify_jwt = false\n");
-  const baselineUrl = `http://127.0.0.1:${BASELINE_PORT}/functions/v1/baseline-webhook`;
+  await Deno.writeTextFile(
+    toml,
+    "[functions.baseline-webhook]\nverify_jwt = false\n[functions.floor-webhook]\nverify_jwt = false\n",
+  );
+  const benchUrl = (name: string) => `http://127.0.0.1:${BASELINE_PORT}/functions/v1/${name}`;
   const oursUrl = `${config.functionsUrl}/stripe-webhook`;
+  for (const statement of FLOOR_TABLE_DDL) await sql.unsafe(statement);
+  // A cold machine: the bench's functions' imports, before their gateway starts them.
+  await fetchFunctionDependencies({
+    deno: Deno.execPath(),
+    functionsDir: new URL(".", import.meta.url).pathname.replace(/\/$/, ""),
+    progress,
+  });
   await startService(config, {
     name: "bench-baseline-gateway",
     script: "bench/baseline-gateway.ts",
@@ -133,104 +163,123 @@ export async function measureWebhooks(
     readyUrl: `http://127.0.0.1:${BASELINE_PORT}/__gateway/status`,
   });
   try {
-    const oursLog = `${config.stateDir}/logs/stripe-webhook.log`;
-    const baselineLog = `${logDir}/baseline-webhook.log`;
-    const oursOffset = await fileSize(oursLog);
-    const baselineOffset = await fileSize(baselineLog);
-    const url = (w: Webhook) => w === "ours" ? oursUrl : baselineUrl;
+    const logs: Record<Webhook, string> = {
+      ours: `${config.stateDir}/logs/stripe-webhook.log`,
+      floor: `${logDir}/floor-webhook.log`,
+      baseline: `${logDir}/baseline-webhook.log`,
+    };
+    const offsets = {} as Record<Webhook, number>;
+    for (const w of WEBHOOKS) offsets[w] = await fileSize(logs[w]);
+    const url = (w: Webhook) =>
+      w === "ours" ? oursUrl : benchUrl(w === "floor" ? "floor-webhook" : "baseline-webhook");
+    // The floor stores any signed event: it needs no booking.
+    const floorEvents = (n: number) =>
+      Array.from({ length: n }, () => ({ id: crypto.randomUUID(), amount: 100, currency: "eur" }));
 
-    // Warm-up (not counted): both function processes load their modules, pools fill.
+    // Warm-up (not counted): every function process loads its modules, pools fill.
     progress("webhook: warm-up");
-    for (const w of ["ours", "baseline"] as Webhook[]) {
-      const warm = await insertPendingBookings(sql, 40, `warm-${w}`, {
-        leased: w === "baseline",
-      });
-      await closedLoop(
-        url(w),
-        warm.map(paymentPayload),
-        config.stripeWebhookSecret,
-        options.concurrency,
-      );
+    for (const w of WEBHOOKS) {
+      const warm = w === "floor"
+        ? floorEvents(40)
+        : await insertPendingBookings(sql, 40, `warm-${w}`, { leased: w === "baseline" });
+      await closedLoop(url(w), warm.map(paymentPayload), config.stripeWebhookSecret, top);
+      if (w === "floor") continue;
       await waitSettled(sql, w === "ours" ? warm.map((b) => b.id) : [], 60_000);
       await neutralize(sql, warm.map((b) => b.id));
     }
 
     const samples = new Map<string, Sample[]>();
-    const key = (w: Webhook, c: Condition) => `${w}/${c}`;
+    const key = (w: Webhook, c: Condition, k: number) => `${w}/${c}/${k}`;
     for (let round = 0; round < options.rounds; round++) {
       const order = CONDITIONS.map((_, i) => CONDITIONS[(i + round) % CONDITIONS.length]);
       for (const [position, condition] of order.entries()) {
         const perRound = (total: number) =>
           Math.floor(total / options.rounds) + (round < total % options.rounds ? 1 : 0);
-        const ours = await insertPendingBookings(
-          sql,
-          perRound(options.eventsPerCell),
-          `m1-ours-${condition}`,
-        );
-        const baseline = await insertPendingBookings(
-          sql,
-          perRound(condition === "slow" ? options.baselineSlowEvents : options.eventsPerCell),
-          `m1-base-${condition}`,
-          { leased: true },
-        );
-        const oursChunks = chunks(ours, options.chunksPerBlock);
-        const baseChunks = chunks(baseline, options.chunksPerBlock);
         await box.clearFaults();
         await box.faults(FAULTS[condition]);
-        progress(
-          `webhook: round ${round + 1}/${options.rounds} ${condition}: ${ours.length} ours, ` +
-            `${baseline.length} baseline`,
-        );
-        const baselineFirst = (round + position) % 2 === 1;
-        for (let i = 0; i < Math.max(oursChunks.length, baseChunks.length); i++) {
-          const pair: [Webhook, PendingBooking[] | undefined][] = [
-            ["ours", oursChunks[i]],
-            ["baseline", baseChunks[i]],
-          ];
-          if (baselineFirst) pair.reverse();
-          for (const [w, chunk] of pair) {
-            if (!chunk?.length) continue;
-            const payloads = chunk.map(paymentPayload);
-            const deliveries = await closedLoop(
-              url(w),
-              payloads,
-              config.stripeWebhookSecret,
-              options.concurrency,
+        const blockBookings: string[] = [];
+        const oursBookings: string[] = [];
+        const levels = round % 2 === 0
+          ? options.concurrencies
+          : [...options.concurrencies].reverse();
+        for (const concurrency of levels) {
+          const events = options.eventsPerCell[options.concurrencies.indexOf(concurrency)];
+          const batches = new Map<Webhook, PendingBooking[]>();
+          batches.set(
+            "ours",
+            await insertPendingBookings(sql, perRound(events), `m1-ours-${condition}`),
+          );
+          batches.set("floor", floorEvents(perRound(events)));
+          if (concurrency === top) {
+            batches.set(
+              "baseline",
+              await insertPendingBookings(
+                sql,
+                perRound(
+                  condition === "slow" ? options.baselineSlowEvents : options.baselineEvents,
+                ),
+                `m1-base-${condition}`,
+                { leased: true },
+              ),
             );
-            const list = samples.get(key(w, condition)) ?? [];
-            deliveries.forEach((delivery, j) =>
-              list.push({ eventId: JSON.parse(payloads[j]).id, delivery, round })
-            );
-            samples.set(key(w, condition), list);
+          }
+          for (const w of ["ours", "baseline"] as Webhook[]) {
+            for (const b of batches.get(w) ?? []) blockBookings.push(b.id);
+          }
+          for (const b of batches.get("ours")!) oursBookings.push(b.id);
+          progress(
+            `webhook: round ${round + 1}/${options.rounds} ${condition}, concurrency ` +
+              `${concurrency}: ${
+                [...batches].map(([w, list]) => `${list.length} ${w}`).join(", ")
+              }`,
+          );
+          // Rotate who goes first in each chunk, so no webhook always follows the same one.
+          const present = WEBHOOKS.filter((w) => batches.has(w));
+          const shift = (round + position) % present.length;
+          const rotation = present.map((_, i) => present[(i + shift) % present.length]);
+          const split = new Map(
+            [...batches].map(([w, list]) => [w, chunks(list, options.chunksPerBlock)]),
+          );
+          for (let i = 0; i < options.chunksPerBlock; i++) {
+            for (const w of rotation) {
+              const chunk = split.get(w)?.[i];
+              if (!chunk?.length) continue;
+              const payloads = chunk.map(paymentPayload);
+              const deliveries = await closedLoop(
+                url(w),
+                payloads,
+                config.stripeWebhookSecret,
+                concurrency,
+              );
+              const list = samples.get(key(w, condition, concurrency)) ?? [];
+              deliveries.forEach((delivery, j) =>
+                list.push({ eventId: JSON.parse(payloads[j]).id, delivery, round })
+              );
+              samples.set(key(w, condition, concurrency), list);
+            }
           }
         }
         // The block is measured: let its background syncs finish before the next block.
         await box.clearFaults();
-        const settled = await waitSettled(sql, ours.map((b) => b.id), 120_000);
+        const settled = await waitSettled(sql, oursBookings, 120_000);
         if (!settled) progress(`webhook: ${condition} block did not settle within 120 s`);
-        await neutralize(sql, [...ours, ...baseline].map((b) => b.id));
+        await neutralize(sql, blockBookings);
       }
     }
 
-    // Diagnostics, Guestly healthy: one request at a time (no queueing), and concurrency 8
-    // straight to the function's own port (no gateway hop).
+    // Diagnostic, Guestly healthy: concurrency `top` straight to the function's own port (no
+    // gateway hop).
     const diagnosticRuns: { what: string; url: string; n: number; concurrency: number }[] = [];
     const directPort = (await (await fetch(`${config.apiUrl}/__gateway/status`)).json() as {
       name: string;
       port: number;
     }[]).find((f) => f.name === "stripe-webhook")?.port;
-    diagnosticRuns.push({
-      what: "stripe-webhook, concurrency 1, via the gateway",
-      url: oursUrl,
-      n: options.diagnosticEvents,
-      concurrency: 1,
-    });
-    if (directPort) {
+    if (directPort && options.diagnosticEvents > 0) {
       diagnosticRuns.push({
-        what: `stripe-webhook, concurrency ${options.concurrency}, straight to its process`,
+        what: `stripe-webhook, concurrency ${top}, straight to its process`,
         url: `http://127.0.0.1:${directPort}/stripe-webhook`,
         n: options.diagnosticEvents,
-        concurrency: options.concurrency,
+        concurrency: top,
       });
     }
     const diagnosticSamples: { what: string; eventIds: string[]; deliveries: Delivery[] }[] = [];
@@ -254,9 +303,10 @@ export async function measureWebhooks(
       await neutralize(sql, bookings.map((b) => b.id));
     }
 
-    const oursServer = await serverTimes(oursLog, oursOffset);
+    const server = {} as Record<Webhook, Map<string, number>>;
+    for (const w of WEBHOOKS) server[w] = await serverTimes(logs[w], offsets[w]);
     const diagnostics: Diagnostic[] = diagnosticSamples.map((d) => {
-      const server = d.eventIds.map((id) => oursServer.get(id))
+      const times = d.eventIds.map((id) => server.ours.get(id))
         .filter((v): v is number => v !== undefined);
       const ms = d.deliveries.map((x) => x.ms);
       return {
@@ -264,43 +314,46 @@ export async function measureWebhooks(
         n: ms.length,
         p50: percentile(ms, 0.5),
         p99: percentile(ms, 0.99),
-        serverP50: percentile(server, 0.5),
-        serverP99: percentile(server, 0.99),
+        serverP50: percentile(times, 0.5),
+        serverP99: percentile(times, 0.99),
       };
     });
-    const baselineServer = await serverTimes(baselineLog, baselineOffset);
     const cells: Cell[] = [];
-    for (const w of ["ours", "baseline"] as Webhook[]) {
-      for (const condition of CONDITIONS) {
-        const list = samples.get(key(w, condition)) ?? [];
-        const ms = list.map((s) => s.delivery.ms);
-        const server = list
-          .map((s) => (w === "ours" ? oursServer : baselineServer).get(s.eventId))
-          .filter((v): v is number => v !== undefined);
-        const statuses: Record<string, number> = {};
-        for (const s of list) {
-          statuses[s.delivery.status] = (statuses[s.delivery.status] ?? 0) + 1;
+    for (const concurrency of options.concurrencies) {
+      for (const w of WEBHOOKS) {
+        if (w === "baseline" && concurrency !== top) continue;
+        for (const condition of CONDITIONS) {
+          const list = samples.get(key(w, condition, concurrency)) ?? [];
+          const ms = list.map((s) => s.delivery.ms);
+          const times = list.map((s) => server[w].get(s.eventId))
+            .filter((v): v is number => v !== undefined);
+          const statuses: Record<string, number> = {};
+          for (const s of list) {
+            statuses[s.delivery.status] = (statuses[s.delivery.status] ?? 0) + 1;
+          }
+          cells.push({
+            webhook: w,
+            condition,
+            concurrency,
+            n: list.length,
+            p50: percentile(ms, 0.5),
+            p90: percentile(ms, 0.9),
+            p99: percentile(ms, 0.99),
+            max: Math.max(...ms),
+            serverP50: percentile(times, 0.5),
+            serverP99: percentile(times, 0.99),
+            statuses,
+            roundP99: Array.from(
+              { length: options.rounds },
+              (_, r) =>
+                percentile(list.filter((s) => s.round === r).map((s) => s.delivery.ms), 0.99),
+            ),
+          });
         }
-        cells.push({
-          webhook: w,
-          condition,
-          n: list.length,
-          p50: percentile(ms, 0.5),
-          p90: percentile(ms, 0.9),
-          p99: percentile(ms, 0.99),
-          max: Math.max(...ms),
-          serverP50: percentile(server, 0.5),
-          serverP99: percentile(server, 0.99),
-          statuses,
-          roundP99: Array.from(
-            { length: options.rounds },
-            (_, r) => percentile(list.filter((s) => s.round === r).map((s) => s.delivery.ms), 0.99),
-          ),
-        });
       }
     }
     return {
-      concurrency: options.concurrency,
+      concurrencies: options.concurrencies,
       rounds: options.rounds,
       cells,
       sandboxLimits: options.sandboxLimits,
@@ -310,5 +363,6 @@ export async function measureWebhooks(
   } finally {
     await box.clearFaults().catch(() => {});
     await stopService(config, "bench-baseline-gateway");
+    await sql.unsafe("drop schema if exists bench cascade").catch(() => {});
   }
 }
