@@ -1,10 +1,7 @@
--- Not every request is equally urgent. A paid booking's sync (`live`) must never wait behind
--- work that can wait: holds placed while a guest is still paying (`hold`) and the daily
--- reconciliation (`background`). Lower priorities may use only a share of each of Guestly's
--- windows (counting every request already given a slot), so the rest is always free for live
--- work; and they are given a slot only when it comes soon (their callers pass a short wait), so
--- they never queue far ahead of live requests in the future. A new signature, so the old one goes.
-drop function guestly.reserve_request_slot(int, int, int, int);
+-- Owns the account-wide Guestly request limiter (request slots with priorities).
+
+-- ---- from 20261202000074_request_priorities.sql
+
 create function guestly.reserve_request_slot(
   per_second int default 15,
   per_minute int default 120,
@@ -55,7 +52,3 @@ begin
   return slot;
 end;
 $$;
-
-revoke all on function guestly.reserve_request_slot(int, int, int, int, text)
-  from public, anon, authenticated;
-grant execute on function guestly.reserve_request_slot(int, int, int, int, text) to service_role;

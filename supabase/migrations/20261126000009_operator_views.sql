@@ -1,3 +1,7 @@
+-- Owns the operator views (Stripe events, overview with money and holds).
+
+-- ---- from 20261202000022_stripe_events_needing_attention.sql
+
 -- The operator's view of Stripe events that need a person, with the money outcomes of
 -- 20261202000020. What is no longer listed:
 --   * an `unmatched` event whose PaymentIntent has since confirmed (or refunded) a booking —
@@ -33,6 +37,3 @@ select e.id as event_id,
     or (e.outcome = 'stale' and b.status = 'cancelled'
         and e.payment_intent_id is distinct from b.stripe_payment_intent_id)
     or (e.outcome = 'confirmed' and e.error like 'booking already confirmed by %');
-
-revoke all on public.stripe_events_needing_attention from public, anon, authenticated;
-grant select on public.stripe_events_needing_attention to service_role;

@@ -1,0 +1,258 @@
+-- Owns Guestly holds: hold state on bookings, hold sync functions, release and expiry.
+
+-- ---- from 20261203000010_guestly_hold_state.sql
+
+
+-- The hold minutes guestly-sync runs with (it reports its settings, as for the stall detector:
+-- the database cannot read a function's environment). 0 when sync is off or in test mode.
+create function guestly.hold_minutes() returns int
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select coalesce((
+    select (s.settings ->> 'hold_minutes')::int
+      from guestly.function_state s
+     where s.function_name = 'guestly-sync' and s.enabled and not s.test_mode), 0)
+$$;
+
+
+-- When a hold stops blocking in Guestly: its recorded end, or (not placed yet) the request
+-- time plus its minutes — trying to place it later than that is pointless.
+create function guestly.hold_deadline(b public.bookings) returns timestamptz
+  language sql
+  immutable
+  set search_path = ''
+  as $$
+  select coalesce(b.guestly_hold_until,
+                  b.guestly_hold_requested_at + make_interval(mins => b.guestly_hold_minutes))
+$$;
+
+
+-- A booking born waiting for payment asks for its hold. A row that arrives with hold state
+-- already set (an import, a restore) is left as it is.
+create function public.tg_bookings__request_guestly_hold() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  minutes int := guestly.hold_minutes();
+begin
+  if minutes <= 0 then
+    return new;
+  end if;
+  new.guestly_hold_status := 'placing';
+  new.guestly_hold_minutes := minutes;
+  new.guestly_hold_requested_at := now();
+  new.guestly_sync_status := 'pending';
+  -- Safety net: pg_net's queue is unlogged and never retried; the sweep comes back if needed.
+  new.guestly_sync_next_attempt_at := now() + interval '1 minute';
+  perform guestly.invoke_function('guestly-sync', jsonb_build_object('bookingId', new.id));
+  return new;
+end;
+$$;
+
+
+-- A booking cancelled before its hold ever reached Guestly (no attempt, no lease): the status
+-- trigger marks it synced without a request (it fires first: BEFORE triggers run in name
+-- order), and the hold is released with it.
+create function public.tg_bookings__release_unplaced_hold() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  if new.guestly_reservation_id is null and new.guestly_sync_status = 'synced' then
+    new.guestly_hold_status := 'released';
+  end if;
+  return new;
+end;
+$$;
+
+
+-- What the website asks before sending the guest to Stripe (guestly-hold answers from it).
+create function guestly.hold_state(booking_id uuid) returns jsonb
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select coalesce((
+    select jsonb_build_object(
+             'found', true,
+             'status', b.status,
+             'hold_status', b.guestly_hold_status,
+             'hold_until', b.guestly_hold_until,
+             'reservation_id', coalesce(b.guestly_hold_reservation_id, b.guestly_reservation_id),
+             'error', b.guestly_hold_error)
+      from public.bookings b where b.id = hold_state.booking_id),
+    jsonb_build_object('found', false))
+$$;
+
+-- ---- from 20261203000011_hold_sync_state_functions.sql
+
+
+-- A hold's failure. Not an admin's business: the website learns `unavailable` and does not take
+-- the payment; anything else leaves the booking to sync as usual once paid (and alert then, if
+-- it must). A booking that changed meanwhile (paid, cancelled) is due again at once.
+create function guestly.record_hold_failure(
+  booking_id uuid,
+  lease_id uuid,
+  error text,
+  permanent boolean,
+  error_kind text default null,
+  retry_not_before timestamptz default null
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  b public.bookings;
+  releasing boolean;
+  final boolean;
+  retry_at timestamptz;
+  hold text;
+  tries int;
+begin
+  select * into b from public.bookings where id = record_hold_failure.booking_id for update;
+  if not found or b.guestly_sync_lease_id is distinct from record_hold_failure.lease_id then
+    return jsonb_build_object('recorded', false, 'reason', 'lease_lost');
+  end if;
+  if b.status <> 'pending_payment' then
+    -- Paid or cancelled while the hold's request ran: that is the work now, at once.
+    update public.bookings
+       set guestly_sync_status = 'pending',
+           guestly_sync_next_attempt_at = greatest(now(), record_hold_failure.retry_not_before),
+           guestly_sync_lease_id = null,
+           guestly_sync_lease_until = null
+     where id = record_hold_failure.booking_id;
+    perform guestly.invoke_function('guestly-sync', jsonb_build_object('bookingId', b.id));
+    return jsonb_build_object('recorded', true, 'final', false, 'moved_on', true,
+                              'next_attempt_at', greatest(now(), record_hold_failure.retry_not_before));
+  end if;
+  releasing := b.guestly_hold_status = 'releasing';
+  hold := b.guestly_hold_status;
+  tries := greatest(1, coalesce(b.guestly_sync_attempts, 0) - b.guestly_sync_episode_base);
+  retry_at := greatest(now() + make_interval(secs => least(60, power(2, least(tries, 6)))),
+                       record_hold_failure.retry_not_before);
+  if record_hold_failure.error_kind = 'conflict' and not releasing then
+    final := true;
+    hold := 'unavailable';
+  elsif record_hold_failure.permanent then
+    -- A release Guestly refuses for good: its hold still stops blocking at its end
+    -- (expire_holds marks it then).
+    final := true;
+    hold := case when releasing then 'releasing' else 'failed' end;
+  elsif retry_at >= guestly.hold_deadline(b) then
+    final := true;
+    hold := case when releasing then 'expired' else 'failed' end;
+  else
+    final := false;
+  end if;
+  update public.bookings
+     set guestly_sync_status = 'pending',
+         guestly_sync_error = left(record_hold_failure.error, 2000),
+         guestly_sync_next_attempt_at = case when final then null else retry_at end,
+         guestly_sync_lease_id = null,
+         guestly_sync_lease_until = null,
+         guestly_hold_status = hold,
+         guestly_hold_error = left(record_hold_failure.error, 2000)
+   where id = record_hold_failure.booking_id;
+  return jsonb_build_object('recorded', true, 'final', final, 'moved_on', false,
+                            'hold_status', hold,
+                            'next_attempt_at', case when final then null else retry_at end);
+end;
+$$;
+
+-- ---- from 20261203000012_hold_release_and_expiry.sql
+
+-- A hold never blocks nights nobody pays for. The Checkout ended without payment (session
+-- expired, or its delayed payment failed for good) → the hold is cancelled in Guestly at once,
+-- through the sync path. A booking cancelled before payment releases its hold through the status
+-- trigger like any cancellation. A hold whose time ran out is marked expired (Guestly stopped
+-- blocking the nights by itself at reservedUntil; nothing to send).
+
+create function guestly.release_hold(booking_id uuid) returns boolean
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  update public.bookings b
+     set guestly_hold_status = 'releasing',
+         guestly_sync_status = 'pending',
+         guestly_sync_next_attempt_at = now() + interval '1 minute'
+   where b.id = release_hold.booking_id and b.status = 'pending_payment'
+     and b.guestly_hold_status in ('placing', 'held');
+  if not found then
+    return false;
+  end if;
+  perform guestly.invoke_function('guestly-sync', jsonb_build_object('bookingId', release_hold.booking_id));
+  return true;
+end;
+$$;
+
+
+create function payments.tg_stripe_events__release_guestly_hold() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  perform guestly.release_hold(new.booking_id);
+  return null;
+end;
+$$;
+
+
+-- Holds past their end, still unpaid: expired. A hold being placed right now is left to its
+-- round (record_success gives a hold placed late its own full time).
+create function guestly.expire_holds(as_of timestamptz default now()) returns int
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with expired as (
+    update public.bookings b
+       set guestly_hold_status = 'expired',
+           guestly_sync_next_attempt_at = null
+     where b.status = 'pending_payment'
+       and b.guestly_hold_status in ('placing', 'held', 'releasing')
+       and guestly.hold_deadline(b) <= expire_holds.as_of
+       and (b.guestly_sync_lease_until is null or b.guestly_sync_lease_until < expire_holds.as_of)
+    returning 1
+  )
+  select count(*)::int from expired
+$$;
+
+-- ---- from 20261203000010_guestly_hold_state.sql
+
+
+create trigger tg_bookings__request_guestly_hold
+  before insert on public.bookings
+  for each row
+  when (new.status = 'pending_payment' and new.guestly_hold_status is null
+        and new.guestly_reservation_id is null)
+  execute function public.tg_bookings__request_guestly_hold();
+
+
+create trigger tg_bookings__release_unplaced_hold
+  before update of status on public.bookings
+  for each row
+  when (new.status in ('cancelled', 'refunded') and old.status = 'pending_payment'
+        and new.guestly_hold_status in ('placing', 'releasing'))
+  execute function public.tg_bookings__release_unplaced_hold();
+
+-- ---- from 20261203000012_hold_release_and_expiry.sql
+
+
+-- record_stripe_event writes the booking id in the same UPDATE that sets the final outcome.
+create trigger tg_stripe_events__release_guestly_hold
+  after update of outcome on payments.stripe_events
+  for each row
+  when (new.type in ('checkout.session.expired', 'checkout.session.async_payment_failed')
+        and new.booking_id is not null and old.booking_id is null)
+  execute function payments.tg_stripe_events__release_guestly_hold();

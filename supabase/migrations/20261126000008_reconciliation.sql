@@ -1,0 +1,493 @@
+-- Owns the reconciliation: runs, drift items, heal, its alert.
+
+-- ---- from 20261203000200_reconciliation_runs.sql
+
+-- The daily reconciliation (guestly-reconcile, `npm run sync:reconcile`) compares the bookings
+-- that should be in Guestly with the reservations there. Each run and each drift it found is
+-- recorded here, in a private schema written only through these functions, so `sync:status`,
+-- the admin email and Studio all read the same result.
+
+create schema guestly_reconcile;
+
+
+create table guestly_reconcile.runs (
+  id uuid primary key default gen_random_uuid(),
+  started_at timestamptz not null default now(),
+  finished_at timestamptz,
+  -- cron: the daily job (through guestly-reconcile); cli: `npm run sync:reconcile`.
+  triggered_by text not null
+    constraint runs_triggered_by_check check (triggered_by in ('cron', 'cli', 'function')),
+  -- Whether safe drift was healed (--fix, the cron) or only reported.
+  fix boolean not null,
+  status text not null default 'running'
+    constraint runs_status_check check (status in ('running', 'finished', 'failed')),
+  reservations_seen int,
+  bookings_checked int,
+  -- Guestly requests the run used (pages and single reads), all at priority `background`.
+  requests_used int,
+  error text,
+  -- The admin alert the run wrote (null: no drift, or not finished).
+  alert_id uuid
+);
+
+create index runs_started_idx on guestly_reconcile.runs (started_at desc);
+
+
+create table guestly_reconcile.drift_items (
+  id bigserial primary key,
+  run_id uuid not null references guestly_reconcile.runs (id) on delete cascade,
+  kind text not null
+    constraint drift_items_kind_check
+    check (kind in ('missing_in_guestly', 'not_ours', 'status_differs', 'content_differs',
+                    'duplicate', 'missed_webhook')),
+  booking_id uuid references public.bookings (id) on delete set null,
+  reservation_id text,
+  -- What was compared (statuses, dates, the reason a reservation is not ours): never guest
+  -- contact data.
+  details jsonb not null default '{}'::jsonb
+    constraint drift_items_details_check check (jsonb_typeof(details) = 'object'),
+  -- healed: the fix was started (a sync episode, or the change applied); reported: left to an
+  -- operator; heal_skipped: the booking changed since it was read (the next run looks again).
+  action text not null
+    constraint drift_items_action_check
+    check (action in ('healed', 'reported', 'heal_skipped', 'heal_failed')),
+  action_detail text,
+  recorded_at timestamptz not null default now()
+);
+
+create index drift_items_run_idx on guestly_reconcile.drift_items (run_id);
+
+create index drift_items_booking_idx on guestly_reconcile.drift_items (booking_id);
+
+
+alter table guestly_reconcile.runs enable row level security;
+
+alter table guestly_reconcile.drift_items enable row level security;
+
+
+-- Starts a run. Only one at a time: a second one (the cron while an operator runs it) would
+-- double the requests and could heal the same booking twice. A run still `running` after an
+-- hour died (the function was stopped) and no longer counts.
+create function guestly_reconcile.begin_run(triggered_by text, fix boolean) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  running guestly_reconcile.runs;
+  new_id uuid;
+begin
+  perform pg_advisory_xact_lock(hashtext('guestly_reconcile.begin_run'));
+  update guestly_reconcile.runs r
+     set status = 'failed', finished_at = now(), error = 'abandoned: no result within an hour'
+   where r.status = 'running' and r.started_at < now() - interval '1 hour';
+  select * into running from guestly_reconcile.runs r where r.status = 'running'
+   order by r.started_at desc limit 1;
+  if found then
+    return jsonb_build_object('started', false, 'reason', 'already_running',
+                              'run_id', running.id, 'started_at', running.started_at);
+  end if;
+  insert into guestly_reconcile.runs (triggered_by, fix)
+  values (begin_run.triggered_by, begin_run.fix)
+  returning id into new_id;
+  return jsonb_build_object('started', true, 'run_id', new_id);
+end;
+$$;
+
+
+-- What the run compares against Guestly: every booking that has (or should have) a
+-- reservation. Only what the comparison needs: no guest contact data leaves the database.
+create function guestly_reconcile.bookings_to_check() returns jsonb
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', b.id,
+    'status', b.status,
+    'reservation_id', b.guestly_reservation_id,
+    'desired', guestly.desired_state(b) - 'guest',
+    'synced', b.guestly_synced_state - 'guest',
+    'synced_status', b.guestly_synced_status,
+    'sync_status', b.guestly_sync_status,
+    -- The sync is working on it (or will, soon): not drift, work in progress.
+    'in_flight', coalesce(b.guestly_sync_lease_until > now(), false)
+                 or b.guestly_sync_status = 'pending' or b.guestly_sync_lookup_needed,
+    'updated_at', b.updated_at) order by b.created_at), '[]'::jsonb)
+    from public.bookings b
+   where b.guestly_reservation_id is not null or b.status = 'confirmed'
+$$;
+
+
+-- One drift item. Healing functions (next migration) record their own.
+create function guestly_reconcile.record_item(
+  run_id uuid,
+  kind text,
+  booking_id uuid,
+  reservation_id text,
+  details jsonb,
+  action text,
+  action_detail text default null
+) returns bigint
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  insert into guestly_reconcile.drift_items
+    (run_id, kind, booking_id, reservation_id, details, action, action_detail)
+  values (record_item.run_id, record_item.kind,
+          -- A booking deleted meanwhile: the item stays, without the link.
+          (select b.id from public.bookings b where b.id = record_item.booking_id),
+          record_item.reservation_id, coalesce(record_item.details, '{}'::jsonb),
+          record_item.action, record_item.action_detail)
+  returning id
+$$;
+
+
+-- The latest run and its items, for sync:status and the CLI.
+create function guestly_reconcile.run_result(run_id uuid default null) returns jsonb
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select jsonb_build_object(
+    'run', to_jsonb(r),
+    'counts', (select coalesce(jsonb_object_agg(k.kind, k.n), '{}'::jsonb) from (
+                 select d.kind, count(*) as n from guestly_reconcile.drift_items d
+                  where d.run_id = r.id group by d.kind) k),
+    'actions', (select coalesce(jsonb_object_agg(a.action, a.n), '{}'::jsonb) from (
+                  select d.action, count(*) as n from guestly_reconcile.drift_items d
+                   where d.run_id = r.id group by d.action) a),
+    'items', (select coalesce(jsonb_agg(to_jsonb(d) - 'run_id' order by d.id), '[]'::jsonb)
+                from (select * from guestly_reconcile.drift_items d
+                       where d.run_id = r.id order by d.id limit 200) d))
+    from guestly_reconcile.runs r
+   where r.id = coalesce(run_result.run_id,
+                         (select x.id from guestly_reconcile.runs x
+                           order by x.started_at desc limit 1))
+$$;
+
+-- ---- from 20261203000202_reconciliation_heal.sql
+
+-- Healing what the reconciliation found, each in one transaction with its drift item. Nothing
+-- here talks to Guestly: a booking is put back into a sync episode and the usual path (trigger →
+-- pg_net → guestly-sync, the sweep as safety net) does the work, or a change Guestly made is
+-- applied as its webhook would have been. Each function first checks that the booking is still
+-- as the run saw it (same reservation, no sync in flight): otherwise nothing is done and the
+-- item says so (the next run looks again).
+
+-- The booking's live reservation is gone from Guestly (deleted; GET answered 404). The sync
+-- must create it again — but exactly once: the reservation id is cleared and a lookup by our
+-- booking reference is required first, so if any reservation of ours exists after all (one the
+-- reconciliation could not see, a create still settling), the sync binds it instead of creating.
+create function guestly_reconcile.heal_missing(
+  run_id uuid,
+  booking_id uuid,
+  missing_reservation_id text,
+  details jsonb default '{}'::jsonb
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  b public.bookings;
+  skipped text;
+begin
+  select * into b from public.bookings x where x.id = heal_missing.booking_id for update;
+  if not found then
+    skipped := 'booking_not_found';
+  elsif b.status <> 'confirmed' then
+    skipped := 'booking_not_confirmed';
+  elsif b.guestly_reservation_id is distinct from heal_missing.missing_reservation_id then
+    skipped := 'reservation_changed';
+  elsif coalesce(b.guestly_sync_lease_until > now(), false) then
+    skipped := 'sync_in_flight';
+  end if;
+  if skipped is not null then
+    perform guestly_reconcile.record_item(run_id, 'missing_in_guestly', booking_id,
+                                          missing_reservation_id, details, 'heal_skipped', skipped);
+    return jsonb_build_object('healed', false, 'reason', skipped);
+  end if;
+  b.guestly_reservation_id := null;
+  b.guestly_sync_lookup_needed := true;
+  -- Guestly holds nothing for it now: the create carries all of the booking.
+  b.guestly_synced_state := null;
+  b.guestly_synced_status := null;
+  b := guestly.start_sync_episode(b);
+  update public.bookings x
+     set guestly_reservation_id = b.guestly_reservation_id,
+         guestly_sync_lookup_needed = b.guestly_sync_lookup_needed,
+         guestly_synced_state = b.guestly_synced_state,
+         guestly_synced_status = b.guestly_synced_status,
+         guestly_sync_status = b.guestly_sync_status,
+         guestly_sync_pending_since = b.guestly_sync_pending_since,
+         guestly_sync_error = b.guestly_sync_error,
+         guestly_sync_gave_up_at = b.guestly_sync_gave_up_at,
+         guestly_sync_episode_base = b.guestly_sync_episode_base,
+         guestly_sync_episode_started_at = b.guestly_sync_episode_started_at,
+         guestly_ignore_calendar = b.guestly_ignore_calendar,
+         guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
+   where x.id = b.id;
+  perform guestly_reconcile.record_item(run_id, 'missing_in_guestly', booking_id,
+                                        missing_reservation_id, details, 'healed',
+                                        'sync episode started: lookup, then create');
+  return jsonb_build_object('healed', true);
+end;
+$$;
+
+
+-- Guestly holds an old status or old content while the sync believes it is done (a status
+-- change or content change that Guestly missed): forget that Guestly has the status (when it
+-- differs) and start an episode; the sync sends what the booking says. Setting a status or the
+-- content is idempotent in Guestly, so this can never double anything.
+create function guestly_reconcile.heal_resend(
+  run_id uuid,
+  kind text,
+  booking_id uuid,
+  reservation_id text,
+  resend_status boolean,
+  details jsonb default '{}'::jsonb
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  b public.bookings;
+  skipped text;
+begin
+  select * into b from public.bookings x where x.id = heal_resend.booking_id for update;
+  if not found then
+    skipped := 'booking_not_found';
+  elsif b.status = 'pending_payment' then
+    skipped := 'booking_not_paid';
+  elsif b.guestly_reservation_id is distinct from heal_resend.reservation_id then
+    skipped := 'reservation_changed';
+  elsif coalesce(b.guestly_sync_lease_until > now(), false) or b.guestly_sync_status = 'pending' then
+    skipped := 'sync_in_flight';
+  elsif not resend_status and not guestly.content_change_due(b) then
+    -- What the run saw as ours to send was changed meanwhile (applied from Guestly).
+    skipped := 'nothing_to_send';
+  end if;
+  if skipped is not null then
+    perform guestly_reconcile.record_item(run_id, kind, booking_id, reservation_id, details,
+                                          'heal_skipped', skipped);
+    return jsonb_build_object('healed', false, 'reason', skipped);
+  end if;
+  if resend_status then
+    b.guestly_synced_status := null;
+  end if;
+  b := guestly.start_sync_episode(b);
+  update public.bookings x
+     set guestly_synced_status = b.guestly_synced_status,
+         guestly_sync_status = b.guestly_sync_status,
+         guestly_sync_pending_since = b.guestly_sync_pending_since,
+         guestly_sync_error = b.guestly_sync_error,
+         guestly_sync_gave_up_at = b.guestly_sync_gave_up_at,
+         guestly_sync_episode_base = b.guestly_sync_episode_base,
+         guestly_sync_episode_started_at = b.guestly_sync_episode_started_at,
+         guestly_ignore_calendar = b.guestly_ignore_calendar,
+         guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
+   where x.id = b.id;
+  perform guestly_reconcile.record_item(run_id, kind, booking_id, reservation_id, details,
+                                        'healed', case when resend_status
+                                                       then 'sync episode started: status re-sent'
+                                                       else 'sync episode started: content re-sent' end);
+  return jsonb_build_object('healed', true);
+end;
+$$;
+
+-- ---- from 20261203000205_missed_change_checks_the_booking.sql
+
+-- A lost Guestly change is applied only to a booking still as the run saw it: same reservation,
+-- no sync in flight, not changed since the run began (the run reads the bookings before paging
+-- through Guestly, which takes minutes; a guest's change meanwhile is newer than Guestly's state
+-- the run compared). The same checks heal_missing and heal_resend make. Otherwise as in
+-- 20261203000202.
+create or replace function guestly_reconcile.apply_missed_change(
+  run_id uuid,
+  reservation_id text,
+  booking_ref uuid,
+  guestly_updated_at timestamptz,
+  stay jsonb,
+  details jsonb default '{}'::jsonb
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  mid text := 'reconcile:' || apply_missed_change.run_id || ':' || apply_missed_change.reservation_id;
+  result jsonb;
+  action text;
+  b public.bookings;
+  run_started timestamptz;
+  skipped text;
+begin
+  -- Still as the run saw it? The run read the bookings before paging through Guestly, minutes
+  -- ago: a change made here since (the guest moved the stay, a sync in flight) is newer than what
+  -- the run compared, and Guestly's older state must not overwrite it. The next run looks again.
+  select r.started_at into run_started from guestly_reconcile.runs r
+   where r.id = apply_missed_change.run_id;
+  select * into b from public.bookings x where x.id = apply_missed_change.booking_ref for update;
+  if found then
+    if b.guestly_reservation_id is distinct from apply_missed_change.reservation_id then
+      skipped := 'reservation_changed';
+    elsif coalesce(b.guestly_sync_lease_until > now(), false) then
+      skipped := 'sync_in_flight';
+    elsif b.updated_at > run_started then
+      skipped := 'booking_changed_since_the_run_read_it';
+    end if;
+  end if;
+  if skipped is not null then
+    perform guestly_reconcile.record_item(run_id, 'missed_webhook', booking_ref,
+                                          apply_missed_change.reservation_id, details,
+                                          'heal_skipped', skipped);
+    return jsonb_build_object('healed', false, 'reason', skipped);
+  end if;
+  insert into guestly_events.events
+    (message_id, event_type, event_id, reservation_id, published_at, sub_types, payload, origin)
+  values (mid, 'reservation.updated.v2', null, apply_missed_change.reservation_id,
+          coalesce(guestly_updated_at, now()), '{}',
+          -- The shape of a v2 payload, so the sweep's re-apply (guestly-webhook) reads it the same.
+          jsonb_build_object(
+            'event', 'reservation.updated.v2',
+            'reservationId', apply_missed_change.reservation_id,
+            'origin', 'reconciliation',
+            'runId', apply_missed_change.run_id,
+            'reservation', jsonb_strip_nulls(jsonb_build_object(
+              '_id', apply_missed_change.reservation_id,
+              'status', stay ->> 'status',
+              'checkInDateLocalized', stay ->> 'check_in',
+              'checkOutDateLocalized', stay ->> 'check_out',
+              'guestsCount', (stay ->> 'guests_count')::int,
+              'canceledBy', stay ->> 'canceled_by'))),
+          'reconciliation')
+  on conflict on constraint events_pkey do nothing;
+  result := guestly_events.apply_guestly_change(mid, booking_ref, stay);
+  action := case when result ->> 'outcome' = 'applied' then 'healed'
+                 when coalesce((result ->> 'deferred')::boolean, false) then 'heal_skipped'
+                 else 'heal_skipped' end;
+  perform guestly_reconcile.record_item(
+    run_id, 'missed_webhook', booking_ref, apply_missed_change.reservation_id,
+    details || jsonb_build_object('event', mid, 'outcome', result ->> 'outcome',
+                                  'changes', result -> 'changes'),
+    action,
+    case when result ->> 'outcome' = 'applied' then 'applied as its webhook would have been'
+         when coalesce((result ->> 'deferred')::boolean, false)
+           then 'deferred: the sync has not recorded the reservation yet (the sweep applies it)'
+         else coalesce(result ->> 'outcome', '?') || coalesce(': ' || (result ->> 'reason'), '') end);
+  return result;
+end;
+$$;
+
+-- ---- from 20261203000207_lapsed_hold_is_recreated.sql
+
+-- A hold that ran out before the guest paid, whose nights a channel took meanwhile: Guestly
+-- refuses to confirm it (the calendar), so it is not the booking's reservation any more.
+-- guestly.forget_lapsed_hold unbinds it (the hold stays on record in guestly_hold_reservation_id,
+-- marked expired) and the sync creates the booking's reservation anew in the same round: refused
+-- as a double booking (the alert's ways out then work: moved dates create on the new nights, a
+-- forced retry creates with ignoreCalendar), or made if the nights were free again. Without
+-- this, every round asked Guestly to confirm the lapsed hold on its old nights and the conflict
+-- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
+-- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
+-- record_success (else as in 20261203000011) calls a placed hold confirmed only when the
+-- confirmed reservation is the hold.
+
+create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
+  returns boolean
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with forgotten as (
+    update public.bookings b
+       set guestly_reservation_id = null,
+           guestly_synced_status = null,
+           guestly_synced_state = null,
+           guestly_hold_status = 'expired'
+     where b.id = forget_lapsed_hold.booking_id
+       and b.guestly_sync_lease_id = forget_lapsed_hold.lease_id
+       and b.guestly_reservation_id = forget_lapsed_hold.reservation_id
+       and b.guestly_synced_status = 'pending_payment'
+    returning 1
+  )
+  select exists (select 1 from forgotten)
+$$;
+
+-- ---- from 20261203000208_failed_reconciliation_alerts.sql
+
+-- The reconciliation's admin email also goes out when a run failed, with or without drift: a
+-- search Guestly refused, a run that found no send slot, or one stopped early would otherwise
+-- look like a day without drift, and the daily check could be dead for weeks unnoticed. Else as
+-- in 20261203000203.
+create or replace function guestly_reconcile.finish_run(
+  run_id uuid,
+  reservations_seen int,
+  bookings_checked int,
+  requests_used int,
+  error text default null
+) returns jsonb
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  r guestly_reconcile.runs;
+  drift int;
+  new_alert uuid;
+  summary jsonb;
+begin
+  update guestly_reconcile.runs x
+     set finished_at = now(),
+         status = case when finish_run.error is null then 'finished' else 'failed' end,
+         reservations_seen = finish_run.reservations_seen,
+         bookings_checked = finish_run.bookings_checked,
+         requests_used = finish_run.requests_used,
+         error = left(finish_run.error, 2000)
+   where x.id = finish_run.run_id and x.status = 'running'
+  returning * into r;
+  if not found then
+    raise exception 'no running reconciliation run %', finish_run.run_id
+      using errcode = 'no_data_found';
+  end if;
+  select count(*) into drift from guestly_reconcile.drift_items d where d.run_id = r.id;
+  -- A run that failed (Guestly refused the search, no send slot for its patience, stopped
+  -- early) alerts too, drift or not: else a dead daily check looks like a quiet one.
+  if drift > 0 or r.error is not null then
+    summary := guestly_reconcile.run_result(r.id);
+    insert into guestly.admin_alerts (booking_id, kind, details)
+    values (null, 'reconciliation_drift', jsonb_build_object(
+      'run_id', r.id,
+      'started_at', r.started_at,
+      'finished_at', r.finished_at,
+      'fix', r.fix,
+      'triggered_by', r.triggered_by,
+      'run_status', r.status,
+      'error', r.error,
+      'reservations_seen', r.reservations_seen,
+      'bookings_checked', r.bookings_checked,
+      'requests_used', r.requests_used,
+      'drift', drift,
+      'counts', summary -> 'counts',
+      'actions', summary -> 'actions',
+      -- The email lists at most 50; sync:status and the table have them all.
+      'items', (select coalesce(jsonb_agg(i.item), '[]'::jsonb) from (
+                  select jsonb_build_object('kind', d.kind, 'booking_id', d.booking_id,
+                                            'reservation_id', d.reservation_id,
+                                            'action', d.action, 'action_detail', d.action_detail,
+                                            'details', d.details) as item
+                    from guestly_reconcile.drift_items d where d.run_id = r.id
+                   order by d.action = 'healed', d.id limit 50) i)))
+    returning id into new_alert;
+    update guestly_reconcile.runs x set alert_id = new_alert where x.id = r.id;
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
+  end if;
+  return jsonb_build_object('run_id', r.id, 'status', r.status, 'drift', drift,
+                            'alert_id', new_alert);
+end;
+$$;
