@@ -18,11 +18,18 @@ create table guestly.sync_attempts (
   id bigint generated always as identity primary key,
   booking_id uuid not null references public.bookings (id) on delete cascade,
   attempt int not null,
-  operation text not null check (operation in ('create', 'update_status', 'lookup')),
+  -- Every request the sync sends is logged under its own operation name.
+  operation text not null
+    constraint sync_attempts_operation_check
+    check (operation in ('create', 'update_status', 'lookup', 'update_dates', 'update_guests',
+                         'relocate', 'update_guest', 'get_reservation', 'record_payment')),
   started_at timestamptz not null,
   duration_ms int not null,
   http_status int,
-  outcome text not null check (outcome in ('success', 'retryable', 'permanent', 'unknown')),
+  -- A conflict attempt is logged as such (a definite answer, like `permanent`).
+  outcome text not null
+    constraint sync_attempts_outcome_check
+    check (outcome in ('success', 'retryable', 'permanent', 'unknown', 'conflict')),
   error text
 );
 
@@ -320,12 +327,6 @@ $$;
 -- ---- from 20261202000060_calendar_conflicts.sql
 
 
--- A conflict attempt is logged as such (a definite answer, like `permanent`).
-alter table guestly.sync_attempts
-  drop constraint sync_attempts_outcome_check,
-  add constraint sync_attempts_outcome_check
-    check (outcome in ('success', 'retryable', 'permanent', 'unknown', 'conflict'));
-
 create function guestly.begin_manual_retry(booking_id uuid, ignore_calendar boolean default false)
   returns jsonb
   language plpgsql
@@ -395,13 +396,6 @@ $$;
 
 -- ---- from 20261202000070_sync_work_model.sql
 
-
--- Every request the sync sends is logged under its own operation name.
-alter table guestly.sync_attempts
-  drop constraint sync_attempts_operation_check,
-  add constraint sync_attempts_operation_check
-    check (operation in ('create', 'update_status', 'lookup', 'update_dates', 'update_guests',
-                         'relocate', 'update_guest', 'get_reservation', 'record_payment'));
 
 
 -- The reservation content a booking asks for. Keys are stable: guestly-sync compares them one by

@@ -27,7 +27,8 @@ create table payments.stripe_events (
   outcome text not null
     constraint stripe_events_outcome_check
     check (outcome in ('confirmed', 'refunded', 'payment_failed', 'ignored', 'unmatched',
-                       'amount_mismatch', 'stale')),
+                       'amount_mismatch', 'stale', 'duplicate_payment',
+                       'payment_for_cancelled_booking', 'partial_refund', 'disputed')),
   payment_intent_id text,
   amount bigint,
   currency text,
@@ -44,30 +45,17 @@ create index stripe_events_booking_id_idx on payments.stripe_events (booking_id)
 
 create index stripe_events_payment_intent_id_idx on payments.stripe_events (payment_intent_id);
 
--- Operators look here first: what needs a human.
+-- Operators look here first: what needs a human (the stripe_events_needing_attention view reads
+-- these outcomes).
 create index stripe_events_attention_idx on payments.stripe_events (received_at)
-  where outcome in ('unmatched', 'amount_mismatch');
+  where outcome in ('unmatched', 'amount_mismatch', 'duplicate_payment',
+                    'payment_for_cancelled_booking', 'partial_refund', 'disputed');
 
 
 alter table payments.stripe_events enable row level security;
 
 -- ---- from 20261202000020_stripe_money_outcomes.sql
 
-
-alter table payments.stripe_events
-  drop constraint stripe_events_outcome_check,
-  add constraint stripe_events_outcome_check
-    check (outcome in ('confirmed', 'refunded', 'payment_failed', 'ignored', 'unmatched',
-                       'amount_mismatch', 'stale', 'duplicate_payment',
-                       'payment_for_cancelled_booking', 'partial_refund', 'disputed'));
-
-
--- The operator's first look (stripe_events_needing_attention) reads these outcomes.
-drop index payments.stripe_events_attention_idx;
-
-create index stripe_events_attention_idx on payments.stripe_events (received_at)
-  where outcome in ('unmatched', 'amount_mismatch', 'duplicate_payment',
-                    'payment_for_cancelled_booking', 'partial_refund', 'disputed');
 
 -- ---- from 20261202000021_stripe_record_event_money_cases.sql
 

@@ -3,16 +3,38 @@
 -- ---- from 20261126000002_guestly_sync.sql
 
 
+-- The kinds of admin alert, as rows instead of a check constraint: each concern's migration adds
+-- the kinds it writes (one insert), so no migration has to restate (and risk dropping) the list.
+create table guestly.alert_kinds (
+  kind text primary key,
+  description text not null
+);
+
+alter table guestly.alert_kinds enable row level security;
+
+
+insert into guestly.alert_kinds (kind, description) values
+  ('sync_failed', 'A paid booking''s Guestly sync failed for good (permanent error or attempts used up).'),
+  ('payment_mismatch', 'Stripe reported a payment whose amount or currency differs from the booking.');
+
+
+-- The outbox: one row per alert, written in the transaction that found the problem and
+-- delivered by notify-admin.
 create table guestly.admin_alerts (
   id uuid primary key default gen_random_uuid(),
   booking_id uuid references public.bookings (id) on delete set null,
-  kind text not null check (kind in ('sync_failed', 'payment_mismatch')),
+  kind text not null
+    constraint admin_alerts_kind_fkey references guestly.alert_kinds (kind),
   details jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
   sent_at timestamptz,
   send_attempts int not null default 0,
   last_error text,
-  next_attempt_at timestamptz default now()
+  next_attempt_at timestamptz default now(),
+  -- The email a given alert produces must be byte-for-byte the same on every delivery attempt:
+  -- Resend answers a repeated idempotency key with a *different* payload by 409. So an alert
+  -- remembers which attempts belong to its episode (the attempt log only grows afterwards).
+  provider_message_id text
 );
 
 create index admin_alerts_unsent_idx on guestly.admin_alerts (next_attempt_at) where sent_at is null;
@@ -26,11 +48,6 @@ alter table guestly.admin_alerts enable row level security;
 -- `npm run sync:status`. The outbox rows themselves are written by guestly.record_failure and
 -- the Stripe webhook; this migration only delivers them.
 
--- The email a given alert produces must be byte-for-byte the same on every delivery attempt:
--- Resend answers a repeated idempotency key with a *different* payload by 409. So an alert
--- remembers which attempts belong to its episode (the attempt log only grows afterwards).
-alter table guestly.admin_alerts
-  add column provider_message_id text;
 
 
 -- A retry link works once. The row is written in the same transaction that starts the retry,
@@ -230,24 +247,7 @@ $$;
 
 -- ---- from 20261202000001_alert_kinds.sql
 
--- The kinds of admin alert, as rows instead of a check constraint: each concern's migration adds
--- the kinds it writes (one insert), so no migration has to restate (and risk dropping) the list.
-create table guestly.alert_kinds (
-  kind text primary key,
-  description text not null
-);
 
-alter table guestly.alert_kinds enable row level security;
-
-
-insert into guestly.alert_kinds (kind, description) values
-  ('sync_failed', 'A paid booking''s Guestly sync failed for good (permanent error or attempts used up).'),
-  ('payment_mismatch', 'Stripe reported a payment whose amount or currency differs from the booking.');
-
-
-alter table guestly.admin_alerts
-  drop constraint admin_alerts_kind_check,
-  add constraint admin_alerts_kind_fkey foreign key (kind) references guestly.alert_kinds (kind);
 
 -- ---- from 20261202000020_stripe_money_outcomes.sql
 
@@ -263,7 +263,8 @@ insert into guestly.alert_kinds (kind, description) values
   ('payment_disputed',
    'A guest disputed a charge (charge.dispute.created): evidence is due before the deadline.'),
   ('partial_refund',
-   'A charge was partly refunded; the booking stays confirmed and Guestly is not changed.');
+   'A charge was partly refunded; the booking stays confirmed and Guestly '
+   'records the refund on the payment (the reservation stays).');
 
 -- ---- from 20261202000032_undelivered_alerts.sql
 
@@ -785,11 +786,6 @@ where b.guestly_sync_status = 'failed' and b.status <> 'pending_payment';
 
 -- ---- from 20261202000076_partial_refund_reaches_guestly.sql
 
--- A partial refund is now recorded in Guestly (20261202000071): its alert kind says so.
-update guestly.alert_kinds
-   set description = 'A charge was partly refunded; the booking stays confirmed and Guestly '
-                     'records the refund on the payment (the reservation stays).'
- where kind = 'partial_refund';
 
 -- ---- from 20261202000101_apply_guestly_change.sql
 

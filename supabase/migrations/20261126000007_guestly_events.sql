@@ -36,7 +36,13 @@ create table guestly_events.events (
   applied_at timestamptz,
   apply_attempts int not null default 0,
   last_error text,
-  next_attempt_at timestamptz
+  next_attempt_at timestamptz,
+  -- Where the event came from. A change made in Guestly whose webhook never arrived is found by
+  -- the reconciliation and applied exactly as the webhook would have been; it is recorded in this
+  -- same ledger, so the events view, sync:status and the attempt history show it next to the
+  -- delivered ones.
+  origin text not null default 'webhook'
+    constraint events_origin_check check (origin in ('webhook', 'reconciliation'))
 );
 
 -- Ordering: the newest event already applied for a reservation.
@@ -218,17 +224,7 @@ $$;
 
 -- ---- from 20261203000201_guestly_events_origin.sql
 
--- A change made in Guestly whose webhook never arrived is found by the reconciliation and
--- applied exactly as the webhook would have been (guestly_events.apply_guestly_change). It is
--- recorded in the same ledger, marked by where it came from, so the events view, sync:status and
--- the attempt history show it next to the delivered ones.
-
-alter table guestly_events.events
-  add column origin text not null default 'webhook'
-    constraint events_origin_check check (origin in ('webhook', 'reconciliation'));
-
-
--- Same view as before (20261202000101), with where each event came from.
+-- What Guestly changed, newest first, with where each event came from.
 create or replace view public.guestly_changes_from_guestly
   with (security_invoker = true)
   as
