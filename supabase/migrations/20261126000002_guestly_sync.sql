@@ -1,18 +1,22 @@
--- Owns the Guestly sync state on bookings and its state functions (claim, success, failure, retry), invoke_function, the invocation log, calendar conflicts.
+-- Guestly sync: the private `guestly` schema, the sync attempt log, the shared token cache and
+-- request-slot table, the invocation log and function state, and the state functions every
+-- caller goes through (claim, confirm_lease, record_success, record_failure, release, manual
+-- retry with ignore_calendar), the triggers that enqueue a booking's sync or content change and
+-- call guestly-sync through pg_net (guestly.invoke_function), and the sweep of due syncs.
+-- Concern: keeping a booking's Guestly reservation in step. Depends on 20261126000001 (bookings
+-- and their sync columns); functions here read guestly.payment_record_due (20261126000004) and
+-- the hold state (20261126000006) only when called, so those may come later.
 
--- ---- from 20261126000002_guestly_sync.sql
+-- ---- Schema, attempt log, token cache, request slots, the sweep
 
--- Guestly sync: state on bookings, the private `guestly` schema (attempt log, token cache, rate
--- limiter, alert outbox), the state-transition functions every caller goes through, the trigger
--- that calls the guestly-sync Edge Function through pg_net, and the pg_cron sweep.
+-- The private `guestly` schema holds the sync's own state; every caller changes a booking's sync
+-- state only through the functions below, and the database calls guestly-sync through pg_net.
 create extension if not exists pg_net with schema extensions;
 
 create extension if not exists pg_cron;
 
-
 -- Private schema: not exposed through the Data API; only service_role (and the owner) may use it.
 create schema guestly;
-
 
 create table guestly.sync_attempts (
   id bigint generated always as identity primary key,
@@ -35,7 +39,6 @@ create table guestly.sync_attempts (
 
 create index sync_attempts_booking_id_idx on guestly.sync_attempts (booking_id, attempt);
 
-
 -- Guesty mints at most 5 tokens a day per key: one cached token shared by every invocation.
 create table guestly.api_tokens (
   client_id text primary key,
@@ -44,19 +47,16 @@ create table guestly.api_tokens (
   minted_at timestamptz not null default now()
 );
 
-
 -- Send times reserved by every invocation: one shared limiter for the whole account.
 create table guestly.request_slots (slot_at timestamptz not null);
 
 create index request_slots_slot_at_idx on guestly.request_slots (slot_at);
-
 
 alter table guestly.sync_attempts enable row level security;
 
 alter table guestly.api_tokens enable row level security;
 
 alter table guestly.request_slots enable row level security;
-
 
 -- Gives the booking back without a state change (sync disabled, test mode, rate limiter busy);
 -- retry_at, when given, tells the sweep when to come back.
@@ -72,7 +72,6 @@ create function guestly.release_sync(booking_id uuid, lease_id uuid, retry_at ti
          guestly_sync_next_attempt_at = coalesce(release_sync.retry_at, guestly_sync_next_attempt_at)
    where id = release_sync.booking_id and guestly_sync_lease_id = release_sync.lease_id;
 $$;
-
 
 -- The cron body: re-invokes guestly-sync for due rows (failed and waiting for their retry time,
 -- or pending longer than the grace period because a pg_net request may have been lost).
@@ -116,14 +115,12 @@ begin
 end;
 $$;
 
-
 -- Token cache, refreshed under a lock by one invocation at a time.
 create function guestly.lock_token_refresh(client_id text) returns void
   language sql
   security definer
   set search_path = ''
   as $$ select pg_advisory_xact_lock(hashtext('guestly.api_tokens:' || client_id)) $$;
-
 
 create function guestly.cached_token(client_id text, min_validity_seconds int default 300)
   returns text
@@ -137,7 +134,6 @@ create function guestly.cached_token(client_id text, min_validity_seconds int de
      and t.expires_at > now() + make_interval(secs => min_validity_seconds)
 $$;
 
-
 create function guestly.store_token(client_id text, access_token text, expires_at timestamptz)
   returns void
   language sql
@@ -150,7 +146,6 @@ create function guestly.store_token(client_id text, access_token text, expires_a
      set access_token = excluded.access_token, expires_at = excluded.expires_at, minted_at = now();
 $$;
 
-
 create function guestly.forget_token(client_id text, access_token text) returns void
   language sql
   security definer
@@ -160,11 +155,10 @@ create function guestly.forget_token(client_id text, access_token text) returns 
    where t.client_id = forget_token.client_id and t.access_token = forget_token.access_token;
 $$;
 
--- ---- from 20261202000010_unknown_outcomes.sql
-
+-- ---- The attempt log and unknown outcomes
 
 -- Same signature as before: now also stamps guestly_sync_unknown_at for an unknown create.
-create or replace function guestly.record_attempt(
+create function guestly.record_attempt(
   booking_id uuid,
   lease_id uuid,
   operation text,
@@ -202,12 +196,12 @@ begin
 end;
 $$;
 
--- ---- from 20261202000030_function_invocation_log.sql
+-- ---- Which Edge Function the database called
 
 -- Which call the database made to which Edge Function, and its pg_net request id. pg_net keeps
 -- only anonymous responses (net._http_response: id, status, body), so without this log nobody can
 -- tell that the calls for one booking answer 401 or 500 while it waits. Read by the stall
--- detector (20261202000032) and the undelivered-alerts view (20261202000033).
+-- detector and the undelivered-alerts view (20261126000005).
 create table guestly.function_invocations (
   id bigint generated always as identity primary key,
   function_name text not null,
@@ -228,7 +222,7 @@ create index function_invocations_invoked_at_idx on guestly.function_invocations
 
 alter table guestly.function_invocations enable row level security;
 
--- ---- from 20261202000031_function_state.sql
+-- ---- What guestly-sync reports about itself
 
 -- What an Edge Function says about itself. The database cannot read a function's environment,
 -- so guestly-sync reports its settings here (on its first request and at most once a minute):
@@ -244,7 +238,6 @@ create table guestly.function_state (
 );
 
 alter table guestly.function_state enable row level security;
-
 
 create function guestly.report_function_state(
   function_name text,
@@ -264,7 +257,7 @@ create function guestly.report_function_state(
          settings = excluded.settings, reported_at = excluded.reported_at;
 $$;
 
--- ---- from 20261202000050_invoke_function_api_keys.sql
+-- ---- Calling an Edge Function through pg_net
 
 -- The key the database calls Edge Functions with (Vault secret `service_role_key`) may be the
 -- legacy service_role JWT or a secret key (`sb_secret_…`, what new projects have).
@@ -276,7 +269,7 @@ $$;
 -- working while the key is changed (see docs/operations.md, "Rotating the database's key").
 -- Unchanged otherwise: never raises, a missing secret is a warning and no call, and every call
 -- (made or not) is logged in guestly.function_invocations for the stall detector.
-create or replace function guestly.invoke_function(function_name text, body jsonb) returns bigint
+create function guestly.invoke_function(function_name text, body jsonb) returns bigint
   language plpgsql
   security definer
   set search_path = ''
@@ -324,8 +317,7 @@ begin
 end;
 $$;
 
--- ---- from 20261202000060_calendar_conflicts.sql
-
+-- ---- Manual retry, with ignore_calendar for a calendar conflict
 
 create function guestly.begin_manual_retry(booking_id uuid, ignore_calendar boolean default false)
   returns jsonb
@@ -358,7 +350,6 @@ begin
                             coalesce(begin_manual_retry.ignore_calendar, false));
 end;
 $$;
-
 
 -- A forced create is for one episode only: a successful sync clears the flag.
 create function guestly.tg_bookings__clear_ignore_calendar() returns trigger
@@ -394,9 +385,7 @@ begin
 end;
 $$;
 
--- ---- from 20261202000070_sync_work_model.sql
-
-
+-- ---- The sync work: desired state and what is due
 
 -- The reservation content a booking asks for. Keys are stable: guestly-sync compares them one by
 -- one to choose Guestly's v3 endpoint (relocate, dates, guests, guest details).
@@ -419,7 +408,6 @@ create function guestly.desired_state(b public.bookings) returns jsonb
     from public.properties p where p.id = b.property_id
 $$;
 
-
 -- Content work: a live reservation whose content differs from the booking's. A booking without
 -- a reservation has none (its create carries the current content); a cancelled one neither.
 create function guestly.content_change_due(b public.bookings) returns boolean
@@ -432,7 +420,7 @@ create function guestly.content_change_due(b public.bookings) returns boolean
      and guestly.desired_state(b) is distinct from b.guestly_synced_state
 $$;
 
--- ---- from 20261202000073_enqueue_on_content_change.sql
+-- ---- Enqueueing: sync episodes and the trigger functions
 
 -- A real change of what Guestly holds (dates, listing, guests, guest details) on a paid booking
 -- follows it to Guestly through the same path as a status change: the trigger starts a sync
@@ -466,10 +454,9 @@ begin
 end;
 $$;
 
-
--- Same trigger function as before (20261126000002), now through start_sync_episode, and quiet
+-- Enqueues the sync on a status change, through start_sync_episode, and stays quiet
 -- when the writer also recorded that Guestly already holds the new status (no echo).
-create or replace function public.tg_bookings__enqueue_guestly_sync() returns trigger
+create function public.tg_bookings__enqueue_guestly_sync() returns trigger
   language plpgsql
   security definer
   set search_path = ''
@@ -494,7 +481,6 @@ begin
 end;
 $$;
 
-
 create function public.tg_bookings__enqueue_guestly_change() returns trigger
   language plpgsql
   security definer
@@ -516,7 +502,7 @@ begin
 end;
 $$;
 
--- ---- from 20261202000077_failure_judged_against_the_claim.sql
+-- ---- record_failure: judged against what was claimed
 
 create function guestly.record_failure(
   booking_id uuid,
@@ -624,7 +610,7 @@ begin
 end;
 $$;
 
--- ---- from 20261203000011_hold_sync_state_functions.sql
+-- ---- claim_sync and confirm_lease (holds included)
 
 -- The hold goes through the same state functions as every other sync. claim_sync hands out a
 -- booking waiting for payment when its hold is to be placed or released; confirm_lease also
@@ -633,9 +619,9 @@ $$;
 -- record_hold_failure decides a hold's failures (a refused hold is the website's answer, never
 -- an admin's alert, and a hold is never retried past the time it would have run out).
 
--- Same signature and body as 20261202000072, with the hold: a booking waiting for payment is
+-- Claims the booking's Guestly work. With a hold: a booking waiting for payment is
 -- claimed only to place or release its hold; a hold whose time ran out is not placed any more.
-create or replace function guestly.claim_sync(booking_id uuid, lease_seconds int default 180)
+create function guestly.claim_sync(booking_id uuid, lease_seconds int default 180)
   returns jsonb
   language plpgsql
   security definer
@@ -704,9 +690,8 @@ begin
 end;
 $$;
 
-
--- Same signature as 20261202000010; the answer also carries the hold status.
-create or replace function guestly.confirm_lease(booking_id uuid, lease_id uuid, lease_seconds int default 180)
+-- Checks the lease before every change sent to Guestly; the answer also carries the hold status.
+create function guestly.confirm_lease(booking_id uuid, lease_id uuid, lease_seconds int default 180)
   returns jsonb
   language sql
   security definer
@@ -727,10 +712,9 @@ create or replace function guestly.confirm_lease(booking_id uuid, lease_id uuid,
     jsonb_build_object('held', false, 'status', null, 'hold_status', null));
 $$;
 
--- ---- from 20261203000207_lapsed_hold_is_recreated.sql
+-- ---- record_success
 
-
-create or replace function guestly.record_success(
+create function guestly.record_success(
   booking_id uuid,
   lease_id uuid,
   reservation_id text,
@@ -812,8 +796,7 @@ begin
 end;
 $$;
 
--- ---- from 20261126000002_guestly_sync.sql
-
+-- ---- Triggers on bookings: status changes
 
 create trigger tg_bookings__enqueue_guestly_sync
   before update of status on public.bookings
@@ -821,7 +804,6 @@ create trigger tg_bookings__enqueue_guestly_sync
   when (old.status is distinct from new.status
         and new.status in ('confirmed', 'cancelled', 'refunded'))
   execute function public.tg_bookings__enqueue_guestly_sync();
-
 
 -- A booking can also be born paid (a phone booking entered in Studio, a free stay). A row that
 -- arrives with its sync state already set (an import, a restore) is left as it is.
@@ -834,16 +816,14 @@ create trigger tg_bookings__enqueue_guestly_sync_on_insert
         and new.guestly_sync_next_attempt_at is null)
   execute function public.tg_bookings__enqueue_guestly_sync();
 
--- ---- from 20261202000060_calendar_conflicts.sql
-
+-- ---- Triggers on bookings: ignore_calendar ends with the episode
 
 create trigger bookings_clear_ignore_calendar
   before update of guestly_sync_status on public.bookings
   for each row when (new.guestly_ignore_calendar)
   execute function guestly.tg_bookings__clear_ignore_calendar();
 
--- ---- from 20261202000073_enqueue_on_content_change.sql
-
+-- ---- Triggers on bookings: content changes
 
 -- Sorts before tg_bookings__track_guestly_pending and the episode triggers (BEFORE triggers fire
 -- in name order). A status change fires the status trigger instead, whose round sees the rest.

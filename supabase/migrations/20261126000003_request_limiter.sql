@@ -1,6 +1,8 @@
--- Owns the account-wide Guestly request limiter (request slots with priorities).
+-- Request limiter: guestly.reserve_request_slot, the account-wide send slots with priorities
+-- that every Guestly request reserves first (Guestly's limits are per account, shared by all
+-- tokens). Concern: Guestly rate limits. Depends on 20261126000002 (guestly.request_slots).
 
--- ---- from 20261202000074_request_priorities.sql
+-- ---- Send slots with priorities
 
 create function guestly.reserve_request_slot(
   per_second int default 15,

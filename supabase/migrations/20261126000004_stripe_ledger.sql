@@ -1,6 +1,10 @@
--- Owns the Stripe events ledger and money outcomes (payments schema, record_stripe_event, Guestly payment ledger).
+-- Stripe ledger and money outcomes: the private `payments` schema, the event ledger
+-- payments.stripe_events, payments.record_stripe_event (the one call the stripe-webhook makes
+-- per verified event), and guestly.payments — the money still to be recorded in Guestly — with
+-- the trigger that fills it from the ledger and the function that records its outcome.
+-- Concern: money. Depends on 20261126000001 (bookings) and 20261126000002 (guestly schema).
 
--- ---- from 20261126000003_stripe_webhook.sql
+-- ---- The payments schema and the event ledger
 
 -- Stripe webhook: the private `payments` schema with the event ledger, and the one SQL function
 -- the stripe-webhook Edge Function calls per verified event. Recording the event, the booking's
@@ -13,7 +17,6 @@
 -- existing trigger that enqueues the Guestly sync; nothing here talks to Guestly.
 
 create schema payments;
-
 
 create table payments.stripe_events (
   -- Stripe's event id (evt_…): the idempotency key of every delivery.
@@ -51,15 +54,11 @@ create index stripe_events_attention_idx on payments.stripe_events (received_at)
   where outcome in ('unmatched', 'amount_mismatch', 'duplicate_payment',
                     'payment_for_cancelled_booking', 'partial_refund', 'disputed');
 
-
 alter table payments.stripe_events enable row level security;
 
--- ---- from 20261202000020_stripe_money_outcomes.sql
+-- ---- payments.record_stripe_event
 
-
--- ---- from 20261202000021_stripe_record_event_money_cases.sql
-
--- payments.record_stripe_event, with every money case answered (issue 11, part 4):
+-- payments.record_stripe_event, with every money case answered:
 --   * a payment (or a free Checkout) that matches no booking is deferred during a grace window
 --     after event.created (the booking row may not have committed yet): nothing is recorded and
 --     the webhook answers 503, so Stripe delivers it again; after the window it is recorded as
@@ -327,11 +326,11 @@ begin
 end;
 $$;
 
-
--- The previous signature, for a stripe-webhook deployed before this migration: no details and no
--- grace window (it recorded unmatched payments at once, as before). Remove once every deployment
--- calls the 13-argument function.
-create or replace function payments.record_stripe_event(
+-- The short form: no details and no grace window (an unmatched payment is recorded at once).
+-- The stripe-webhook calls the 13-argument function; nothing is deployed yet, but the pgTAP
+-- suites (20_stripe_ledger, 21_stripe_money_cases, 60_content_and_money) assert this signature,
+-- its grants and SECURITY DEFINER, and call it 36 times, so it stays.
+create function payments.record_stripe_event(
   event_id text,
   event_type text,
   event_created timestamptz,
@@ -352,7 +351,7 @@ create or replace function payments.record_stripe_event(
     booking_id, payment_intent_id, amount, currency, refunded_in_full, payload, '{}'::jsonb, 0);
 $$;
 
--- ---- from 20261202000071_guestly_payment_ledger.sql
+-- ---- guestly.payments: money still to record in Guestly
 
 -- Money Stripe took (or gave back) that Guestly must show: one row per payment or refund, written
 -- when the Stripe ledger applies an event, recorded in Guestly by guestly-sync once the booking's
@@ -381,7 +380,6 @@ create index payments_pending_idx on guestly.payments (booking_id) where status 
 
 alter table guestly.payments enable row level security;
 
-
 -- Money work: a payment or refund not yet in Guestly, for a booking whose reservation exists.
 create function guestly.payment_record_due(b public.bookings) returns boolean
   language sql
@@ -392,7 +390,6 @@ create function guestly.payment_record_due(b public.bookings) returns boolean
   select b.guestly_reservation_id is not null
      and exists (select 1 from guestly.payments p where p.booking_id = b.id and p.status = 'pending')
 $$;
-
 
 -- Stripe's ledger gives each event its outcome in a second statement (it is inserted as
 -- `ignored` first): the money rows follow that outcome. `confirmed` is the booking's payment;
@@ -454,7 +451,6 @@ begin
 end;
 $$;
 
-
 -- What is known of a payment row's request. `sending`: written right before the request leaves
 -- (if the invocation dies before it learns the answer, the next one looks it up first);
 -- `recorded` (Guestly's payment id when known); `unknown` (an answer lost: look it up before
@@ -496,7 +492,6 @@ begin
   return found;
 end;
 $$;
-
 
 create trigger tg_stripe_events__guestly_payments
   after update of outcome on payments.stripe_events

@@ -1,7 +1,11 @@
--- Owns admin alerts and their kinds (the email outbox), undelivered-alert and sync-stall detectors, retry links.
+-- Admin alerts: the alert kinds, the guestly.admin_alerts outbox and its delivery (claim, sent,
+-- failed, the notify-admin wake-up), one-use retry links and their preview, the undelivered-alert
+-- and stalled-sync detectors, and the operator views behind `npm run sync:status`
+-- (guestly_sync_failures, guestly_sync_overview, guestly_undelivered_alerts, guestly_sync_stalled).
+-- Concern: telling a human. Depends on 20261126000001, 20261126000002 (sync state, manual
+-- retry) and 20261126000004 (money rows shown in the overview).
 
--- ---- from 20261126000002_guestly_sync.sql
-
+-- ---- Alert kinds and the outbox
 
 -- The kinds of admin alert, as rows instead of a check constraint: each concern's migration adds
 -- the kinds it writes (one insert), so no migration has to restate (and risk dropping) the list.
@@ -12,11 +16,9 @@ create table guestly.alert_kinds (
 
 alter table guestly.alert_kinds enable row level security;
 
-
 insert into guestly.alert_kinds (kind, description) values
   ('sync_failed', 'A paid booking''s Guestly sync failed for good (permanent error or attempts used up).'),
   ('payment_mismatch', 'Stripe reported a payment whose amount or currency differs from the booking.');
-
 
 -- The outbox: one row per alert, written in the transaction that found the problem and
 -- delivered by notify-admin.
@@ -41,14 +43,12 @@ create index admin_alerts_unsent_idx on guestly.admin_alerts (next_attempt_at) w
 
 alter table guestly.admin_alerts enable row level security;
 
--- ---- from 20261126000004_admin_alerts.sql
+-- ---- Delivery, retry links and the sync:status views
 
 -- Admin alerts: delivery of the `guestly.admin_alerts` outbox (claim / sent / failed), the pg_cron
 -- wake-up of the notify-admin function, one-use retry links, and the read-only views behind
 -- `npm run sync:status`. The outbox rows themselves are written by guestly.record_failure and
 -- the Stripe webhook; this migration only delivers them.
-
-
 
 -- A retry link works once. The row is written in the same transaction that starts the retry,
 -- so a link whose retry could not start (unknown booking) stays usable.
@@ -61,7 +61,6 @@ create table guestly.used_retry_links (
 create index used_retry_links_booking_id_idx on guestly.used_retry_links (booking_id, used_at);
 
 alter table guestly.used_retry_links enable row level security;
-
 
 -- Named to sort after tg_bookings__enqueue_guestly_sync (BEFORE triggers fire in name order),
 -- so it sees the sync status that trigger sets.
@@ -83,7 +82,6 @@ begin
   return new;
 end;
 $$;
-
 
 -- ---------------------------------------------------------------------------------------------
 -- Outbox state changes, called by notify-admin (service_role). Claiming is one statement: a row
@@ -114,7 +112,6 @@ create function guestly.claim_due_alerts(
    where a.id = due.id
   returning a.*;
 $$;
-
 
 -- Everything the email shows, read in one call: the booking, its property, and the attempts of
 -- this alert's episode (after the previous sync_failed alert's last attempt, up to this one's).
@@ -168,7 +165,6 @@ create function guestly.alert_email_context(alert_id uuid, max_attempts_shown in
   where exists (select 1 from a);
 $$;
 
-
 create function guestly.mark_alert_sent(alert_id uuid, provider_message_id text default null)
   returns boolean
   language sql
@@ -182,7 +178,6 @@ create function guestly.mark_alert_sent(alert_id uuid, provider_message_id text 
    where id = mark_alert_sent.alert_id and sent_at is null
   returning true;
 $$;
-
 
 -- Backoff after the claimed attempt: 1 min, 2, 4, … capped at 1 h; never gives up (an operator
 -- must hear about a final failure eventually). Returns when the alert is due again.
@@ -203,7 +198,6 @@ create function guestly.mark_alert_failed(
   returning next_attempt_at;
 $$;
 
-
 -- The cron body. Cheap when idle: one index probe; pg_net is only called when an alert is due
 -- (new, lease expired, or its backoff is over). Returns the pg_net request id, or null.
 create function guestly.wake_notify_admin(as_of timestamptz default now()) returns bigint
@@ -220,7 +214,6 @@ begin
   return null;
 end;
 $$;
-
 
 -- The one-click link: marks the link used and starts the retry through the same entry point as
 -- Studio and the CLI, in one transaction. A link already used answers without side effects.
@@ -245,11 +238,7 @@ begin
 end;
 $$;
 
--- ---- from 20261202000001_alert_kinds.sql
-
-
-
--- ---- from 20261202000020_stripe_money_outcomes.sql
+-- ---- Alert kinds: money
 
 -- Money nobody applied reaches an admin: the alert kinds the Stripe webhook writes, and the ledger
 -- outcomes that name each money case (instead of `stale` / `ignored` / `confirmed` with a note).
@@ -266,7 +255,7 @@ insert into guestly.alert_kinds (kind, description) values
    'A charge was partly refunded; the booking stays confirmed and Guestly '
    'records the refund on the payment (the reservation stays).');
 
--- ---- from 20261202000032_undelivered_alerts.sql
+-- ---- Undelivered alerts
 
 -- The alert path must not depend on the thing that is broken. When notify-admin cannot be
 -- reached (its pg_net calls answer 401/5xx or nothing) or cannot send (Resend refuses), the
@@ -329,7 +318,6 @@ create function guestly.alert_delivery_problem()
   left join last_outcome o on true;
 $$;
 
-
 create view public.guestly_undelivered_alerts
   with (security_invoker = true)
   as
@@ -357,7 +345,7 @@ from guestly.admin_alerts a
 cross join guestly.alert_delivery_problem() d
 where a.sent_at is null;
 
--- ---- from 20261202000033_sync_stall_detector.sql
+-- ---- The stall detector
 
 -- Nothing stalls silently: a paid booking that has owed Guestly a sync for longer than
 -- GUESTLY_STALL_ALERT_MINUTES (default 15) with no attempt getting anywhere writes one
@@ -369,7 +357,6 @@ insert into guestly.alert_kinds (kind, description) values
   ('sync_stalled', 'A paid booking has owed Guestly a sync for longer than ' ||
    'GUESTLY_STALL_ALERT_MINUTES with no attempt getting anywhere (function disabled, ' ||
    'unreachable, rejecting the database''s key, or failing).');
-
 
 create function public.tg_bookings__guestly_sync_episode() returns trigger
   language plpgsql
@@ -388,12 +375,10 @@ begin
 end;
 $$;
 
-
 -- One alert per booking and episode, whoever runs the detector and however often.
 create unique index admin_alerts_sync_stalled_episode_idx
   on guestly.admin_alerts (booking_id, (details ->> 'episode'))
   where kind = 'sync_stalled';
-
 
 -- The bookings stalled at `as_of`, with the likely cause. A booking is owed a sync while it is
 -- paid (or cancelled/refunded), pending or failed, and not given up (final failures alert as
@@ -604,7 +589,6 @@ create function guestly.stalled_syncs(
   from diagnosed d;
 $$;
 
-
 -- The cron body: one alert per stalled booking and episode (the unique index makes a second
 -- insert a no-op), then notify-admin is woken. Also says in the Postgres log when the alert
 -- path itself is broken, and forgets function calls older than a day.
@@ -654,7 +638,6 @@ begin
 end;
 $$;
 
-
 -- For people in Studio and sync:status: what is stalled right now, and why.
 create view public.guestly_sync_stalled
   with (security_invoker = true)
@@ -675,7 +658,7 @@ from guestly.stalled_syncs() s
 join public.bookings b on b.id = s.booking_id
 left join public.properties p on p.id = b.property_id;
 
--- ---- from 20261202000040_retry_link_preview.sql
+-- ---- Retry link preview
 
 -- The retry link's confirmation page (GET) shows what the retry would do, and must change
 -- nothing: mail scanners open links. This read-only function answers what
@@ -719,18 +702,18 @@ begin
 end;
 $$;
 
--- ---- from 20261202000041_retry_link_after_link_retry.sql
+-- ---- Alerts after a link retry get a link again
 
 -- An alert that follows a retry started from an email link gets a one-click link again.
 --
--- 20261126000004 left the link out of such alerts: opening the link (GET) started the retry, so a
--- mail scanner that opens every link would retry, fail, get a new email with a new link, open it,
--- … forever. Since 20261202000040 a GET only shows a confirmation page and only its button (a POST
+-- Such alerts once had no link: opening the link (GET) started the retry, so a mail scanner
+-- that opens every link would retry, fail, get a new email with a new link, open it, … forever.
+-- Now a GET only shows a confirmation page and only its button (a POST
 -- carrying the token in its body) starts a retry; scanners do not submit forms, so the loop cannot
 -- start, and a person whose retry failed again deserves the same one-click link as the first time.
 -- Alerts written before this migration keep `details.retry_link = false` and render as before
 -- (an alert's email must stay byte-for-byte the same on every resend).
-create or replace function guestly.tg_admin_alerts__stamp_last_attempt() returns trigger
+create function guestly.tg_admin_alerts__stamp_last_attempt() returns trigger
   language plpgsql
   set search_path = ''
   as $$
@@ -744,15 +727,13 @@ begin
 end;
 $$;
 
--- ---- from 20261202000060_calendar_conflicts.sql
-
+-- ---- Alert kinds and failures view: calendar conflicts
 
 insert into guestly.alert_kinds (kind, description) values
   ('double_booking', 'A paid booking''s dates are taken in Guestly (calendar conflict): refund, '
                      'move the guest, or force it with ignore_calendar.');
 
-
-create or replace view public.guestly_sync_failures
+create view public.guestly_sync_failures
   with (security_invoker = true)
   as
 select
@@ -784,10 +765,7 @@ left join lateral (
    order by a.created_at desc limit 1) alert on true
 where b.guestly_sync_status = 'failed' and b.status <> 'pending_payment';
 
--- ---- from 20261202000076_partial_refund_reaches_guestly.sql
-
-
--- ---- from 20261202000101_apply_guestly_change.sql
+-- ---- Alert kinds: changes made in Guestly
 
 -- Applying what Guestly changed to the booking it belongs to, in one transaction with the
 -- ledger row's outcome and any admin alert. Only reservations we created are applied (found by
@@ -795,7 +773,7 @@ where b.guestly_sync_status = 'failed' and b.status <> 'pending_payment';
 -- function read from Guestly); a cancellation makes the booking `cancelled`, new dates and guest
 -- counts are copied; money is never changed here. Nothing is sent back to Guestly: the booking
 -- is written together with the state Guestly now holds (guestly_synced_state,
--- guestly_synced_status), which is what the enqueue triggers compare (20261202000073).
+-- guestly_synced_status), which is what the enqueue triggers compare (20261126000002).
 
 insert into guestly.alert_kinds (kind, description) values
   ('cancelled_in_guestly', 'A paid booking was cancelled in Guestly (host, guest or channel): '
@@ -803,12 +781,11 @@ insert into guestly.alert_kinds (kind, description) values
   ('guestly_change_price_differs', 'Guestly changed a booking''s dates or guests and the price '
                                    'would differ from what the guest paid: money was not changed.');
 
--- ---- from 20261203000013_overview_holds.sql
+-- ---- The operator overview
 
 -- The operator's overview counts holds too (GUESTLY_HOLD_MINUTES): bookings waiting for payment
--- whose hold is being placed, is held, or was refused because the nights are taken. New columns
--- at the end (create or replace keeps the rest as 20261202000075 defined it).
-create or replace view public.guestly_sync_overview
+-- whose hold is being placed, is held, or was refused because the nights are taken.
+create view public.guestly_sync_overview
   with (security_invoker = true)
   as
 select
@@ -850,7 +827,7 @@ select
     as holds_unavailable
 from public.bookings b;
 
--- ---- from 20261203000203_reconciliation_alert.sql
+-- ---- Alert kinds: reconciliation
 
 -- One admin email per reconciliation run, and only when the run found drift: what was healed
 -- and what an operator must look at (rendered by notifications/reconciliation.ts). Not tied to a
@@ -860,13 +837,11 @@ insert into guestly.alert_kinds (kind, description) values
   ('reconciliation_drift', 'The reconciliation found bookings and Guestly reservations that '
                            'disagree: what it healed, and what needs an operator.');
 
--- ---- from 20261126000004_admin_alerts.sql
-
+-- ---- Triggers: outbox
 
 create trigger tg_admin_alerts__stamp_last_attempt
   before insert on guestly.admin_alerts
   for each row execute function guestly.tg_admin_alerts__stamp_last_attempt();
-
 
 -- Only writes that set a status column can change it: other UPDATEs of bookings (and the
 -- sweep's and claim's own) do not pay for this trigger.
@@ -874,13 +849,11 @@ create trigger tg_bookings__track_guestly_pending
   before insert or update of status, guestly_sync_status on public.bookings
   for each row execute function public.tg_bookings__track_guestly_pending();
 
--- ---- from 20261202000033_sync_stall_detector.sql
-
+-- ---- Triggers: sync episodes for the stall detector
 
 create trigger tg_bookings__guestly_sync_episode_on_status
   before insert or update of status on public.bookings
   for each row execute function public.tg_bookings__guestly_sync_episode('status');
-
 
 create trigger tg_bookings__guestly_sync_episode_on_retry
   before update of guestly_sync_episode_base on public.bookings

@@ -1,7 +1,10 @@
--- Owns Guestly holds: hold state on bookings, hold sync functions, release and expiry.
+-- Guestly holds while the guest pays: hold minutes and deadline, the triggers that request a
+-- hold on a pending booking and release one never placed, the hold's state functions, release
+-- when the Checkout ends unpaid (trigger on the Stripe ledger) and expiry. Concern: holds.
+-- Depends on 20261126000001 (hold columns), 20261126000002 (sync state functions, invoke) and
+-- 20261126000004 (payments.stripe_events).
 
--- ---- from 20261203000010_guestly_hold_state.sql
-
+-- ---- Hold minutes, deadline and the request trigger functions
 
 -- The hold minutes guestly-sync runs with (it reports its settings, as for the stall detector:
 -- the database cannot read a function's environment). 0 when sync is off or in test mode.
@@ -17,7 +20,6 @@ create function guestly.hold_minutes() returns int
      where s.function_name = 'guestly-sync' and s.enabled and not s.test_mode), 0)
 $$;
 
-
 -- When a hold stops blocking in Guestly: its recorded end, or (not placed yet) the request
 -- time plus its minutes — trying to place it later than that is pointless.
 create function guestly.hold_deadline(b public.bookings) returns timestamptz
@@ -28,7 +30,6 @@ create function guestly.hold_deadline(b public.bookings) returns timestamptz
   select coalesce(b.guestly_hold_until,
                   b.guestly_hold_requested_at + make_interval(mins => b.guestly_hold_minutes))
 $$;
-
 
 -- A booking born waiting for payment asks for its hold. A row that arrives with hold state
 -- already set (an import, a restore) is left as it is.
@@ -54,7 +55,6 @@ begin
 end;
 $$;
 
-
 -- A booking cancelled before its hold ever reached Guestly (no attempt, no lease): the status
 -- trigger marks it synced without a request (it fires first: BEFORE triggers run in name
 -- order), and the hold is released with it.
@@ -70,7 +70,6 @@ begin
   return new;
 end;
 $$;
-
 
 -- What the website asks before sending the guest to Stripe (guestly-hold answers from it).
 create function guestly.hold_state(booking_id uuid) returns jsonb
@@ -91,8 +90,7 @@ create function guestly.hold_state(booking_id uuid) returns jsonb
     jsonb_build_object('found', false))
 $$;
 
--- ---- from 20261203000011_hold_sync_state_functions.sql
-
+-- ---- Hold state and failure
 
 -- A hold's failure. Not an admin's business: the website learns `unavailable` and does not take
 -- the payment; anything else leaves the booking to sync as usual once paid (and alert then, if
@@ -167,7 +165,7 @@ begin
 end;
 $$;
 
--- ---- from 20261203000012_hold_release_and_expiry.sql
+-- ---- Release and expiry
 
 -- A hold never blocks nights nobody pays for. The Checkout ended without payment (session
 -- expired, or its delayed payment failed for good) → the hold is cancelled in Guestly at once,
@@ -195,7 +193,6 @@ begin
 end;
 $$;
 
-
 create function payments.tg_stripe_events__release_guestly_hold() returns trigger
   language plpgsql
   security definer
@@ -206,7 +203,6 @@ begin
   return null;
 end;
 $$;
-
 
 -- Holds past their end, still unpaid: expired. A hold being placed right now is left to its
 -- round (record_success gives a hold placed late its own full time).
@@ -228,8 +224,7 @@ create function guestly.expire_holds(as_of timestamptz default now()) returns in
   select count(*)::int from expired
 $$;
 
--- ---- from 20261203000010_guestly_hold_state.sql
-
+-- ---- Triggers on bookings
 
 create trigger tg_bookings__request_guestly_hold
   before insert on public.bookings
@@ -238,7 +233,6 @@ create trigger tg_bookings__request_guestly_hold
         and new.guestly_reservation_id is null)
   execute function public.tg_bookings__request_guestly_hold();
 
-
 create trigger tg_bookings__release_unplaced_hold
   before update of status on public.bookings
   for each row
@@ -246,8 +240,7 @@ create trigger tg_bookings__release_unplaced_hold
         and new.guestly_hold_status in ('placing', 'releasing'))
   execute function public.tg_bookings__release_unplaced_hold();
 
--- ---- from 20261203000012_hold_release_and_expiry.sql
-
+-- ---- Trigger on the Stripe ledger
 
 -- record_stripe_event writes the booking id in the same UPDATE that sets the final outcome.
 create trigger tg_stripe_events__release_guestly_hold

@@ -1,6 +1,10 @@
--- Owns the Guestly events ledger (webhooks from Guestly) and apply_guestly_change.
+-- Guestly events: the private `guestly_events` schema with the ledger of every verified
+-- Guestly webhook delivery, recording and sweeping events, guestly_events.apply_guestly_change
+-- (what Guestly changed, applied to our booking) and the view public.guestly_changes_from_guestly.
+-- Concern: the return path from Guestly. Depends on 20261126000001, 20261126000002 and
+-- 20261126000005 (alerts it raises).
 
--- ---- from 20261202000100_guestly_events_ledger.sql
+-- ---- The ledger: recording and sweeping events
 
 -- The return path: what Guestly tells us through its webhooks. The private `guestly_events`
 -- schema holds the ledger of every verified delivery, keyed by the message id (webhook-id /
@@ -10,7 +14,6 @@
 -- loses nothing.
 
 create schema guestly_events;
-
 
 create table guestly_events.events (
   -- The delivery's message id: a redelivery of the same message is the same row.
@@ -54,9 +57,7 @@ create index events_waiting_idx on guestly_events.events (next_attempt_at) where
 
 create index events_booking_id_idx on guestly_events.events (booking_id);
 
-
 alter table guestly_events.events enable row level security;
-
 
 -- The event types the function applies; any other is recorded and ignored.
 create function guestly_events.is_applied_type(event_type text) returns boolean
@@ -64,7 +65,6 @@ create function guestly_events.is_applied_type(event_type text) returns boolean
   immutable
   set search_path = ''
   as $$ select event_type in ('reservation.created.v2', 'reservation.updated.v2') $$;
-
 
 -- Records one verified delivery. Returns {duplicate, pending}: pending = the event still has to
 -- be applied (false for a redelivery of a handled message and for an unknown type).
@@ -108,7 +108,6 @@ begin
 end;
 $$;
 
-
 -- What the function needs to apply a recorded event: the event, and the booking already bound
 -- to its reservation (null: the function looks the reservation up in Guestly).
 create function guestly_events.event_to_apply(message_id text) returns jsonb
@@ -131,7 +130,6 @@ create function guestly_events.event_to_apply(message_id text) returns jsonb
     jsonb_build_object('found', false))
 $$;
 
-
 -- The apply could not run (Guestly unreachable for the lookup, a database error): come back
 -- later, with growing spacing (1, 2, 4, … min, capped at 1 h).
 create function guestly_events.record_apply_failure(message_id text, error text) returns void
@@ -145,7 +143,6 @@ create function guestly_events.record_apply_failure(message_id text, error text)
          next_attempt_at = now() + make_interval(secs => least(60 * power(2, e.apply_attempts), 3600))
    where e.message_id = record_apply_failure.message_id and e.outcome is null;
 $$;
-
 
 -- The cron body: events still without an outcome whose time came are handed to the function
 -- again (one call per batch). Like guestly.sweep_due_syncs, it comes back in 2 minutes of real
@@ -181,8 +178,7 @@ begin
 end;
 $$;
 
--- ---- from 20261202000101_apply_guestly_change.sql
-
+-- ---- Helpers for applying a change
 
 -- Guestly statuses after which the reservation no longer holds the stay.
 create function guestly_events.ends_stay(guestly_status text) returns boolean
@@ -190,7 +186,6 @@ create function guestly_events.ends_stay(guestly_status text) returns boolean
   immutable
   set search_path = ''
   as $$ select guestly_status in ('canceled', 'declined', 'expired') $$;
-
 
 -- What an alert about a Guestly change carries (the email renders it; notifications/).
 create function guestly_events.alert_details(
@@ -222,10 +217,10 @@ create function guestly_events.alert_details(
                   order by s.received_at desc limit 1))
 $$;
 
--- ---- from 20261203000201_guestly_events_origin.sql
+-- ---- The events view
 
 -- What Guestly changed, newest first, with where each event came from.
-create or replace view public.guestly_changes_from_guestly
+create view public.guestly_changes_from_guestly
   with (security_invoker = true)
   as
 select
@@ -245,14 +240,14 @@ select
   e.origin
 from guestly_events.events e;
 
--- ---- from 20261203000206_released_hold_is_not_the_stay.sql
+-- ---- apply_guestly_change
 
 -- A late Guestly event about a booking's released hold cancels nothing. release_hold forgets the
 -- hold's reservation (guestly_reservation_id becomes null, guestly_hold_reservation_id keeps it),
 -- so the event finds the booking by our reference only; if the guest paid since, the booking is
 -- confirmed and its new create perhaps not recorded yet — the hold's cancellation would have
--- cancelled it. Same signature and body as 20261203000014, plus that check.
-create or replace function guestly_events.apply_guestly_change(
+-- cancelled it.
+create function guestly_events.apply_guestly_change(
   message_id text,
   booking_ref uuid default null,
   stay jsonb default '{}'::jsonb,

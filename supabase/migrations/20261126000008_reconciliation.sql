@@ -1,6 +1,10 @@
--- Owns the reconciliation: runs, drift items, heal, its alert.
+-- Reconciliation: the private `guestly_reconcile` schema with its runs and drift items, the
+-- bookings each run checks, healing (a missing reservation recreated, a stale one resent, a
+-- change whose webhook never came applied, a lapsed hold forgotten) and finish_run with its
+-- alert. Concern: noticing what every other path missed. Depends on 20261126000002,
+-- 20261126000005, 20261126000006 and 20261126000007 (apply_guestly_change).
 
--- ---- from 20261203000200_reconciliation_runs.sql
+-- ---- Runs and drift items
 
 -- The daily reconciliation (guestly-reconcile, `npm run sync:reconcile`) compares the bookings
 -- that should be in Guestly with the reservations there. Each run and each drift it found is
@@ -8,7 +12,6 @@
 -- the admin email and Studio all read the same result.
 
 create schema guestly_reconcile;
-
 
 create table guestly_reconcile.runs (
   id uuid primary key default gen_random_uuid(),
@@ -31,7 +34,6 @@ create table guestly_reconcile.runs (
 );
 
 create index runs_started_idx on guestly_reconcile.runs (started_at desc);
-
 
 create table guestly_reconcile.drift_items (
   id bigserial primary key,
@@ -59,11 +61,9 @@ create index drift_items_run_idx on guestly_reconcile.drift_items (run_id);
 
 create index drift_items_booking_idx on guestly_reconcile.drift_items (booking_id);
 
-
 alter table guestly_reconcile.runs enable row level security;
 
 alter table guestly_reconcile.drift_items enable row level security;
-
 
 -- Starts a run. Only one at a time: a second one (the cron while an operator runs it) would
 -- double the requests and could heal the same booking twice. A run still `running` after an
@@ -94,7 +94,6 @@ begin
 end;
 $$;
 
-
 -- What the run compares against Guestly: every booking that has (or should have) a
 -- reservation. Only what the comparison needs: no guest contact data leaves the database.
 create function guestly_reconcile.bookings_to_check() returns jsonb
@@ -118,7 +117,6 @@ create function guestly_reconcile.bookings_to_check() returns jsonb
     from public.bookings b
    where b.guestly_reservation_id is not null or b.status = 'confirmed'
 $$;
-
 
 -- One drift item. Healing functions (next migration) record their own.
 create function guestly_reconcile.record_item(
@@ -144,7 +142,6 @@ create function guestly_reconcile.record_item(
   returning id
 $$;
 
-
 -- The latest run and its items, for sync:status and the CLI.
 create function guestly_reconcile.run_result(run_id uuid default null) returns jsonb
   language sql
@@ -169,7 +166,7 @@ create function guestly_reconcile.run_result(run_id uuid default null) returns j
                            order by x.started_at desc limit 1))
 $$;
 
--- ---- from 20261203000202_reconciliation_heal.sql
+-- ---- Healing
 
 -- Healing what the reconciliation found, each in one transaction with its drift item. Nothing
 -- here talks to Guestly: a booking is put back into a sync episode and the usual path (trigger →
@@ -238,7 +235,6 @@ begin
 end;
 $$;
 
-
 -- Guestly holds an old status or old content while the sync believes it is done (a status
 -- change or content change that Guestly missed): forget that Guestly has the status (when it
 -- differs) and start an episode; the sync sends what the booking says. Setting a status or the
@@ -300,14 +296,13 @@ begin
 end;
 $$;
 
--- ---- from 20261203000205_missed_change_checks_the_booking.sql
+-- ---- A missed change, applied only to the booking the run saw
 
 -- A lost Guestly change is applied only to a booking still as the run saw it: same reservation,
 -- no sync in flight, not changed since the run began (the run reads the bookings before paging
 -- through Guestly, which takes minutes; a guest's change meanwhile is newer than Guestly's state
--- the run compared). The same checks heal_missing and heal_resend make. Otherwise as in
--- 20261203000202.
-create or replace function guestly_reconcile.apply_missed_change(
+-- the run compared). The same checks heal_missing and heal_resend make.
+create function guestly_reconcile.apply_missed_change(
   run_id uuid,
   reservation_id text,
   booking_ref uuid,
@@ -384,7 +379,7 @@ begin
 end;
 $$;
 
--- ---- from 20261203000207_lapsed_hold_is_recreated.sql
+-- ---- A lapsed hold, forgotten
 
 -- A hold that ran out before the guest paid, whose nights a channel took meanwhile: Guestly
 -- refuses to confirm it (the calendar), so it is not the booking's reservation any more.
@@ -395,7 +390,7 @@ $$;
 -- this, every round asked Guestly to confirm the lapsed hold on its old nights and the conflict
 -- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
 -- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
--- record_success (else as in 20261203000011) calls a placed hold confirmed only when the
+-- record_success (20261126000002) calls a placed hold confirmed only when the
 -- confirmed reservation is the hold.
 
 create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
@@ -419,13 +414,12 @@ create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reser
   select exists (select 1 from forgotten)
 $$;
 
--- ---- from 20261203000208_failed_reconciliation_alerts.sql
+-- ---- finish_run and its email
 
 -- The reconciliation's admin email also goes out when a run failed, with or without drift: a
 -- search Guestly refused, a run that found no send slot, or one stopped early would otherwise
--- look like a day without drift, and the daily check could be dead for weeks unnoticed. Else as
--- in 20261203000203.
-create or replace function guestly_reconcile.finish_run(
+-- look like a day without drift, and the daily check could be dead for weeks unnoticed.
+create function guestly_reconcile.finish_run(
   run_id uuid,
   reservations_seen int,
   bookings_checked int,
@@ -490,4 +484,19 @@ begin
   return jsonb_build_object('run_id', r.id, 'status', r.status, 'drift', drift,
                             'alert_id', new_alert);
 end;
+$$;
+
+-- ---- The daily run, requested by pg_cron
+
+-- The daily reconciliation: pg_cron asks guestly-reconcile (through pg_net, like every other
+-- function call from the database) to run and heal. The function answers at once and works in
+-- the background, at Guestly priority `background`, so live syncs keep their share of the limits.
+-- 03:17 UTC: a quiet hour for the website, and off the full hour other jobs like.
+create function guestly_reconcile.request_run(fix boolean default true) returns bigint
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  select guestly.invoke_function('guestly-reconcile',
+                                 jsonb_build_object('fix', fix, 'triggeredBy', 'cron'))
 $$;

@@ -1,9 +1,10 @@
--- Owns the operator views (Stripe events, overview with money and holds).
+-- Operator view public.stripe_events_needing_attention: the Stripe events a human should look
+-- at. Concern: money, seen by an operator. Depends on 20261126000001 and 20261126000004.
 
--- ---- from 20261202000022_stripe_events_needing_attention.sql
+-- ---- stripe_events_needing_attention
 
--- The operator's view of Stripe events that need a person, with the money outcomes of
--- 20261202000020. What is no longer listed:
+-- The operator's view of Stripe events that need a person, with the money outcomes
+-- (20261126000004). What is no longer listed:
 --   * an `unmatched` event whose PaymentIntent has since confirmed (or refunded) a booking —
 --     typically a payment_intent.succeeded without booking metadata that arrived after the grace
 --     window, before its Checkout session event stored the PaymentIntent on the booking;
@@ -12,7 +13,7 @@
 -- Rows written before that migration keep their old outcomes: a second payment was `confirmed`
 -- with a note ("booking already confirmed by …"; a free Checkout's note is not one), a payment
 -- for a cancelled booking `stale` with another PaymentIntent.
-create or replace view public.stripe_events_needing_attention
+create view public.stripe_events_needing_attention
   with (security_invoker = true)
   as
 select e.id as event_id,

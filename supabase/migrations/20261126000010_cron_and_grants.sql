@@ -1,12 +1,16 @@
--- Owns every grant/revoke and every pg_cron job, applied after all objects exist.
+-- Grants and cron jobs: every revoke/grant on the objects above and every pg_cron job, in one
+-- place after all objects exist (a bulk `grant … on all functions in schema` only reaches the
+-- functions that exist when it runs; the revokes after it narrow it down again). Sections follow
+-- the concerns. Concern: who may call what, and what runs on its own. Depends on every
+-- migration before it.
 
--- ---- from 20261126000001_booking_app_schema.sql
+-- ---- Booking schema
 
 revoke all on function public.tg_bookings__set_updated_at() from public, anon, authenticated, service_role;
 
 revoke all on public.properties, public.bookings from anon, authenticated;
 
--- ---- from 20261126000002_guestly_sync.sql
+-- ---- Guestly sync: schema, tables, functions; the sync sweep job
 
 revoke all on schema guestly from public;
 
@@ -16,18 +20,95 @@ revoke all on all tables in schema guestly from public, anon, authenticated;
 
 grant select on guestly.sync_attempts, guestly.admin_alerts to service_role;
 
-
 revoke all on all functions in schema guestly from public, anon, authenticated;
 
 grant execute on all functions in schema guestly to service_role;
 
 revoke all on function public.tg_bookings__enqueue_guestly_sync() from public, anon, authenticated, service_role;
 
-
 -- Idempotent by job name: cron.schedule replaces an existing job of the same name.
 select cron.schedule('guestly-sync-sweep', '* * * * *', 'select guestly.sweep_due_syncs()');
 
--- ---- from 20261126000003_stripe_webhook.sql
+-- ---- Guestly sync: confirm_lease
+
+revoke all on function guestly.confirm_lease(uuid, uuid, int) from public, anon, authenticated;
+
+grant execute on function guestly.confirm_lease(uuid, uuid, int) to service_role;
+
+-- ---- Guestly sync: invocation log
+
+revoke all on guestly.function_invocations from public, anon, authenticated;
+
+grant select on guestly.function_invocations to service_role;
+
+revoke all on function guestly.invoke_function(text, jsonb) from public, anon, authenticated;
+
+grant execute on function guestly.invoke_function(text, jsonb) to service_role;
+
+-- ---- Guestly sync: function state
+
+revoke all on guestly.function_state from public, anon, authenticated;
+
+grant select on guestly.function_state to service_role;
+
+revoke all on function guestly.report_function_state(text, boolean, boolean, jsonb)
+  from public, anon, authenticated;
+
+grant execute on function guestly.report_function_state(text, boolean, boolean, jsonb) to service_role;
+
+-- ---- Guestly sync: manual retry
+
+revoke all on function guestly.begin_manual_retry(uuid, boolean) from public, anon, authenticated;
+
+grant execute on function guestly.begin_manual_retry(uuid, boolean) to service_role;
+
+revoke all on function guestly.tg_bookings__clear_ignore_calendar()
+  from public, anon, authenticated, service_role;
+
+revoke all on function public.guestly_retry_sync(uuid, boolean) from public, anon, authenticated;
+
+grant execute on function public.guestly_retry_sync(uuid, boolean) to service_role;
+
+-- ---- Guestly sync: desired state
+
+revoke all on function guestly.desired_state(public.bookings) from public, anon, authenticated;
+
+grant execute on function guestly.desired_state(public.bookings) to service_role;
+
+revoke all on function guestly.content_change_due(public.bookings) from public, anon, authenticated;
+
+grant execute on function guestly.content_change_due(public.bookings) to service_role;
+
+-- ---- Guestly sync: record_success
+
+revoke all on function guestly.record_success(uuid, uuid, text, text, jsonb)
+  from public, anon, authenticated;
+
+grant execute on function guestly.record_success(uuid, uuid, text, text, jsonb) to service_role;
+
+-- ---- Guestly sync: episodes and enqueue triggers
+
+revoke all on function guestly.start_sync_episode(public.bookings) from public, anon, authenticated, service_role;
+
+revoke all on function public.tg_bookings__enqueue_guestly_change()
+  from public, anon, authenticated, service_role;
+
+-- ---- Guestly sync: record_failure
+
+revoke all on function guestly.record_failure(uuid, uuid, text, boolean, int, int, timestamptz, jsonb, text, text, jsonb, jsonb)
+  from public, anon, authenticated;
+
+grant execute on function guestly.record_failure(uuid, uuid, text, boolean, int, int, timestamptz, jsonb, text, text, jsonb, jsonb)
+  to service_role;
+
+-- ---- Request limiter
+
+revoke all on function guestly.reserve_request_slot(int, int, int, int, text)
+  from public, anon, authenticated;
+
+grant execute on function guestly.reserve_request_slot(int, int, int, int, text) to service_role;
+
+-- ---- Stripe ledger
 
 revoke all on schema payments from public;
 
@@ -37,7 +118,6 @@ revoke all on payments.stripe_events from public, anon, authenticated;
 
 grant select on payments.stripe_events to service_role;
 
-
 revoke all on function payments.record_stripe_event(
   text, text, timestamptz, boolean, text, uuid, text, bigint, text, boolean, jsonb
 ) from public, anon, authenticated;
@@ -46,10 +126,43 @@ grant execute on function payments.record_stripe_event(
   text, text, timestamptz, boolean, text, uuid, text, bigint, text, boolean, jsonb
 ) to service_role;
 
--- ---- from 20261126000004_admin_alerts.sql
+-- ---- Stripe ledger: record_stripe_event (13 arguments)
+
+revoke all on function payments.record_stripe_event(
+  text, text, timestamptz, boolean, text, uuid, text, bigint, text, boolean, jsonb, jsonb, int
+) from public, anon, authenticated;
+
+grant execute on function payments.record_stripe_event(
+  text, text, timestamptz, boolean, text, uuid, text, bigint, text, boolean, jsonb, jsonb, int
+) to service_role;
+
+-- ---- Money still to record in Guestly
+
+revoke all on guestly.payments from public, anon, authenticated;
+
+grant select on guestly.payments to service_role;
+
+revoke all on function guestly.payment_record_due(public.bookings) from public, anon, authenticated;
+
+grant execute on function guestly.payment_record_due(public.bookings) to service_role;
+
+revoke all on function payments.tg_stripe_events__guestly_payments()
+  from public, anon, authenticated, service_role;
+
+revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text)
+  from public, anon, authenticated;
+
+grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text) to service_role;
+
+-- ---- Alert kinds
+
+revoke all on guestly.alert_kinds from public, anon, authenticated;
+
+grant select on guestly.alert_kinds to service_role;
+
+-- ---- Admin alerts: outbox, retry links, views; the notify-admin job
 
 revoke all on guestly.used_retry_links from public, anon, authenticated, service_role;
-
 
 revoke all on function guestly.tg_admin_alerts__stamp_last_attempt()
   from public, anon, authenticated, service_role;
@@ -73,78 +186,15 @@ grant execute on function guestly.claim_due_alerts(int, int, timestamptz),
   guestly.redeem_retry_link(uuid, uuid)
   to service_role;
 
-
 revoke all on public.guestly_sync_overview, public.guestly_sync_failures
   from public, anon, authenticated;
 
 grant select on public.guestly_sync_overview, public.guestly_sync_failures to service_role;
 
-
 -- Idempotent by job name: cron.schedule replaces an existing job of the same name.
 select cron.schedule('guestly-notify-admin-sweep', '* * * * *', 'select guestly.wake_notify_admin()');
 
--- ---- from 20261126000005_operator_view_stripe_events.sql
-
-
-revoke all on public.stripe_events_needing_attention from public, anon, authenticated;
-
-grant select on public.stripe_events_needing_attention to service_role;
-
--- ---- from 20261202000001_alert_kinds.sql
-
-revoke all on guestly.alert_kinds from public, anon, authenticated;
-
-grant select on guestly.alert_kinds to service_role;
-
--- ---- from 20261202000010_unknown_outcomes.sql
-
-revoke all on function guestly.confirm_lease(uuid, uuid, int) from public, anon, authenticated;
-
-grant execute on function guestly.confirm_lease(uuid, uuid, int) to service_role;
-
--- ---- from 20261202000021_stripe_record_event_money_cases.sql
-
-
-revoke all on function payments.record_stripe_event(
-  text, text, timestamptz, boolean, text, uuid, text, bigint, text, boolean, jsonb, jsonb, int
-) from public, anon, authenticated;
-
-grant execute on function payments.record_stripe_event(
-  text, text, timestamptz, boolean, text, uuid, text, bigint, text, boolean, jsonb, jsonb, int
-) to service_role;
-
--- ---- from 20261202000022_stripe_events_needing_attention.sql
-
-
-revoke all on public.stripe_events_needing_attention from public, anon, authenticated;
-
-grant select on public.stripe_events_needing_attention to service_role;
-
--- ---- from 20261202000030_function_invocation_log.sql
-
-revoke all on guestly.function_invocations from public, anon, authenticated;
-
-grant select on guestly.function_invocations to service_role;
-
-
-revoke all on function guestly.invoke_function(text, jsonb) from public, anon, authenticated;
-
-grant execute on function guestly.invoke_function(text, jsonb) to service_role;
-
--- ---- from 20261202000031_function_state.sql
-
-revoke all on guestly.function_state from public, anon, authenticated;
-
-grant select on guestly.function_state to service_role;
-
-
-revoke all on function guestly.report_function_state(text, boolean, boolean, jsonb)
-  from public, anon, authenticated;
-
-grant execute on function guestly.report_function_state(text, boolean, boolean, jsonb) to service_role;
-
--- ---- from 20261202000032_undelivered_alerts.sql
-
+-- ---- Admin alerts: undelivered alerts
 
 revoke all on function guestly.alert_delivery_problem() from public, anon, authenticated;
 
@@ -154,8 +204,7 @@ revoke all on public.guestly_undelivered_alerts from public, anon, authenticated
 
 grant select on public.guestly_undelivered_alerts to service_role;
 
--- ---- from 20261202000033_sync_stall_detector.sql
-
+-- ---- Admin alerts: the stall detector and its job
 
 revoke all on function public.tg_bookings__guestly_sync_episode()
   from public, anon, authenticated, service_role;
@@ -172,139 +221,16 @@ revoke all on public.guestly_sync_stalled from public, anon, authenticated;
 
 grant select on public.guestly_sync_stalled to service_role;
 
-
 -- Next to guestly-sync-sweep rather than inside it: the sweep's body belongs to the retry logic.
 select cron.schedule('guestly-sync-stall-check', '* * * * *', 'select guestly.detect_stalled_syncs()');
 
--- ---- from 20261202000040_retry_link_preview.sql
-
+-- ---- Admin alerts: retry link preview
 
 revoke all on function guestly.preview_retry_link(uuid, uuid) from public, anon, authenticated;
 
 grant execute on function guestly.preview_retry_link(uuid, uuid) to service_role;
 
--- ---- from 20261202000041_retry_link_after_link_retry.sql
-
-
-revoke all on function guestly.tg_admin_alerts__stamp_last_attempt()
-  from public, anon, authenticated, service_role;
-
--- ---- from 20261202000050_invoke_function_api_keys.sql
-
-
-revoke all on function guestly.invoke_function(text, jsonb) from public, anon, authenticated;
-
-grant execute on function guestly.invoke_function(text, jsonb) to service_role;
-
--- ---- from 20261202000060_calendar_conflicts.sql
-
-revoke all on function guestly.begin_manual_retry(uuid, boolean) from public, anon, authenticated;
-
-grant execute on function guestly.begin_manual_retry(uuid, boolean) to service_role;
-
-revoke all on function guestly.tg_bookings__clear_ignore_calendar()
-  from public, anon, authenticated, service_role;
-
-revoke all on function public.guestly_retry_sync(uuid, boolean) from public, anon, authenticated;
-
-grant execute on function public.guestly_retry_sync(uuid, boolean) to service_role;
-
--- ---- from 20261202000070_sync_work_model.sql
-
-
-revoke all on function guestly.desired_state(public.bookings) from public, anon, authenticated;
-
-grant execute on function guestly.desired_state(public.bookings) to service_role;
-
-revoke all on function guestly.content_change_due(public.bookings) from public, anon, authenticated;
-
-grant execute on function guestly.content_change_due(public.bookings) to service_role;
-
--- ---- from 20261202000071_guestly_payment_ledger.sql
-
-revoke all on guestly.payments from public, anon, authenticated;
-
-grant select on guestly.payments to service_role;
-
-
-revoke all on function guestly.payment_record_due(public.bookings) from public, anon, authenticated;
-
-grant execute on function guestly.payment_record_due(public.bookings) to service_role;
-
-revoke all on function payments.tg_stripe_events__guestly_payments()
-  from public, anon, authenticated, service_role;
-
-revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text)
-  from public, anon, authenticated;
-
-grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text) to service_role;
-
--- ---- from 20261202000072_claim_and_success_follow_content.sql
-
-
-revoke all on function guestly.record_success(uuid, uuid, text, text, jsonb)
-  from public, anon, authenticated;
-
-grant execute on function guestly.record_success(uuid, uuid, text, text, jsonb) to service_role;
-
--- ---- from 20261202000073_enqueue_on_content_change.sql
-
-
-revoke all on function guestly.start_sync_episode(public.bookings) from public, anon, authenticated, service_role;
-
-revoke all on function public.tg_bookings__enqueue_guestly_change()
-  from public, anon, authenticated, service_role;
-
--- ---- from 20261202000074_request_priorities.sql
-
-
-revoke all on function guestly.reserve_request_slot(int, int, int, int, text)
-  from public, anon, authenticated;
-
-grant execute on function guestly.reserve_request_slot(int, int, int, int, text) to service_role;
-
--- ---- from 20261202000077_failure_judged_against_the_claim.sql
-
-
-revoke all on function guestly.record_failure(uuid, uuid, text, boolean, int, int, timestamptz, jsonb, text, text, jsonb, jsonb)
-  from public, anon, authenticated;
-
-grant execute on function guestly.record_failure(uuid, uuid, text, boolean, int, int, timestamptz, jsonb, text, text, jsonb, jsonb)
-  to service_role;
-
--- ---- from 20261202000100_guestly_events_ledger.sql
-
-revoke all on schema guestly_events from public;
-
-grant usage on schema guestly_events to service_role;
-
-revoke all on guestly_events.events from public, anon, authenticated;
-
-grant select on guestly_events.events to service_role;
-
-
-revoke all on all functions in schema guestly_events from public, anon, authenticated;
-
-grant execute on all functions in schema guestly_events to service_role;
-
-
--- Idempotent by job name.
-select cron.schedule('guestly-webhook-sweep', '* * * * *',
-                     'select guestly_events.sweep_unapplied_events()');
-
--- ---- from 20261202000101_apply_guestly_change.sql
-
-
-revoke all on public.guestly_changes_from_guestly from public, anon, authenticated;
-
-grant select on public.guestly_changes_from_guestly to service_role;
-
-revoke all on all functions in schema guestly_events from public, anon, authenticated;
-
-grant execute on all functions in schema guestly_events to service_role;
-
--- ---- from 20261203000010_guestly_hold_state.sql
-
+-- ---- Holds
 
 revoke all on function guestly.hold_minutes() from public, anon, authenticated;
 
@@ -324,8 +250,7 @@ revoke all on function public.tg_bookings__request_guestly_hold()
 revoke all on function public.tg_bookings__release_unplaced_hold()
   from public, anon, authenticated, service_role;
 
--- ---- from 20261203000011_hold_sync_state_functions.sql
-
+-- ---- Holds: hold failure
 
 revoke all on function guestly.record_hold_failure(uuid, uuid, text, boolean, text, timestamptz)
   from public, anon, authenticated;
@@ -333,8 +258,7 @@ revoke all on function guestly.record_hold_failure(uuid, uuid, text, boolean, te
 grant execute on function guestly.record_hold_failure(uuid, uuid, text, boolean, text, timestamptz)
   to service_role;
 
--- ---- from 20261203000012_hold_release_and_expiry.sql
-
+-- ---- Holds: release and expiry; the expiry job
 
 revoke all on function guestly.release_hold(uuid) from public, anon, authenticated;
 
@@ -347,11 +271,34 @@ revoke all on function guestly.expire_holds(timestamptz) from public, anon, auth
 
 grant execute on function guestly.expire_holds(timestamptz) to service_role;
 
-
 -- Idempotent by job name: cron.schedule replaces an existing job of the same name.
 select cron.schedule('guestly-hold-expiry', '* * * * *', 'select guestly.expire_holds()');
 
--- ---- from 20261203000200_reconciliation_runs.sql
+-- ---- Guestly events: ledger; the webhook sweep job
+
+revoke all on schema guestly_events from public;
+
+grant usage on schema guestly_events to service_role;
+
+revoke all on guestly_events.events from public, anon, authenticated;
+
+grant select on guestly_events.events to service_role;
+
+revoke all on all functions in schema guestly_events from public, anon, authenticated;
+
+grant execute on all functions in schema guestly_events to service_role;
+
+-- Idempotent by job name.
+select cron.schedule('guestly-webhook-sweep', '* * * * *',
+                     'select guestly_events.sweep_unapplied_events()');
+
+-- ---- Guestly events: apply_guestly_change
+
+revoke all on public.guestly_changes_from_guestly from public, anon, authenticated;
+
+grant select on public.guestly_changes_from_guestly to service_role;
+
+-- ---- Reconciliation: runs and drift items
 
 revoke all on schema guestly_reconcile from public;
 
@@ -362,62 +309,37 @@ revoke all on guestly_reconcile.runs, guestly_reconcile.drift_items
 
 grant select on guestly_reconcile.runs, guestly_reconcile.drift_items to service_role;
 
-
 revoke all on all functions in schema guestly_reconcile from public, anon, authenticated;
 
 grant execute on all functions in schema guestly_reconcile to service_role;
 
--- ---- from 20261203000201_guestly_events_origin.sql
-
-
-revoke all on public.guestly_changes_from_guestly from public, anon, authenticated;
-
-grant select on public.guestly_changes_from_guestly to service_role;
-
--- ---- from 20261203000202_reconciliation_heal.sql
-
-
-revoke all on all functions in schema guestly_reconcile from public, anon, authenticated;
-
-grant execute on all functions in schema guestly_reconcile to service_role;
-
--- ---- from 20261203000203_reconciliation_alert.sql
-
+-- ---- Reconciliation: finish_run
 
 revoke all on function guestly_reconcile.finish_run(uuid, int, int, int, text)
   from public, anon, authenticated;
 
 grant execute on function guestly_reconcile.finish_run(uuid, int, int, int, text) to service_role;
 
--- ---- from 20261203000204_reconciliation_cron.sql
+-- ---- Reconciliation: the daily job
 
--- The daily reconciliation: pg_cron asks guestly-reconcile (through pg_net, like every other
--- function call from the database) to run and heal. The function answers at once and works in
--- the background, at Guestly priority `background`, so live syncs keep their share of the limits.
 -- 03:17 UTC: a quiet hour for the website, and off the full hour other jobs like.
-
-create function guestly_reconcile.request_run(fix boolean default true) returns bigint
-  language sql
-  security definer
-  set search_path = ''
-  as $$
-  select guestly.invoke_function('guestly-reconcile',
-                                 jsonb_build_object('fix', fix, 'triggeredBy', 'cron'))
-$$;
-
 
 revoke all on function guestly_reconcile.request_run(boolean) from public, anon, authenticated;
 
 grant execute on function guestly_reconcile.request_run(boolean) to service_role;
 
-
 -- Idempotent by job name.
 select cron.schedule('guestly-reconcile-daily', '17 3 * * *',
                      'select guestly_reconcile.request_run(true)');
 
--- ---- from 20261203000207_lapsed_hold_is_recreated.sql
-
+-- ---- Reconciliation: forget_lapsed_hold
 
 revoke all on function guestly.forget_lapsed_hold(uuid, uuid, text) from public, anon, authenticated;
 
 grant execute on function guestly.forget_lapsed_hold(uuid, uuid, text) to service_role;
+
+-- ---- Operator view: Stripe events needing attention
+
+revoke all on public.stripe_events_needing_attention from public, anon, authenticated;
+
+grant select on public.stripe_events_needing_attention to service_role;
