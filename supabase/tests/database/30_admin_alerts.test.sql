@@ -1,4 +1,4 @@
--- Admin alert outbox, retry links and the sync:status views (migration 20261126000004).
+-- Admin alert outbox, retry links and the sync:status views (migration 20261126000005_alerts_outbox.sql).
 -- Everything runs in one transaction that rolls back. Other suites share the database, so rows
 -- of this test live in the year 2000 (next_attempt_at) and claims use a matching `as_of`:
 -- nobody else's alert is touched.

@@ -1,5 +1,5 @@
--- The retry link's read-only preview and the alerts after a link retry (migrations
--- 20261202000040 and 20261202000041). One transaction that rolls back; rows are this file's own.
+-- The retry link's read-only preview and the alerts after a link retry (migration
+-- 20261126000005_alerts_outbox.sql). One transaction that rolls back; rows are this file's own.
 begin;
 set local role postgres;
 select plan(12);

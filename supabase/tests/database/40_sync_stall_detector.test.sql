@@ -1,4 +1,4 @@
--- The stall detector (migration 20261202000033) with a faked clock: each booking's history is
+-- The stall detector (migration 20261126000005_alerts_outbox.sql) with a faked clock: each booking's history is
 -- moved into the past, and guestly.detect_stalled_syncs runs with an `as_of`. The HTTP answers
 -- (401, 500, unreachable) live in net._http_response, which only pg_net may write: those causes
 -- are covered end to end in supabase/tests/integration/sync_stall_test.ts.

@@ -1,6 +1,6 @@
 // Holds while the guest pays (GUESTLY_HOLD_MINUTES). Pure: the hold states and the numbers
 // Guestly's hold takes; which Guestly status a hold asks for is in the status table
-// (mapping.ts). The states themselves are decided in SQL (migration 20261203000010 lists them).
+// (mapping.ts). The states themselves are decided in SQL (migration …001_booking_schema lists them).
 import { z } from "zod";
 import type { BookingStatus } from "./schemas.ts";
 

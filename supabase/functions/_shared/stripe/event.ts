@@ -194,7 +194,7 @@ function fieldsOf(type: string, object: Record<string, unknown>): Fields {
       // only payment_status "paid" is money received. "no_payment_required" (a 100 % discount)
       // owes nothing and confirms too.
       // An expired session took no money and changes nothing on the booking (the guest may
-      // start another); its ledger row releases a Guestly hold (20261203000012).
+      // start another); its ledger row releases a Guestly hold (migration …006_holds).
       const action: StripeAction = type === "checkout.session.expired"
         ? "none"
         : type === "checkout.session.async_payment_failed"
