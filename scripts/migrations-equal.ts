@@ -8,7 +8,7 @@
 //   deno run -A scripts/migrations-equal.ts [old-ref]   (default: the parent of the commit that
 //   last replaced migration files, i.e. the chain before the newest consolidation)
 // Ports: PG_EQUAL_PORT (default 54340). Needs root (runs Postgres as the postgres OS user).
-import { type StackConfig, loadStackConfig } from "../local/stack/config.ts";
+import { loadStackConfig, type StackConfig } from "../local/stack/config.ts";
 import {
   bootstrap,
   ensureInstalled,
@@ -29,7 +29,12 @@ async function git(...args: string[]): Promise<string> {
 /** The commit before the newest one that deleted files in supabase/migrations. */
 async function defaultOldRef(): Promise<string> {
   const commit = await git(
-    "log", "-1", "--diff-filter=D", "--format=%H", "--", "supabase/migrations",
+    "log",
+    "-1",
+    "--diff-filter=D",
+    "--format=%H",
+    "--",
+    "supabase/migrations",
   );
   return commit ? `${commit}~1` : "HEAD";
 }
@@ -40,16 +45,23 @@ async function exportChain(ref: string | null, dir: string): Promise<string[]> {
   if (ref === null) {
     const source = `${base.root}/supabase/migrations`;
     for await (const entry of Deno.readDir(source)) {
-      if (entry.name.endsWith(".sql")) await Deno.copyFile(`${source}/${entry.name}`, `${dir}/${entry.name}`);
+      if (entry.name.endsWith(".sql")) {
+        await Deno.copyFile(`${source}/${entry.name}`, `${dir}/${entry.name}`);
+      }
     }
   } else {
     const names = (await git("ls-tree", "--name-only", `${ref}:supabase/migrations`)).split("\n");
     for (const name of names.filter((n) => n.endsWith(".sql"))) {
-      await Deno.writeTextFile(`${dir}/${name}`, (await run("git", ["-C", base.root, "show", `${ref}:supabase/migrations/${name}`])).stdout);
+      await Deno.writeTextFile(
+        `${dir}/${name}`,
+        (await run("git", ["-C", base.root, "show", `${ref}:supabase/migrations/${name}`])).stdout,
+      );
     }
   }
   const files: string[] = [];
-  for await (const entry of Deno.readDir(dir)) if (entry.name.endsWith(".sql")) files.push(entry.name);
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".sql")) files.push(entry.name);
+  }
   return files.sort();
 }
 
@@ -72,7 +84,12 @@ function normaliseDump(dump: string): string {
   return entries.filter((e) => e.length > 0).sort().join("\n\n") + "\n";
 }
 
-async function build(label: string, files: string[], dir: string, workDir: string): Promise<string> {
+async function build(
+  label: string,
+  files: string[],
+  dir: string,
+  workDir: string,
+): Promise<string> {
   const config: StackConfig = {
     ...base,
     stateDir: `${workDir}/${label}`,
@@ -89,24 +106,45 @@ async function build(label: string, files: string[], dir: string, workDir: strin
     for (const file of files) {
       // As `postgres` (not a superuser), one transaction per file, as `supabase migration up` does.
       const result = await run("psql", [
-        config.dbUrl, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-f", `${dir}/${file}`,
+        config.dbUrl,
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-1",
+        "-f",
+        `${dir}/${file}`,
       ], { check: false });
       if (result.code !== 0) throw new Error(`${label}: ${file} failed:\n${result.stderr}`);
     }
     const dump = await run(`${config.pgBin}/pg_dump`, [
-      "--schema-only", config.adminDbUrl,
+      "--schema-only",
+      config.adminDbUrl,
     ]);
     // Rows the migrations themselves insert (e.g. guestly.alert_kinds), sorted.
     const data = await run(`${config.pgBin}/pg_dump`, [
-      "--data-only", "--inserts", "--exclude-schema=cron", "--exclude-schema=net",
-      "--exclude-schema=vault", "--exclude-schema=supabase_migrations", config.adminDbUrl,
+      "--data-only",
+      "--inserts",
+      "--exclude-schema=cron",
+      "--exclude-schema=net",
+      "--exclude-schema=vault",
+      "--exclude-schema=supabase_migrations",
+      config.adminDbUrl,
     ]);
     const rows = data.stdout.split("\n").filter((line) => line.startsWith("INSERT ")).sort();
     const cron = await run("psql", [
-      config.adminDbUrl, "-X", "-A", "-t", "-c",
+      config.adminDbUrl,
+      "-X",
+      "-A",
+      "-t",
+      "-c",
       "select jobname, schedule, username, command from cron.job order by jobname, command",
     ]);
-    return `${normaliseDump(dump.stdout)}\n-- cron.job (jobname|schedule|username|command)\n${cron.stdout}\n-- rows\n${rows.join("\n")}\n`;
+    return `${
+      normaliseDump(dump.stdout)
+    }\n-- cron.job (jobname|schedule|username|command)\n${cron.stdout}\n-- rows\n${
+      rows.join("\n")
+    }\n`;
   } finally {
     await stopPostgres(config);
   }
@@ -118,7 +156,13 @@ async function main(): Promise<number> {
   await run("chmod", ["755", workDir]);
   await ensureInstalled(base, log);
   try {
-    log(`old chain: ${oldRef} (${await git("rev-parse", "--short", oldRef)}); new chain: working tree`);
+    log(
+      `old chain: ${oldRef} (${await git(
+        "rev-parse",
+        "--short",
+        oldRef,
+      )}); new chain: working tree`,
+    );
     const oldFiles = await exportChain(oldRef, `${workDir}/old-migrations`);
     const newFiles = await exportChain(null, `${workDir}/new-migrations`);
     const oldSchema = await build("old", oldFiles, `${workDir}/old-migrations`, workDir);
@@ -129,7 +173,9 @@ async function main(): Promise<number> {
     }
     await Deno.writeTextFile(`${workDir}/old.sql`, oldSchema);
     await Deno.writeTextFile(`${workDir}/new.sql`, newSchema);
-    const diff = await run("diff", ["-u", `${workDir}/old.sql`, `${workDir}/new.sql`], { check: false });
+    const diff = await run("diff", ["-u", `${workDir}/old.sql`, `${workDir}/new.sql`], {
+      check: false,
+    });
     console.log(diff.stdout);
     console.log(`different (normalised dumps kept in ${workDir})`);
     return 1;
