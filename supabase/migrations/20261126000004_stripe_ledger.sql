@@ -67,7 +67,9 @@ alter table payments.stripe_events enable row level security;
 --   * a second, different payment for a confirmed booking → `duplicate_payment` + alert;
 --   * charge.dispute.created → `disputed` + a `payment_disputed` alert (amount, reason);
 --   * a partial refund → `partial_refund` + alert; the booking stays as it is;
---   * a Checkout session with payment_status `no_payment_required` (100 % coupon) confirms.
+--   * a Checkout session with payment_status `no_payment_required` (100 % coupon) confirms only
+--     when its own totals show the discount covered the booking's amount; otherwise
+--     `amount_mismatch` + alert.
 -- One alert per payment and kind: the Checkout session event and the PaymentIntent event of one
 -- payment share the PaymentIntent id, and the second one writes no second alert. A repeated event
 -- id is still a no-op, so a redelivery never doubles an alert.
@@ -217,11 +219,37 @@ begin
         result_outcome := 'stale';
         result_error := 'booking is ' || b.status || '; a payment never brings it back';
       end if;
-    elsif record_stripe_event.action = 'no_payment_required' then
-      -- A 100 % discount: Stripe collected nothing and says nothing is owed. No amount to check.
+    elsif record_stripe_event.action = 'no_payment_required'
+          and (extra ->> 'checkout_amount_subtotal') is not distinct from b.amount_total::text
+          and (extra ->> 'checkout_amount_discount') is not distinct from b.amount_total::text
+          and coalesce(record_stripe_event.amount, 0) = 0
+          and lower(record_stripe_event.currency) is not distinct from b.currency then
+      -- A 100 % discount: Stripe collected nothing, and the Checkout's own totals show the
+      -- discount covered the booking's whole amount (its subtotal is the booking's price).
       result_outcome := 'confirmed';
       result_error := 'no payment required (Checkout discount covers the whole amount)';
       new_status := 'confirmed';
+    elsif record_stripe_event.action = 'no_payment_required' then
+      -- Nothing was paid, and nothing shows the booking's price was forgiven (a setup-mode
+      -- Checkout, a session for another price): never a confirmation; the admin decides.
+      result_outcome := 'amount_mismatch';
+      result_error := format('a Checkout that collected nothing (subtotal %s, discount %s %s) '
+                             || 'for a booking of %s %s: not confirmed',
+                             coalesce(extra ->> 'checkout_amount_subtotal', '(none)'),
+                             coalesce(extra ->> 'checkout_amount_discount', '(none)'),
+                             coalesce(lower(record_stripe_event.currency), '(none)'),
+                             b.amount_total, b.currency);
+      alert_kind := 'payment_mismatch';
+      alert_details := jsonb_build_object(
+        'event_id', record_stripe_event.event_id,
+        'event_type', record_stripe_event.event_type,
+        'payment_intent_id', record_stripe_event.payment_intent_id,
+        'expected_amount', b.amount_total,
+        'expected_currency', b.currency,
+        'received_amount', coalesce(record_stripe_event.amount, 0),
+        'received_currency', lower(record_stripe_event.currency),
+        'checkout_amount_subtotal', extra ->> 'checkout_amount_subtotal',
+        'checkout_amount_discount', extra ->> 'checkout_amount_discount');
     elsif record_stripe_event.amount is distinct from b.amount_total
           or lower(record_stripe_event.currency) is distinct from b.currency then
       result_outcome := 'amount_mismatch';

@@ -4,7 +4,7 @@
 -- stripe_events_needing_attention lists. Everything rolls back.
 begin;
 set local role postgres;
-select plan(59);
+select plan(63);
 
 -- Shorthand: the 13-argument call with a payload of {}.
 create function pg_temp.ev(
@@ -135,13 +135,32 @@ select ok(
   'an unmatched payment nobody applied stays listed');
 
 -- ---------------------------------------------------------------------------------------------
--- A Checkout session that owed nothing (100 % coupon) confirms the booking.
+-- A Checkout that collected nothing confirms only when its own totals show the discount covered
+-- the booking's amount: a setup-mode session or another price is an amount mismatch.
+select is(
+  pg_temp.ev('evt_m_1s', 'checkout.session.completed', now(), 'no_payment_required',
+             '7e57b000-0000-4000-8000-000000000001', null, 0,
+             details => '{"checkout_session_id": "cs_m_1s"}') ->> 'outcome',
+  'amount_mismatch', 'a free Checkout with no totals (setup mode) confirms nothing');
+select is(
+  pg_temp.ev('evt_m_1p', 'checkout.session.completed', now(), 'no_payment_required',
+             '7e57b000-0000-4000-8000-000000000001', null, 0,
+             details => '{"checkout_session_id": "cs_m_1p", "checkout_amount_subtotal": 20000, "checkout_amount_discount": 20000}') ->> 'outcome',
+  'amount_mismatch', 'a free Checkout for another price (20000 of 45000) confirms nothing');
+select is(
+  (select count(*)::int from guestly.admin_alerts
+    where kind = 'payment_mismatch' and details ->> 'event_id' in ('evt_m_1s', 'evt_m_1p')
+      and details ->> 'expected_amount' = '45000'),
+  2, 'each refused free Checkout alerts the admin with the amount it should have forgiven');
+select is(
+  (select status from public.bookings where id = '7e57b000-0000-4000-8000-000000000001'),
+  'pending_payment', 'the booking still waits for its payment');
 select is(
   pg_temp.ev('evt_m_1', 'checkout.session.completed', now(), 'no_payment_required',
              '7e57b000-0000-4000-8000-000000000001', null, 0,
-             details => '{"checkout_session_id": "cs_m_1"}'),
+             details => '{"checkout_session_id": "cs_m_1", "checkout_amount_subtotal": 45000, "checkout_amount_discount": 45000}'),
   '{"duplicate": false, "outcome": "confirmed", "booking_id": "7e57b000-0000-4000-8000-000000000001", "booking_status": "confirmed"}'::jsonb,
-  'no_payment_required confirms a booking waiting for payment, whatever its amount');
+  'no_payment_required confirms a booking whose whole amount the discount covered');
 select results_eq(
   $$ select status, stripe_payment_intent_id, guestly_sync_status from public.bookings
       where id = '7e57b000-0000-4000-8000-000000000001' $$,
@@ -294,7 +313,8 @@ select is(
 select set_eq(
   $$ select event_id from public.stripe_events_needing_attention where event_id like 'evt_m_%' $$,
   array['evt_m_u1', 'evt_m_u2', 'evt_m_u3', 'evt_m_2b', 'evt_m_2c', 'evt_m_2d',
-        'evt_m_3a', 'evt_m_3b', 'evt_m_5a', 'evt_m_5b', 'evt_m_5d', 'evt_m_dx'],
+        'evt_m_3a', 'evt_m_3b', 'evt_m_5a', 'evt_m_5b', 'evt_m_5d', 'evt_m_dx',
+        'evt_m_1s', 'evt_m_1p'],
   'the view lists every money problem; no no-ops, failures or resolved unmatched payments');
 
 select throws_ok(

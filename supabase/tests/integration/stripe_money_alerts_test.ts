@@ -281,6 +281,9 @@ dbTest(
       paymentStatus: "no_payment_required",
     });
     event.data.object.payment_intent = null;
+    // Stripe's totals of a 100 % coupon: the price before the discount, all of it forgiven.
+    event.data.object.amount_subtotal = 45000;
+    event.data.object.total_details = { amount_discount: 45000, amount_shipping: 0, amount_tax: 0 };
     const answer = await deliver(event);
     assert.equal(answer.status, 200, answer.text);
     assert.deepEqual(answer.body, { received: true, outcome: "confirmed", duplicate: false });
@@ -297,6 +300,30 @@ dbTest(
       10_000,
       200,
     );
+  },
+);
+
+dbTest(
+  "a Checkout that collected nothing but forgave nothing (setup mode) confirms nothing: an amount alert",
+  async (sql) => {
+    const id = await insertBooking(sql, newBooking({ amount: 200000 }));
+    const event = stripeEvent("checkout.session.completed", {
+      bookingId: id,
+      amount: 0,
+      currency: "usd",
+      paymentStatus: "no_payment_required",
+    });
+    event.data.object.payment_intent = null;
+    const answer = await deliver(event);
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.body.outcome, "amount_mismatch");
+    assert.equal(
+      (await booking(sql, id)).status,
+      "pending_payment",
+      "a €2,000 stay is not given away",
+    );
+    const { email } = await oneAlertEmailed(event.id, "payment_mismatch");
+    assert.match(email.text, /2,000\.00/);
   },
 );
 

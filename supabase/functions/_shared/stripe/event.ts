@@ -93,6 +93,9 @@ const CheckoutSession = z.object({
   client_reference_id: z.string().nullish(),
   payment_status: z.string().nullish(),
   amount_total: Money,
+  /** Before discounts: with `total_details.amount_discount`, what a free Checkout forgave. */
+  amount_subtotal: Money,
+  total_details: z.object({ amount_discount: Money }).nullish(),
   currency: Currency,
   payment_intent: PaymentIntentRef,
   metadata: Metadata,
@@ -208,7 +211,18 @@ function fieldsOf(type: string, object: Record<string, unknown>): Fields {
       return {
         ...NOTHING,
         ...ref,
-        details: compact({ ...refDetail(ref), checkout_session_id: session.id }),
+        details: compact({
+          ...refDetail(ref),
+          checkout_session_id: session.id,
+          // A free Checkout confirms only if its discount covered the booking's whole amount
+          // (payments.record_stripe_event checks): not a setup-mode session, not a partial code.
+          ...(action === "no_payment_required"
+            ? {
+              checkout_amount_subtotal: session.amount_subtotal ?? undefined,
+              checkout_amount_discount: session.total_details?.amount_discount ?? undefined,
+            }
+            : {}),
+        }),
         action,
         paymentIntentId: session.payment_intent,
         amount: session.amount_total ?? null,
