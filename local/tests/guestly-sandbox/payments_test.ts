@@ -46,7 +46,7 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
       "stripe:pi_456",
     ]);
 
-    const read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(read.body.money.fareAccommodation, 480.5);
     assert.equal(read.body.money.currency, "EUR");
     assert.equal(read.body.money.totalPaid, 480.5);
@@ -90,7 +90,7 @@ Deno.test("payment validation -> 422 naming the field; unknown reservation -> 40
       assert.equal(bad.body.error.code, "VALIDATION_ERROR");
       assert.equal(bad.body.error.field, field);
     }
-    const read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.deepEqual(read.body.money.payments, []);
 
     const missing = await call(sb, "POST", "/v1/reservations/64f1a2b3c4d5e6f7a8b9ffff/payments", {
@@ -129,7 +129,7 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     assert.equal(part.body.refundedAmount, 100.25);
     assert.equal(part.body.refunds[0].note, "stripe:re_1");
     assert.equal(part.body.refunds[0].amount, 100.25);
-    let money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    let money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 380.25);
     assert.equal(money.balanceDue, 100.25);
 
@@ -144,7 +144,7 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     }
     const rest = await call(sb, "POST", refundPath, { token: t, body: { amount: 380.25 } });
     assert.equal(rest.status, 200, rest.text);
-    money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 0);
     assert.equal(money.balanceDue, 480.5);
 
@@ -156,7 +156,7 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     })).body.at(-1);
     assert.equal(scheduled.status, "PENDING");
     assert.equal(scheduled.paidAt, null);
-    money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 0);
     const notYet = await call(sb, "POST", `${path}/${scheduled._id}/refund`, {
       token: t,
@@ -187,13 +187,13 @@ Deno.test("paymentsNotReadyMs: a payment right after the create -> 404, nothing 
     const [entry] = (await call(sb, "GET", `/__sandbox/requests?path=${path}`)).body;
     assert.equal(entry.fault, "paymentNotReady");
     assert.equal(entry.committed, false);
-    let money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    let money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.deepEqual(money.payments, []);
 
     await pause(320);
     const late = await call(sb, "POST", path, { token: t, body });
     assert.equal(late.status, 200, late.text);
-    money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.balanceDue, 0);
     assert.equal((await call(sb, "GET", "/__sandbox/faults")).body.paymentsNotReadyMs, 300);
     await call(sb, "POST", "/__sandbox/reset");
@@ -216,7 +216,7 @@ Deno.test("commit faults on a payment: recorded, answered 503, found by its note
     const [entry] = (await call(sb, "GET", `/__sandbox/requests?path=${path}`)).body;
     assert.equal(entry.committed, true);
     assert.equal(entry.reservationId, r._id);
-    const money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    const money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.deepEqual(money.payments.map((p: { note: string }) => p.note), ["stripe:pi_lost"]);
     assert.equal(money.balanceDue, 0);
 
@@ -234,7 +234,7 @@ Deno.test("commit faults on a payment: recorded, answered 503, found by its note
     }
     assert.equal(await requestCount(sb, "POST", refundPath), 3);
     await setFaults(sb, { lostResponseRate: 0 });
-    const after = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    const after = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(after.totalPaid, 477.5); // 480.50 - 2 (plain fetch) - 1 (unpooled)
 
     // A reservation created without money has a zero fare in USD (the listing's default).

@@ -72,7 +72,7 @@ Deno.test("the guest's email fixed: the reservation's guest record is updated", 
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(guestly.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`), [
-    "GET /v1/reservations-v3/65r1",
+    "GET /v1/reservations/65r1",
     "PUT /v1/guests-crud/g-77",
   ]);
   assert.deepEqual(guestly.bodies[1], {

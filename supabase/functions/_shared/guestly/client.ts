@@ -126,14 +126,18 @@ export class GuestlyClient {
     );
   }
 
-  /** One reservation as Guestly holds it now (its guest id, money and payments included). */
+  /**
+   * One reservation as Guestly holds it now (its guest id, money and payments included), by the
+   * legacy read: Guesty's v3 read (`GET /reservations-v3?reservationIds=`) returns neither the
+   * guest's id nor the payments (docs/guestly-api.md, "Reading a reservation").
+   */
   getReservation(
     reservationId: string,
     options: CallOptions = {},
   ): Promise<HttpAttempt<ReservationDetails>> {
     return this.#request(
       "GET",
-      `/reservations-v3/${encodeURIComponent(reservationId)}`,
+      `/reservations/${encodeURIComponent(reservationId)}`,
       undefined,
       (body) => ReservationDetailsSchema.parse(body),
       { ...options, idempotent: true },
@@ -397,10 +401,16 @@ export class GuestlyClient {
     subscription: { url: string; events: string[] },
     options: CallOptions = {},
   ): Promise<HttpAttempt<WebhookSubscription>> {
-    return this.#request("POST", "/webhooks", subscription, (b) => WebhookSubscription.parse(b), {
-      ...options,
-      idempotent: false,
-    });
+    return this.#request(
+      "POST",
+      "/webhooks",
+      declaredSubscription(subscription),
+      (b) => WebhookSubscription.parse(b),
+      {
+        ...options,
+        idempotent: false,
+      },
+    );
   }
 
   updateWebhook(
@@ -411,19 +421,35 @@ export class GuestlyClient {
     return this.#request(
       "PUT",
       `/webhooks/${encodeURIComponent(id)}`,
-      subscription,
-      (b) => WebhookSubscription.parse(b),
+      declaredSubscription(subscription),
+      // The definition answers the PUT with an array of subscriptions (the updated one in it).
+      (b) => WebhookSubscription.parse(Array.isArray(b) ? b.find((s) => s?._id === id) ?? b[0] : b),
       { ...options, idempotent: true },
     );
   }
 
-  /** The account's webhook signing secret (`whsec_…`). */
-  webhookSecret(options: CallOptions = {}): Promise<HttpAttempt<{ secret: string }>> {
-    return this.#request("GET", "/webhooks-v2/secret", undefined, (b) => WebhookSecret.parse(b), {
-      ...options,
-      idempotent: true,
-    });
+  /** The signing secret (`whsec_…`) of the subscription at `url` (the definition requires it). */
+  webhookSecret(
+    url: string,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<{ secret: string }>> {
+    const query = new URLSearchParams({ url });
+    return this.#request(
+      "GET",
+      `/webhooks-v2/secret?${query}`,
+      undefined,
+      (b) => WebhookSecret.parse(b),
+      {
+        ...options,
+        idempotent: true,
+      },
+    );
   }
+}
+
+/** Only the fields the definition declares (callers pass plans that carry their own). */
+function declaredSubscription(s: { url: string; events: string[] }) {
+  return { url: s.url, events: s.events };
 }
 
 export class TokenError extends Error {

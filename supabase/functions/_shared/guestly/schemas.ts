@@ -123,7 +123,8 @@ export type GuestlyReservationCreate = z.infer<typeof GuestlyReservationCreate>;
 
 export const GuestlyStatusChange = z.object({
   status: GuestlyStatus,
-  canceledBy: z.string().optional(),
+  /** Guesty's cancellation actors (HOST too since 2026-05-12; we never send it). */
+  canceledBy: z.enum(["OWNER", "GUEST", "TEAM_MEMBER"]).optional(),
   cancellationReason: z.string().optional(),
 });
 export type GuestlyStatusChange = z.infer<typeof GuestlyStatusChange>;
