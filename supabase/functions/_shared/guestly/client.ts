@@ -18,6 +18,7 @@ import {
   calendarConflict,
   classifyHttpStatus,
   guestlyErrorMessage,
+  isTokenRejection,
   parseRetryAfterMs,
 } from "./retry-policy.ts";
 import {
@@ -336,7 +337,9 @@ export class GuestlyClient {
       });
       const text = await response.text();
       const durationMs = this.deps.now() - started;
-      const classified = classifyHttpStatus(response.status, idempotent);
+      const status = classifyHttpStatus(response.status, idempotent);
+      // A 401 that is not about the token is Guestly refusing the request (docs/guestly-api.md).
+      const classified = status === "auth" && !isTokenRejection(text) ? "permanent" : status;
       // A definite refusal because the nights are taken is its own outcome (a double booking).
       const conflict = classified === "permanent" ? calendarConflict(response.status, text) : null;
       const outcome: AttemptOutcome = conflict ? "conflict" : classified;
