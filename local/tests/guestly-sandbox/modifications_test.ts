@@ -215,7 +215,7 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
 
     const rejected = await call(sb, "PUT", path, {
       token: t,
-      body: { lastName: "King", email: "typo@example.con" },
+      body: { lastName: "King", email: "typo@example.con", tags: [] },
     });
     assert.equal(rejected.status, 422, rejected.text);
     assert.equal(rejected.body.error.field, "email");
@@ -225,7 +225,7 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
 
     const fixed = await call(sb, "PUT", path, {
       token: t,
-      body: { lastName: "King", email: "ada.king@example.com", phone: "+14155550100" },
+      body: { lastName: "King", email: "ada.king@example.com", phone: "+14155550100", tags: [] },
     });
     assert.equal(fixed.status, 200, fixed.text);
     assert.equal(fixed.body._id, r.guestId);
@@ -239,10 +239,12 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
     assert.deepEqual(read.body.guest.phones, ["+14155550100"]);
     const more = await call(sb, "PUT", path, {
       token: t,
-      body: { phones: ["+14155550100", "+447700900999"] },
+      body: { phones: ["+447700900999"], tags: ["vip"] },
     });
+    // `phones` are the additional numbers: the main one stays first.
     assert.deepEqual(more.body.phones, ["+14155550100", "+447700900999"]);
     assert.equal(more.body.phone, "+14155550100");
+    assert.deepEqual(more.body.tags, ["vip"]);
     assert.equal((await call(sb, "GET", path, { token: t })).body.email, "ada.king@example.com");
 
     const log = (await call(sb, "GET", `/__sandbox/requests?method=PUT&path=${path}`)).body;
@@ -257,11 +259,12 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
     ]);
 
     const cases: [unknown, string][] = [
-      [{}, "body"],
-      [{ firstName: " " }, "firstName"],
-      [{ email: "not-an-email" }, "email"],
-      [{ phone: "07700 900123" }, "phone"],
-      [{ phones: ["+14155550100", "12"] }, "phones[1]"],
+      [{}, "tags"],
+      [{ firstName: "A", tags: ["gold"] }, "tags"],
+      [{ firstName: " ", tags: [] }, "firstName"],
+      [{ email: "not-an-email", tags: [] }, "email"],
+      [{ phone: "07700 900123", tags: [] }, "phone"],
+      [{ phones: ["+14155550100", "12"], tags: [] }, "phones[1]"],
     ];
     for (const [body, field] of cases) {
       const bad = await call(sb, "PUT", path, { token: t, body });
@@ -270,7 +273,7 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
     }
     const unknown = await call(sb, "PUT", "/v1/guests-crud/64f1a2b3c4d5e6f7a8b9ffff", {
       token: t,
-      body: { firstName: "X" },
+      body: { firstName: "X", tags: [] },
     });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body, "Guest not found");

@@ -2,6 +2,7 @@
 // and reports what happened; retrying, counting and recording are the sync core's job.
 import {
   type GuestlyChangeRequest,
+  GuestlyGuestTags,
   type GuestlyPaymentRecord,
   type GuestlyReservation,
   GuestlyReservation as GuestlyReservationSchema,
@@ -141,6 +142,17 @@ export class GuestlyClient {
       `/reservations/${encodeURIComponent(reservationId)}`,
       undefined,
       (body) => ReservationDetailsSchema.parse(body),
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** The guest's tags (`GET /guests-crud/{guestId}?fields=tags`): the guest PUT must send them. */
+  getGuestTags(guestId: string, options: CallOptions = {}): Promise<HttpAttempt<string[]>> {
+    return this.#request(
+      "GET",
+      `/guests-crud/${encodeURIComponent(guestId)}?${new URLSearchParams({ fields: "tags" })}`,
+      undefined,
+      (body) => GuestlyGuestTags.parse(body).tags ?? [],
       { ...options, idempotent: true },
     );
   }
