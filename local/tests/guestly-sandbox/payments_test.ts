@@ -16,6 +16,16 @@ import {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BANK = { method: "BANK_TRANSFER" };
 
+/** The reservation's payments (the payment answer is the provider, as Guesty declares). */
+async function paymentsOf(sb: Parameters<typeof call>[0], t: string, id: string) {
+  return (await call(sb, "GET", `/v1/reservations/${id}`, { token: t })).body.money.payments;
+}
+
+const PROVIDER_ANSWER = {
+  paymentProviderId: "64f1a2b3c4d5e6f7a8b9e0e0",
+  paymentProvider: { id: "64f1a2b3c4d5e6f7a8b9e0e0", status: "ACTIVE" },
+};
+
 Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservation shows it", async () => {
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
@@ -25,9 +35,9 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
       token: t,
       body: { paymentMethod: BANK, amount: 400, note: "stripe:pi_123" },
     });
-    assert.equal(first.status, 200, first.text);
-    assert.equal(first.body.length, 1);
-    const [p] = first.body;
+    assert.equal(first.status, 201, first.text);
+    assert.deepEqual(first.body, PROVIDER_ANSWER);
+    const [p] = await paymentsOf(sb, t, r._id);
     assert.match(p._id, /^[0-9a-f]{24}$/);
     assert.equal(p.amount, 400);
     assert.equal(p.currency, "EUR");
@@ -40,8 +50,8 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
       token: t,
       body: { paymentMethod: BANK, amount: 80.5, note: "stripe:pi_456" },
     });
-    assert.equal(second.status, 200, second.text);
-    assert.deepEqual(second.body.map((x: { note: string }) => x.note), [
+    assert.equal(second.status, 201, second.text);
+    assert.deepEqual((await paymentsOf(sb, t, r._id)).map((x: { note: string }) => x.note), [
       "stripe:pi_123",
       "stripe:pi_456",
     ]);
@@ -114,21 +124,24 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     const t = await token(sb);
     const r = await createReservation(sb, t);
     const path = `/v1/reservations/${r._id}/payments`;
-    const [paid] = (await call(sb, "POST", path, {
+    await call(sb, "POST", path, {
       token: t,
       body: { paymentMethod: BANK, amount: 480.5, note: "stripe:pi_1" },
-    })).body;
+    });
+    const [paid] = await paymentsOf(sb, t, r._id);
     const refundPath = `${path}/${paid._id}/refund`;
 
     const part = await call(sb, "POST", refundPath, {
       token: t,
       body: { amount: 100.25, note: "stripe:re_1" },
     });
-    assert.equal(part.status, 200, part.text);
-    assert.equal(part.body._id, paid._id);
-    assert.equal(part.body.refundedAmount, 100.25);
-    assert.equal(part.body.refunds[0].note, "stripe:re_1");
-    assert.equal(part.body.refunds[0].amount, 100.25);
+    assert.equal(part.status, 201, part.text);
+    assert.deepEqual(part.body, PROVIDER_ANSWER);
+    const [refunded] = await paymentsOf(sb, t, r._id);
+    assert.equal(refunded._id, paid._id);
+    assert.equal(refunded.refundedAmount, 100.25);
+    assert.equal(refunded.refunds[0].note, "stripe:re_1");
+    assert.equal(refunded.refunds[0].amount, 100.25);
     let money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 380.25);
     assert.equal(money.balanceDue, 100.25);
@@ -143,17 +156,18 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
       assert.equal(bad.body.error.field, "amount");
     }
     const rest = await call(sb, "POST", refundPath, { token: t, body: { amount: 380.25 } });
-    assert.equal(rest.status, 200, rest.text);
+    assert.equal(rest.status, 201, rest.text);
     money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 0);
     assert.equal(money.balanceDue, 480.5);
 
     // A payment scheduled for later is PENDING: not paid, not refundable.
     const later = new Date(Date.now() + 7 * 86_400_000).toISOString();
-    const scheduled = (await call(sb, "POST", path, {
+    await call(sb, "POST", path, {
       token: t,
       body: { paymentMethod: BANK, amount: 50, shouldBePaidAt: later },
-    })).body.at(-1);
+    });
+    const scheduled = (await paymentsOf(sb, t, r._id)).at(-1);
     assert.equal(scheduled.status, "PENDING");
     assert.equal(scheduled.paidAt, null);
     money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
@@ -192,7 +206,7 @@ Deno.test("paymentsNotReadyMs: a payment right after the create -> 404, nothing 
 
     await pause(320);
     const late = await call(sb, "POST", path, { token: t, body });
-    assert.equal(late.status, 200, late.text);
+    assert.equal(late.status, 201, late.text);
     money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.balanceDue, 0);
     assert.equal((await call(sb, "GET", "/__sandbox/faults")).body.paymentsNotReadyMs, 300);

@@ -55,6 +55,18 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
   assert.equal(store.row!.guestly_sync_status, "synced");
 });
 
+Deno.test("Guesty's declared payment answer (201, the payment provider) records the payment", async () => {
+  const store = storeWith();
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    status(201, { paymentProviderId: "prov-1", paymentProvider: { id: "prov-1" } }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.equal(store.payments[0].status, "recorded");
+  assert.equal(guestly.requests.length, 2, "recorded once, not looked up or re-sent");
+});
+
 Deno.test("a payment whose answer was lost is looked up after the settle delay, never sent twice", async () => {
   const store = storeWith();
   const guestly = new FakeGuestly([created("65r1"), status(502)]);
