@@ -21,7 +21,7 @@ import {
 import { APPLIED_EVENT_TYPES } from "../supabase/functions/_shared/guestly-webhook/event.ts";
 
 const USAGE =
-  "usage: npm run guestly:webhook -- register <function-url> | secret | status [--json]";
+  "usage: npm run guestly:webhook -- register <function-url> | secret [<function-url>] | status [--json]";
 
 interface Settings {
   env: GuestlyEnv;
@@ -114,6 +114,12 @@ export function formatLedger(rows: LedgerSummary[]): string[] {
   ];
 }
 
+/** The URL of the account's one subscription to a guestly-webhook function, if there is one. */
+export function subscribedFunctionUrl(subs: { url: string }[]): string | null {
+  const ours = subs.filter((s) => /\/guestly-webhook\/?$/.test(s.url));
+  return ours.length === 1 ? ours[0].url : null;
+}
+
 export async function main(args: string[], env: Record<string, string | undefined>) {
   const [command, arg] = args.filter((a) => a !== "--json");
   const asJson = args.includes("--json");
@@ -136,7 +142,17 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     const guestly = client(settings.env, sql);
     if (command === "secret") {
-      const { secret } = must("reading the signing secret", await guestly.webhookSecret());
+      // Guesty's secret is per subscription URL (the definition requires `url`): the one given,
+      // or the account's only subscription to our function.
+      const url = arg ??
+        subscribedFunctionUrl(must("listing webhooks", await guestly.listWebhooks()));
+      if (!url) {
+        console.error(
+          "no single guestly-webhook subscription: pass its URL: secret <function-url>",
+        );
+        return 2;
+      }
+      const { secret } = must("reading the signing secret", await guestly.webhookSecret(url));
       // The point of this command is to print it: it goes straight into the function's secrets.
       console.log(`supabase secrets set GUESTLY_WEBHOOK_SECRET=${secret}`);
       return 0;

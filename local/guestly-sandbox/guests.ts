@@ -26,8 +26,20 @@ export interface GuestUpdate {
   lastName?: string;
   email?: string;
   phone?: string;
+  /** The additional numbers (Guesty: `phone` is the main one, `phones` the others). */
   phones?: string[];
+  tags: string[];
 }
+
+/** The tags Guesty's definition allows on a guest. */
+const GUEST_TAGS = [
+  "vip",
+  "friendsAndFamily",
+  "staff",
+  "management",
+  "blocklisted",
+  "loyaltyProgram",
+];
 
 /**
  * Refuses an email listed in `faults.rejectGuestEmails` (case-insensitive) with a 422 on `field`,
@@ -58,6 +70,7 @@ export function createGuest(
     email: guest.email,
     phone: phones[0] ?? null,
     phones,
+    tags: [],
     reservationId,
     createdAt: now,
     lastUpdatedAt: now,
@@ -79,7 +92,14 @@ function phoneList(v: unknown, field: string): string[] {
 /** `PUT /guests-crud/{id}` body: any subset of the fields below; at least one. */
 export function validateGuestUpdate(body: unknown): GuestUpdate {
   if (!isObject(body)) fail("body", "must be a JSON object");
-  const out: GuestUpdate = {};
+  // The definition requires `tags`: the whole list, so a PUT that forgets them would clear them.
+  if (
+    !Array.isArray(body.tags) ||
+    body.tags.some((t) => typeof t !== "string" || !GUEST_TAGS.includes(t))
+  ) {
+    fail("tags", `is required: a list of ${GUEST_TAGS.join(", ")}`);
+  }
+  const out: GuestUpdate = { tags: body.tags as string[] };
   if (body.firstName !== undefined) out.firstName = nonEmptyString(body.firstName, "firstName");
   if (body.lastName !== undefined) out.lastName = nonEmptyString(body.lastName, "lastName");
   if (body.email !== undefined) {
@@ -96,24 +116,18 @@ export function validateGuestUpdate(body: unknown): GuestUpdate {
   if (body.phones !== undefined && body.phones !== null) {
     out.phones = phoneList(body.phones, "phones");
   }
-  if (Object.keys(out).length === 0) {
-    fail("body", "must contain at least one of firstName, lastName, email, phone, phones");
-  }
   return out;
 }
 
 /**
- * The phones after an update: `phones` replaces the whole list; `phone` replaces the main one
- * (phones[0]) and the others stay.
+ * The phones after an update (the record keeps all of them, the main one first, as the
+ * reservation's `guest.phones` shows them): `phone` replaces the main one, `phones` the
+ * additional ones; what the update does not name stays.
  */
 function nextPhones(record: GuestRecord, upd: GuestUpdate): string[] {
-  let phones = upd.phones ?? record.phones;
-  if (upd.phone !== undefined) {
-    const others = (upd.phones ?? record.phones.filter((p) => p !== record.phone))
-      .filter((p) => p !== upd.phone);
-    phones = [upd.phone, ...others];
-  }
-  return phones;
+  const main = upd.phone ?? record.phone;
+  const others = upd.phones ?? record.phones.filter((p) => p !== record.phone);
+  return [...new Set([...(main ? [main] : []), ...others])];
 }
 
 function updateGuest(ctx: Ctx, guestId: string): OpResult {
@@ -129,6 +143,7 @@ function updateGuest(ctx: Ctx, guestId: string): OpResult {
   record.email = upd.email ?? record.email;
   record.phones = phones;
   record.phone = phones[0] ?? null;
+  record.tags = upd.tags;
   record.lastUpdatedAt = new Date().toISOString();
   for (const r of state.reservations.values()) {
     if (r.guestId === guestId) syncReservationGuest(r, record);

@@ -135,8 +135,9 @@ function recordPayment(ctx: Ctx, reservationId: string): OpResult {
   r.money.payments.push(payment);
   refreshMoney(r);
   r.lastUpdatedAt = now;
-  // Guesty's guide: the answer is every payment on the reservation; the newest is last.
-  return { status: 200, body: r.money.payments, reservationId };
+  // Guesty's definition: 201 with the payment provider, not the payment (find it by reading
+  // the reservation's money.payments).
+  return { status: 201, body: providerAnswer(), reservationId };
 }
 
 function refundPayment(ctx: Ctx, reservationId: string, paymentId: string): OpResult {
@@ -161,8 +162,18 @@ function refundPayment(ctx: Ctx, reservationId: string, paymentId: string): OpRe
   payment.refundedAmount = round2(payment.refundedAmount + amount);
   refreshMoney(r);
   r.lastUpdatedAt = now;
-  return { status: 200, body: payment, reservationId };
+  return { status: 201, body: providerAnswer(), reservationId };
 }
+
+/** The payment and refund answers' declared body (`paymentProviderId`, `paymentProvider`). */
+function providerAnswer() {
+  return {
+    paymentProviderId: SANDBOX_PAYMENT_PROVIDER,
+    paymentProvider: { id: SANDBOX_PAYMENT_PROVIDER, status: "ACTIVE" },
+  };
+}
+
+const SANDBOX_PAYMENT_PROVIDER = "64f1a2b3c4d5e6f7a8b9e0e0";
 
 /**
  * `POST /v1/reservations/{id}/payments` and `POST /v1/reservations/{id}/payments/{pid}/refund`;

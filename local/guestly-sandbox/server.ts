@@ -24,6 +24,7 @@ import {
   answerLegacy,
   isLegacyReservations,
   type Route,
+  routeLegacyRead,
   routeReservations,
 } from "./reservations.ts";
 import {
@@ -89,6 +90,8 @@ async function handleV1(ctx: Ctx) {
   // reservations API is gone.
   const payments = routePayments(method, path);
   if (payments) return await handleWithFaults(ctx, payments);
+  const legacyRead = routeLegacyRead(method, path);
+  if (legacyRead) return await handleWithFaults(ctx, legacyRead);
   if (isLegacyReservations(path)) return answerLegacy(ctx);
   const route = routeV1(method, path);
   if (route) return await handleWithFaults(ctx, route);

@@ -68,6 +68,8 @@ export interface GuestRecord {
   /** Main phone; also phones[0]. */
   phone: string | null;
   phones: string[];
+  /** Guesty's guest tags (vip, staff, …); the PUT must send them (its definition requires them). */
+  tags: string[];
   /** The reservation this guest was created with (the request log names it). */
   reservationId: string;
   createdAt: string;

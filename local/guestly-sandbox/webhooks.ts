@@ -253,7 +253,8 @@ function update(ctx: Ctx, id: string): OpResult {
   if (body.url !== undefined) sub.url = validUrl(body.url);
   if (body.events !== undefined) sub.events = validEvents(body.events);
   sub.updatedAt = new Date().toISOString();
-  return { status: 200, body: sub };
+  // Guesty's definition answers the PUT with an array (the updated subscription in it).
+  return { status: 200, body: [sub] };
 }
 
 function remove(ctx: Ctx, id: string): OpResult {

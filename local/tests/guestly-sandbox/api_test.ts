@@ -340,7 +340,7 @@ Deno.test("search: sort by a stable field for paging; admin delete leaves no tra
     assert.equal(gone.status, 200);
     assert.deepEqual(gone.body, { deleted: made[1]._id });
     assert.equal(
-      (await call(sb, "GET", `/v1/reservations-v3/${made[1]._id}`, { token: t })).status,
+      (await call(sb, "GET", `/v1/reservations/${made[1]._id}`, { token: t })).status,
       404,
     );
     assert.equal((await search("")).body.count, 2);

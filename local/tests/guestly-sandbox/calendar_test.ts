@@ -123,7 +123,7 @@ Deno.test("calendar: a reserved hold blocks until reservedUntil, then expires an
     await new Promise((r) => setTimeout(r, 1300));
     const after = await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(dates) });
     assert.equal(after.status, 201, after.text);
-    const lapsed = await call(sb, "GET", `/v1/reservations-v3/${hold.body._id}`, { token: t });
+    const lapsed = await call(sb, "GET", `/v1/reservations/${hold.body._id}`, { token: t });
     assert.equal(lapsed.body.status, "expired");
     const still = await call(sb, "POST", "/v1/reservations-v3", {
       token: t,

@@ -40,7 +40,7 @@ Deno.test("dates: a free change re-prices per night; taken nights -> 409 with th
     assert.equal(ok.body.money.fareAccommodation, 720.75); // 480.50 / 4 nights * 6
     assert.equal(ok.body.money.balanceDue, 720.75);
     assert.ok(ok.body.lastUpdatedAt > mine.lastUpdatedAt);
-    const read = await call(sb, "GET", `/v1/reservations-v3/${mine._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${mine._id}`, { token: t });
     assert.equal(read.body.checkOutDateLocalized, "2031-05-16");
     assert.equal(await requestCount(sb, "PUT", path), 1);
 
@@ -54,7 +54,7 @@ Deno.test("dates: a free change re-prices per night; taken nights -> 409 with th
     assert.deepEqual(clash.body.error.data.blockedDates, ["2031-05-16"]);
     assert.equal(clash.body.error.data.conflicts[0].reservationId, other._id);
     assert.equal(clash.body.error.data.checkInDateLocalized, "2031-05-10");
-    const unchanged = await call(sb, "GET", `/v1/reservations-v3/${mine._id}`, { token: t });
+    const unchanged = await call(sb, "GET", `/v1/reservations/${mine._id}`, { token: t });
     assert.equal(unchanged.body.checkOutDateLocalized, "2031-05-16");
     const log = (await call(sb, "GET", `/__sandbox/requests?method=PUT&path=${path}`)).body;
     assert.deepEqual(log.map((e: { committed: boolean }) => e.committed), [true, false]);
@@ -121,7 +121,7 @@ Deno.test("dates: validation 422 names the field; canceled -> 422 not modifiable
     assert.equal(canceled.status, 422, canceled.text);
     assert.equal(canceled.body.error.code, "RESERVATION_NOT_MODIFIABLE");
     assert.equal(canceled.body.error.field, "status");
-    const after = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const after = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(after.body.checkInDateLocalized, "2031-06-10");
   });
 });
@@ -140,7 +140,7 @@ Deno.test("guests: the count and breakdown change, money stays; bad counts -> 42
     assert.equal(ok.body.guestsCount, 3);
     assert.deepEqual(ok.body.numberOfGuests, breakdown);
     assert.equal(ok.body.money.fareAccommodation, 480.5);
-    const read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(read.body.guestsCount, 3);
 
     const cases: [unknown, string][] = [
@@ -156,7 +156,7 @@ Deno.test("guests: the count and breakdown change, money stays; bad counts -> 42
       assert.equal(bad.body.error.field, field);
     }
     assert.equal(
-      (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body
+      (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body
         .guestsCount,
       3,
     );
@@ -215,23 +215,23 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
 
     const rejected = await call(sb, "PUT", path, {
       token: t,
-      body: { lastName: "King", email: "typo@example.con" },
+      body: { lastName: "King", email: "typo@example.con", tags: [] },
     });
     assert.equal(rejected.status, 422, rejected.text);
     assert.equal(rejected.body.error.field, "email");
     assert.equal(rejected.body.error.message, "email: rejected by Guestly");
-    let read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    let read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(read.body.guest.lastName, "Lovelace"); // nothing of the refused change landed
 
     const fixed = await call(sb, "PUT", path, {
       token: t,
-      body: { lastName: "King", email: "ada.king@example.com", phone: "+14155550100" },
+      body: { lastName: "King", email: "ada.king@example.com", phone: "+14155550100", tags: [] },
     });
     assert.equal(fixed.status, 200, fixed.text);
     assert.equal(fixed.body._id, r.guestId);
     assert.equal(fixed.body.fullName, "Ada King");
     assert.deepEqual(fixed.body.phones, ["+14155550100"]); // the new main phone replaced the old
-    read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(read.body.guestId, r.guestId);
     assert.equal(read.body.guest.firstName, "Ada");
     assert.equal(read.body.guest.lastName, "King");
@@ -239,10 +239,12 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
     assert.deepEqual(read.body.guest.phones, ["+14155550100"]);
     const more = await call(sb, "PUT", path, {
       token: t,
-      body: { phones: ["+14155550100", "+447700900999"] },
+      body: { phones: ["+447700900999"], tags: ["vip"] },
     });
+    // `phones` are the additional numbers: the main one stays first.
     assert.deepEqual(more.body.phones, ["+14155550100", "+447700900999"]);
     assert.equal(more.body.phone, "+14155550100");
+    assert.deepEqual(more.body.tags, ["vip"]);
     assert.equal((await call(sb, "GET", path, { token: t })).body.email, "ada.king@example.com");
 
     const log = (await call(sb, "GET", `/__sandbox/requests?method=PUT&path=${path}`)).body;
@@ -257,11 +259,12 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
     ]);
 
     const cases: [unknown, string][] = [
-      [{}, "body"],
-      [{ firstName: " " }, "firstName"],
-      [{ email: "not-an-email" }, "email"],
-      [{ phone: "07700 900123" }, "phone"],
-      [{ phones: ["+14155550100", "12"] }, "phones[1]"],
+      [{}, "tags"],
+      [{ firstName: "A", tags: ["gold"] }, "tags"],
+      [{ firstName: " ", tags: [] }, "firstName"],
+      [{ email: "not-an-email", tags: [] }, "email"],
+      [{ phone: "07700 900123", tags: [] }, "phone"],
+      [{ phones: ["+14155550100", "12"], tags: [] }, "phones[1]"],
     ];
     for (const [body, field] of cases) {
       const bad = await call(sb, "PUT", path, { token: t, body });
@@ -270,7 +273,7 @@ Deno.test("guest details: PUT /guests-crud/{guestId} shows on the reservation; a
     }
     const unknown = await call(sb, "PUT", "/v1/guests-crud/64f1a2b3c4d5e6f7a8b9ffff", {
       token: t,
-      body: { firstName: "X" },
+      body: { firstName: "X", tags: [] },
     });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body, "Guest not found");
@@ -292,7 +295,7 @@ Deno.test("commit faults apply to changes: a dates change commits and is answere
     });
     assert.equal(lied.status, 502);
     assert.match(lied.text, /502 Bad Gateway/);
-    const read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(read.body.checkOutDateLocalized, "2031-09-04");
     const [entry] = (await call(sb, "GET", `/__sandbox/requests?path=${path}`)).body;
     assert.equal(entry.fault, "failNext(502,commit)");
@@ -307,7 +310,7 @@ Deno.test("commit faults apply to changes: a dates change commits and is answere
     assert.equal(moved.status, 503);
     assert.equal(moved.headers.get("X-RateLimit-Limit-Second"), null);
     await setFaults(sb, { commitThenErrorRate: 0 });
-    const after = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const after = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(after.body.listingId, L2);
   });
 });

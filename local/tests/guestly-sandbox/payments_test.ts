@@ -17,6 +17,16 @@ import { POOLED_FETCH_RESENDS_ON_DROP } from "../../hosted-runtime.ts";
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BANK = { method: "BANK_TRANSFER" };
 
+/** The reservation's payments (the payment answer is the provider, as Guesty declares). */
+async function paymentsOf(sb: Parameters<typeof call>[0], t: string, id: string) {
+  return (await call(sb, "GET", `/v1/reservations/${id}`, { token: t })).body.money.payments;
+}
+
+const PROVIDER_ANSWER = {
+  paymentProviderId: "64f1a2b3c4d5e6f7a8b9e0e0",
+  paymentProvider: { id: "64f1a2b3c4d5e6f7a8b9e0e0", status: "ACTIVE" },
+};
+
 Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservation shows it", async () => {
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
@@ -26,9 +36,9 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
       token: t,
       body: { paymentMethod: BANK, amount: 400, note: "stripe:pi_123" },
     });
-    assert.equal(first.status, 200, first.text);
-    assert.equal(first.body.length, 1);
-    const [p] = first.body;
+    assert.equal(first.status, 201, first.text);
+    assert.deepEqual(first.body, PROVIDER_ANSWER);
+    const [p] = await paymentsOf(sb, t, r._id);
     assert.match(p._id, /^[0-9a-f]{24}$/);
     assert.equal(p.amount, 400);
     assert.equal(p.currency, "EUR");
@@ -41,13 +51,13 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
       token: t,
       body: { paymentMethod: BANK, amount: 80.5, note: "stripe:pi_456" },
     });
-    assert.equal(second.status, 200, second.text);
-    assert.deepEqual(second.body.map((x: { note: string }) => x.note), [
+    assert.equal(second.status, 201, second.text);
+    assert.deepEqual((await paymentsOf(sb, t, r._id)).map((x: { note: string }) => x.note), [
       "stripe:pi_123",
       "stripe:pi_456",
     ]);
 
-    const read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.equal(read.body.money.fareAccommodation, 480.5);
     assert.equal(read.body.money.currency, "EUR");
     assert.equal(read.body.money.totalPaid, 480.5);
@@ -91,7 +101,7 @@ Deno.test("payment validation -> 422 naming the field; unknown reservation -> 40
       assert.equal(bad.body.error.code, "VALIDATION_ERROR");
       assert.equal(bad.body.error.field, field);
     }
-    const read = await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t });
+    const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
     assert.deepEqual(read.body.money.payments, []);
 
     const missing = await call(sb, "POST", "/v1/reservations/64f1a2b3c4d5e6f7a8b9ffff/payments", {
@@ -115,22 +125,25 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     const t = await token(sb);
     const r = await createReservation(sb, t);
     const path = `/v1/reservations/${r._id}/payments`;
-    const [paid] = (await call(sb, "POST", path, {
+    await call(sb, "POST", path, {
       token: t,
       body: { paymentMethod: BANK, amount: 480.5, note: "stripe:pi_1" },
-    })).body;
+    });
+    const [paid] = await paymentsOf(sb, t, r._id);
     const refundPath = `${path}/${paid._id}/refund`;
 
     const part = await call(sb, "POST", refundPath, {
       token: t,
       body: { amount: 100.25, note: "stripe:re_1" },
     });
-    assert.equal(part.status, 200, part.text);
-    assert.equal(part.body._id, paid._id);
-    assert.equal(part.body.refundedAmount, 100.25);
-    assert.equal(part.body.refunds[0].note, "stripe:re_1");
-    assert.equal(part.body.refunds[0].amount, 100.25);
-    let money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    assert.equal(part.status, 201, part.text);
+    assert.deepEqual(part.body, PROVIDER_ANSWER);
+    const [refunded] = await paymentsOf(sb, t, r._id);
+    assert.equal(refunded._id, paid._id);
+    assert.equal(refunded.refundedAmount, 100.25);
+    assert.equal(refunded.refunds[0].note, "stripe:re_1");
+    assert.equal(refunded.refunds[0].amount, 100.25);
+    let money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 380.25);
     assert.equal(money.balanceDue, 100.25);
 
@@ -144,20 +157,21 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
       assert.equal(bad.body.error.field, "amount");
     }
     const rest = await call(sb, "POST", refundPath, { token: t, body: { amount: 380.25 } });
-    assert.equal(rest.status, 200, rest.text);
-    money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    assert.equal(rest.status, 201, rest.text);
+    money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 0);
     assert.equal(money.balanceDue, 480.5);
 
     // A payment scheduled for later is PENDING: not paid, not refundable.
     const later = new Date(Date.now() + 7 * 86_400_000).toISOString();
-    const scheduled = (await call(sb, "POST", path, {
+    await call(sb, "POST", path, {
       token: t,
       body: { paymentMethod: BANK, amount: 50, shouldBePaidAt: later },
-    })).body.at(-1);
+    });
+    const scheduled = (await paymentsOf(sb, t, r._id)).at(-1);
     assert.equal(scheduled.status, "PENDING");
     assert.equal(scheduled.paidAt, null);
-    money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 0);
     const notYet = await call(sb, "POST", `${path}/${scheduled._id}/refund`, {
       token: t,
@@ -188,13 +202,13 @@ Deno.test("paymentsNotReadyMs: a payment right after the create -> 404, nothing 
     const [entry] = (await call(sb, "GET", `/__sandbox/requests?path=${path}`)).body;
     assert.equal(entry.fault, "paymentNotReady");
     assert.equal(entry.committed, false);
-    let money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    let money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.deepEqual(money.payments, []);
 
     await pause(320);
     const late = await call(sb, "POST", path, { token: t, body });
-    assert.equal(late.status, 200, late.text);
-    money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    assert.equal(late.status, 201, late.text);
+    money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.balanceDue, 0);
     assert.equal((await call(sb, "GET", "/__sandbox/faults")).body.paymentsNotReadyMs, 300);
     await call(sb, "POST", "/__sandbox/reset");
@@ -217,7 +231,7 @@ Deno.test("commit faults on a payment: recorded, answered 503, found by its note
     const [entry] = (await call(sb, "GET", `/__sandbox/requests?path=${path}`)).body;
     assert.equal(entry.committed, true);
     assert.equal(entry.reservationId, r._id);
-    const money = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    const money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.deepEqual(money.payments.map((p: { note: string }) => p.note), ["stripe:pi_lost"]);
     assert.equal(money.balanceDue, 0);
 
@@ -237,7 +251,7 @@ Deno.test("commit faults on a payment: recorded, answered 503, found by its note
     }
     assert.equal(await requestCount(sb, "POST", refundPath), plainSends + 1);
     await setFaults(sb, { lostResponseRate: 0 });
-    const after = (await call(sb, "GET", `/v1/reservations-v3/${r._id}`, { token: t })).body.money;
+    const after = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     // 480.50 - 2 or 1 (plain fetch) - 1 (unpooled)
     assert.equal(after.totalPaid, 480.5 - plainSends - 1);
 

@@ -61,7 +61,7 @@ Deno.test("classification: a calendar refusal is a conflict; other 4xx and 5xx a
     [],
   );
   // Not conflicts: other codes, a 5xx carrying the code (an unknown outcome stays unknown),
-  // 401/429, text bodies.
+  // 429, text bodies.
   assert.equal(calendarConflict(409, JSON.stringify({ error: { code: "CONFLICT" } })), null);
   assert.equal(calendarConflict(502, JSON.stringify(BLOCKED)), null);
   assert.equal(calendarConflict(429, JSON.stringify(BLOCKED)), null);
@@ -101,6 +101,39 @@ Deno.test("a 409 without the calendar code is an ordinary permanent failure", as
   assert.equal(result.errorKind, undefined);
   assert.equal(store.failures[0].errorKind, undefined);
   assert.deepEqual(store.attempts.map((a) => a.outcome), ["permanent"]);
+});
+
+Deno.test("a create declined with 401 for taken nights (Guesty's documented decline) is a conflict and keeps the token", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([status(401, BLOCKED)]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.ok(result.outcome === "failed" && result.final);
+  assert.equal(result.errorKind, "conflict");
+  assert.deepEqual(store.attempts.map((a) => [a.operation, a.outcome]), [["create", "conflict"]]);
+  assert.equal(guestly.requests.length, 1, "one create, no re-send with a new token");
+  assert.equal(guestly.tokensMinted, 1, "no token burnt");
+});
+
+Deno.test("a 401 naming another refusal (the listing's terms) is final; only UNAUTHORIZED re-mints", async () => {
+  const store = new MemoryStore(bookingRow());
+  const terms = { error: { code: "TERMS_VIOLATION", message: "minimum stay is 5 nights" } };
+  const guestly = new FakeGuestly([status(401, terms)]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.ok(result.outcome === "failed" && result.final);
+  assert.match(result.error, /minimum stay/);
+  assert.deepEqual(store.attempts.map((a) => a.outcome), ["permanent"]);
+  assert.equal(guestly.tokensMinted, 1);
+
+  const expired = new MemoryStore(bookingRow());
+  const again = new FakeGuestly([
+    status(401, { error: { code: "UNAUTHORIZED", message: "access token expired" } }),
+    created("65after"),
+  ]);
+  const second = testDeps(expired, again);
+  assert.equal((await syncBookingToGuestly(expired.row!.id, second.deps)).outcome, "synced");
+  assert.equal(again.tokensMinted, 2, "an expired token is replaced");
 });
 
 Deno.test("retry with ignoreCalendar sends ignoreCalendar: true; a plain retry does not", async () => {

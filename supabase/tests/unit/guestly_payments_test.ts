@@ -55,6 +55,18 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
   assert.equal(store.row!.guestly_sync_status, "synced");
 });
 
+Deno.test("Guesty's declared payment answer (201, the payment provider) records the payment", async () => {
+  const store = storeWith();
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    status(201, { paymentProviderId: "prov-1", paymentProvider: { id: "prov-1" } }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.equal(store.payments[0].status, "recorded");
+  assert.equal(guestly.requests.length, 2, "recorded once, not looked up or re-sent");
+});
+
 Deno.test("a payment whose answer was lost is looked up after the settle delay, never sent twice", async () => {
   const store = storeWith();
   const guestly = new FakeGuestly([created("65r1"), status(502)]);
@@ -77,7 +89,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   }));
   const later = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(later.outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2), ["GET /v1/reservations-v3/65r1"]);
+  assert.deepEqual(paths(guestly).slice(2), ["GET /v1/reservations/65r1"]);
   assert.equal(store.payments[0].status, "recorded");
 });
 
@@ -92,7 +104,7 @@ Deno.test("a lost payment that never committed is sent again once, after the loo
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly), [
-    "GET /v1/reservations-v3/65r1",
+    "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments",
   ]);
 });
@@ -120,7 +132,7 @@ Deno.test("a full refund: the reservation is cancelled, then the refund recorded
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly), [
     "PUT /v1/reservations-v3/65r1/status",
-    "GET /v1/reservations-v3/65r1",
+    "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments/pay-1/refund",
   ]);
   assert.deepEqual(guestly.bodies[2], { amount: 640.5, note: "Stripe pi_123#refund-64050" });
@@ -204,7 +216,7 @@ Deno.test("Guesty's pause between create and payment is kept; a 404 then is unkn
   );
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly).slice(2), [
-    "GET /v1/reservations-v3/65r1",
+    "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments",
   ]);
   assert.equal(store.alerts, 0);
@@ -228,7 +240,7 @@ Deno.test("an invocation that dies after posting a payment leaves a lookup, neve
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly), [
     "POST /v1/reservations/65r1/payments",
-    "GET /v1/reservations-v3/65r1",
+    "GET /v1/reservations/65r1",
   ]);
   assert.equal(store.payments[0].status, "recorded");
 });

@@ -56,11 +56,20 @@ Deno.test("the status table with holds: reserved while placing or held, canceled
   );
 });
 
-Deno.test("GUESTLY_HOLD_MINUTES: 0 by default, whole minutes up to a day, named when wrong", () => {
+Deno.test("GUESTLY_HOLD_MINUTES: 0 by default, only Guesty's hold lengths, named when wrong", () => {
   assert.equal(HoldMinutes.parse(undefined), 0);
   assert.equal(HoldMinutes.parse("10"), 10);
-  assert.equal(reservedUntilHours(10), 0.1667);
-  assert.equal(reservedUntilHours(90), 1.5);
+  // Guesty's reservedUntil takes only -1, 0.17, 0.25, 0.5, 12, 24, 36, 48, 72 (hours).
+  assert.equal(reservedUntilHours(10), 0.17);
+  assert.equal(reservedUntilHours(30), 0.5);
+  assert.equal(reservedUntilHours(4320), 72);
+  assert.throws(() => reservedUntilHours(90), /90-minute/);
+  for (const refused of ["90", "1", "20", "60"]) {
+    assert.throws(
+      () => parseGuestlyEnv({ SUPABASE_DB_URL: "postgres://x", GUESTLY_HOLD_MINUTES: refused }),
+      /GUESTLY_HOLD_MINUTES.*10, 15, 30, 720, 1440, 2160, 2880, 4320/s,
+    );
+  }
   const base = { SUPABASE_DB_URL: "postgres://x" };
   assert.equal(parseGuestlyEnv(base).GUESTLY_HOLD_MINUTES, 0);
   assert.throws(
@@ -89,7 +98,7 @@ Deno.test("a hold is created as reserved with its hours, at the hold priority, a
   assert.equal(result.outcome, "synced");
   const body = guestly.bodies[0] as { status: string; reservedUntil: number };
   assert.equal(body.status, "reserved");
-  assert.equal(body.reservedUntil, 0.1667);
+  assert.equal(body.reservedUntil, 0.17);
   assert.ok(priorities.length > 0 && priorities.every((p) => p === "hold"), `${priorities}`);
   assert.equal(store.row!.guestly_hold_status, "held");
   assert.equal(store.row!.guestly_reservation_id, HOLD_ID);

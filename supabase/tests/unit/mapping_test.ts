@@ -39,9 +39,9 @@ Deno.test("a booking maps to a valid reservations-v3 payload carrying our bookin
   assert.deepEqual(payload.customFields, [{ fieldId: "ref-field", value: bookingRow().id }]);
 });
 
-Deno.test("a guest without a phone sends no phones field", () => {
+Deno.test("a guest without a phone is sent with an empty phones list (Guesty requires the field)", () => {
   const payload = mapBookingToGuestlyReservation(bookingRow({ guest_phone: null }), "f");
-  assert.equal("phones" in payload.guest, false);
+  assert.deepEqual(payload.guest.phones, []);
 });
 
 Deno.test("only a confirmed booking can be turned into a new reservation", () => {
@@ -80,8 +80,8 @@ Deno.test("phones go to Guestly as E.164; a local number is read in the property
   assert.deepEqual(phones("(020) 7946 0018", "GB"), ["+442079460018"]);
   assert.deepEqual(phones("07700 900123", "GB"), ["+447700900123"]);
   assert.deepEqual(phones("+1 (202) 555-0143"), ["+12025550143"]);
-  assert.equal(phones(null), undefined);
-  assert.equal(phones("   "), undefined);
+  assert.deepEqual(phones(null), []);
+  assert.deepEqual(phones("   "), []);
 });
 
 Deno.test("a phone that cannot be read travels in the notes, never fails the booking", () => {
@@ -90,7 +90,7 @@ Deno.test("a phone that cannot be read travels in the notes, never fails the boo
       bookingRow({ guest_phone: raw, guestly_property_country: country }),
       "f",
     );
-    assert.equal(payload.guest.phones, undefined, raw!);
+    assert.deepEqual(payload.guest.phones, [], raw!);
     assert.match(
       payload.notes.other,
       new RegExp(`Guest phone \\(as entered\\): ${raw!.replace("+", "\\+")}`),

@@ -66,20 +66,29 @@ Deno.test("another property and dates: relocated first, then the dates, then the
   assert.deepEqual(store.row!.guestly_synced_state, desiredContent(store.row!));
 });
 
-Deno.test("the guest's email fixed: the reservation's guest record is updated", async () => {
+Deno.test("the guest's email fixed: the guest record is updated, its main phone and the host's tags kept", async () => {
   const store = syncedBooking({ guest_email: "zoe.obrien@example.com" });
-  const guestly = new FakeGuestly([ok({ _id: "65r1", guestId: "g-77" }), ok({ _id: "g-77" })]);
+  const guestly = new FakeGuestly([
+    ok({ _id: "65r1", guestId: "g-77" }),
+    ok({ _id: "g-77", tags: ["vip"] }),
+    ok({ _id: "g-77" }),
+  ]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(guestly.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`), [
-    "GET /v1/reservations-v3/65r1",
+    "GET /v1/reservations/65r1",
+    "GET /v1/guests-crud/g-77",
     "PUT /v1/guests-crud/g-77",
   ]);
-  assert.deepEqual(guestly.bodies[1], {
+  assert.equal(new URL(guestly.requests[1].url).searchParams.get("fields"), "tags");
+  // Guesty: `phone` is the main number, `phones` the additional ones; `tags` is required and
+  // replaces the guest's tags, so the host's go back unchanged.
+  assert.deepEqual(guestly.bodies[2], {
     firstName: "Zoë",
     lastName: "O'Brien",
     email: "zoe.obrien@example.com",
-    phones: ["+447700900123"],
+    phone: "+447700900123",
+    tags: ["vip"],
   });
 });
 

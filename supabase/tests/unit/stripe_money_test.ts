@@ -77,12 +77,19 @@ Deno.test("Checkout no_payment_required (100 % coupon) → action no_payment_req
     paymentStatus: "no_payment_required",
   });
   event.data.object.payment_intent = null;
+  event.data.object.amount_subtotal = 45000;
+  event.data.object.total_details = { amount_discount: 45000, amount_shipping: 0, amount_tax: 0 };
   await send(handler, await stripeRequest(URL_, event, SECRET));
   assert.equal(recorded[0].action, "no_payment_required");
   assert.equal(recorded[0].bookingId, BOOKING);
   assert.equal(recorded[0].paymentIntentId, null);
   assert.equal(recorded[0].amount, 0);
-  assert.deepEqual(recorded[0].details, { checkout_session_id: event.data.object.id });
+  // What the Checkout forgave travels with it: the ledger confirms only a whole-amount discount.
+  assert.deepEqual(recorded[0].details, {
+    checkout_session_id: event.data.object.id,
+    checkout_amount_subtotal: 45000,
+    checkout_amount_discount: 45000,
+  });
 });
 
 Deno.test("charge.dispute.created → action dispute with amount, reason, deadline, charge", async () => {

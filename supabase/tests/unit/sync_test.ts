@@ -126,16 +126,19 @@ Deno.test("a booking cancelled before any reservation existed calls nothing", as
   assert.equal(store.row!.guestly_reservation_id, null);
 });
 
+/** Guesty's answer to an expired token (shared/README.md). */
+const EXPIRED = { error: { code: "UNAUTHORIZED", message: "access token expired" } };
+
 Deno.test("an expired token is refreshed once; a second 401 is final", async () => {
   const store = new MemoryStore(bookingRow());
-  const guestly = new FakeGuestly([status(401), created("65ok")]);
+  const guestly = new FakeGuestly([status(401, EXPIRED), created("65ok")]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.equal(guestly.tokensMinted, 2);
   assert.equal(guestly.requests[1].headers.get("authorization"), "Bearer tok-2");
 
   const store2 = new MemoryStore(bookingRow());
-  const guestly2 = new FakeGuestly([status(401), status(401)]);
+  const guestly2 = new FakeGuestly([status(401, EXPIRED), status(401, EXPIRED)]);
   const result = await syncBookingToGuestly(store2.row!.id, testDeps(store2, guestly2).deps);
   assert.equal(result.outcome === "failed" && result.final, true);
   assert.equal(store2.row!.guestly_sync_attempts, 2);

@@ -2,6 +2,7 @@
 // and reports what happened; retrying, counting and recording are the sync core's job.
 import {
   type GuestlyChangeRequest,
+  GuestlyGuestTags,
   type GuestlyPaymentRecord,
   type GuestlyReservation,
   GuestlyReservation as GuestlyReservationSchema,
@@ -18,6 +19,7 @@ import {
   calendarConflict,
   classifyHttpStatus,
   guestlyErrorMessage,
+  isTokenRejection,
   parseRetryAfterMs,
 } from "./retry-policy.ts";
 import {
@@ -126,16 +128,31 @@ export class GuestlyClient {
     );
   }
 
-  /** One reservation as Guestly holds it now (its guest id, money and payments included). */
+  /**
+   * One reservation as Guestly holds it now (its guest id, money and payments included), by the
+   * legacy read: Guesty's v3 read (`GET /reservations-v3?reservationIds=`) returns neither the
+   * guest's id nor the payments (docs/guestly-api.md, "Reading a reservation").
+   */
   getReservation(
     reservationId: string,
     options: CallOptions = {},
   ): Promise<HttpAttempt<ReservationDetails>> {
     return this.#request(
       "GET",
-      `/reservations-v3/${encodeURIComponent(reservationId)}`,
+      `/reservations/${encodeURIComponent(reservationId)}`,
       undefined,
       (body) => ReservationDetailsSchema.parse(body),
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** The guest's tags (`GET /guests-crud/{guestId}?fields=tags`): the guest PUT must send them. */
+  getGuestTags(guestId: string, options: CallOptions = {}): Promise<HttpAttempt<string[]>> {
+    return this.#request(
+      "GET",
+      `/guests-crud/${encodeURIComponent(guestId)}?${new URLSearchParams({ fields: "tags" })}`,
+      undefined,
+      (body) => GuestlyGuestTags.parse(body).tags ?? [],
       { ...options, idempotent: true },
     );
   }
@@ -155,7 +172,8 @@ export class GuestlyClient {
   }
 
   /**
-   * Records a payment taken outside Guestly; Guestly answers with all the reservation's payments.
+   * Records a payment taken outside Guestly. Guesty declares a 201 with the payment provider
+   * (`paymentProviderId`), not the payment: its id is read from the reservation when needed.
    * Not idempotent: a lost answer is an unknown outcome, looked up by its note before it is sent
    * again (so it goes on an unpooled connection, like a create).
    */
@@ -332,7 +350,9 @@ export class GuestlyClient {
       });
       const text = await response.text();
       const durationMs = this.deps.now() - started;
-      const classified = classifyHttpStatus(response.status, idempotent);
+      const status = classifyHttpStatus(response.status, idempotent);
+      // A 401 that is not about the token is Guestly refusing the request (docs/guestly-api.md).
+      const classified = status === "auth" && !isTokenRejection(text) ? "permanent" : status;
       // A definite refusal because the nights are taken is its own outcome (a double booking).
       const conflict = classified === "permanent" ? calendarConflict(response.status, text) : null;
       const outcome: AttemptOutcome = conflict ? "conflict" : classified;
@@ -397,10 +417,16 @@ export class GuestlyClient {
     subscription: { url: string; events: string[] },
     options: CallOptions = {},
   ): Promise<HttpAttempt<WebhookSubscription>> {
-    return this.#request("POST", "/webhooks", subscription, (b) => WebhookSubscription.parse(b), {
-      ...options,
-      idempotent: false,
-    });
+    return this.#request(
+      "POST",
+      "/webhooks",
+      declaredSubscription(subscription),
+      (b) => WebhookSubscription.parse(b),
+      {
+        ...options,
+        idempotent: false,
+      },
+    );
   }
 
   updateWebhook(
@@ -411,19 +437,35 @@ export class GuestlyClient {
     return this.#request(
       "PUT",
       `/webhooks/${encodeURIComponent(id)}`,
-      subscription,
-      (b) => WebhookSubscription.parse(b),
+      declaredSubscription(subscription),
+      // The definition answers the PUT with an array of subscriptions (the updated one in it).
+      (b) => WebhookSubscription.parse(Array.isArray(b) ? b.find((s) => s?._id === id) ?? b[0] : b),
       { ...options, idempotent: true },
     );
   }
 
-  /** The account's webhook signing secret (`whsec_…`). */
-  webhookSecret(options: CallOptions = {}): Promise<HttpAttempt<{ secret: string }>> {
-    return this.#request("GET", "/webhooks-v2/secret", undefined, (b) => WebhookSecret.parse(b), {
-      ...options,
-      idempotent: true,
-    });
+  /** The signing secret (`whsec_…`) of the subscription at `url` (the definition requires it). */
+  webhookSecret(
+    url: string,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<{ secret: string }>> {
+    const query = new URLSearchParams({ url });
+    return this.#request(
+      "GET",
+      `/webhooks-v2/secret?${query}`,
+      undefined,
+      (b) => WebhookSecret.parse(b),
+      {
+        ...options,
+        idempotent: true,
+      },
+    );
   }
+}
+
+/** Only the fields the definition declares (callers pass plans that carry their own). */
+function declaredSubscription(s: { url: string; events: string[] }) {
+  return { url: s.url, events: s.events };
 }
 
 export class TokenError extends Error {

@@ -81,17 +81,22 @@ export function applyChange(
   }
 }
 
-/** The guest as Guestly takes it: phones in E.164, an unreadable number left out (see notes). */
+/**
+ * The guest as `PUT /guests-crud` takes it: the main phone in E.164 (an unreadable number is
+ * left out), and the guest's tags as Guestly holds them (the PUT replaces them).
+ */
 export function guestPayload(
   change: Extract<ContentChange, { kind: "guest" }>,
   country: string | null | undefined,
-): { firstName: string; lastName: string; email: string; phones?: string[] } {
+  tags: string[],
+): { firstName: string; lastName: string; email: string; phone?: string; tags: string[] } {
   const phone = normalisePhone(change.phone, country);
   return {
     firstName: change.firstName,
     lastName: change.lastName,
     email: change.email,
-    ...(phone.kind === "e164" ? { phones: [phone.phone] } : {}),
+    ...(phone.kind === "e164" ? { phone: phone.phone } : {}),
+    tags,
   };
 }
 

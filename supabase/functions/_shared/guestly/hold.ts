@@ -22,17 +22,38 @@ export function isHoldWork(booking: { status: BookingStatus }): boolean {
   return booking.status === "pending_payment";
 }
 
-/** Guesty's reservedUntil is in hours (0.17 ≈ 10 minutes); four decimals keep it to the second. */
+/**
+ * The hold lengths Guesty's `reservedUntil` takes (in hours: 0.17 is its 10 minutes), by the
+ * minutes GUESTLY_HOLD_MINUTES names. Any other value Guesty refuses, so no other is accepted.
+ */
+export const RESERVED_UNTIL_BY_MINUTES: Readonly<Record<number, number>> = {
+  10: 0.17,
+  15: 0.25,
+  30: 0.5,
+  720: 12,
+  1440: 24,
+  2160: 36,
+  2880: 48,
+  4320: 72,
+};
+
 export function reservedUntilHours(minutes: number): number {
-  return Number((minutes / 60).toFixed(4));
+  const hours = RESERVED_UNTIL_BY_MINUTES[minutes];
+  if (hours === undefined) throw new Error(`no reservedUntil for a ${minutes}-minute hold`);
+  return hours;
 }
 
-/** GUESTLY_HOLD_MINUTES: 0 (off) or whole minutes up to a day. */
+const ALLOWED_MINUTES = Object.keys(RESERVED_UNTIL_BY_MINUTES).join(", ");
+
+/** GUESTLY_HOLD_MINUTES: 0 (off) or one of the hold lengths Guesty's reservedUntil allows. */
 export const HoldMinutes = z.string().optional().transform((v, ctx) => {
   if (v === undefined || v.trim() === "") return 0;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 1440) {
-    ctx.addIssue({ code: "custom", message: "must be a whole number of minutes from 0 to 1440" });
+  if (n !== 0 && !(n in RESERVED_UNTIL_BY_MINUTES)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be 0 (off) or one of Guesty's hold lengths in minutes: ${ALLOWED_MINUTES}`,
+    });
     return z.NEVER;
   }
   return n;

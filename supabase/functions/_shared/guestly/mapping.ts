@@ -5,6 +5,7 @@ import {
   type GuestlyPaymentRecord,
   type GuestlyReservationCreate,
   type GuestlyStatus,
+  type GuestlyStatusChange,
   type PendingPayment,
 } from "./schemas.ts";
 import { normalisePhone } from "./phone.ts";
@@ -63,6 +64,24 @@ export function syncedStatusAfter(
     : booking.status;
 }
 
+/**
+ * Who cancels, in Guesty's enum (OWNER, GUEST, TEAM_MEMBER; HOST since 2026-05-12): a refund is
+ * the guest's cancellation, and so is a hold let go (the guest did not pay); an operator's
+ * cancel is a team member's (Guesty's own default when none is named) — the operator works in
+ * the account, and OWNER is the property's owner, whose statements it would change.
+ */
+export function statusChange(
+  booking: { status: BookingStatus },
+  target: GuestlyStatus,
+): GuestlyStatusChange {
+  if (target !== "canceled") return { status: target };
+  return {
+    status: target,
+    canceledBy: booking.status === "cancelled" ? "TEAM_MEMBER" : "GUEST",
+    cancellationReason: `booking ${booking.status}`,
+  };
+}
+
 /** Where our booking id travels in Guestly (Guesty documents no externalId). */
 export const BOOKING_REF_SOURCE = "website";
 
@@ -88,7 +107,9 @@ export function mapBookingToGuestlyReservation(
       firstName: booking.guest_first_name,
       lastName: booking.guest_last_name,
       email: booking.guest_email,
-      ...(phone.kind === "e164" ? { phones: [phone.phone] } : {}),
+      // The definition requires `phones` on a new guest; with no usable number it is empty
+      // (the number as entered goes to the notes). docs/guestly-api.md, "Create".
+      phones: phone.kind === "e164" ? [phone.phone] : [],
     },
     money: {
       fareAccommodation: minorToMajor(booking.amount_total, booking.currency),

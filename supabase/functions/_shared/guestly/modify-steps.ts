@@ -7,7 +7,11 @@ import {
   type ContentChange,
   guestPayload,
 } from "./content-changes.ts";
-import { type GuestlyChangeRequest, GuestlyGuest, type ReservationContent } from "./schemas.ts";
+import {
+  type GuestlyChangeRequest,
+  GuestlyGuestUpdate,
+  type ReservationContent,
+} from "./schemas.ts";
 import { attempt, type RoundContext, type Step, toStep } from "./round.ts";
 
 export async function followContent(
@@ -64,11 +68,11 @@ async function changeRequest(
       if (change.guestsCount < 1) return refused("guestsCount", "must be at least 1");
       return { path: `${reservation}/guests`, body: { guestsCount: change.guestsCount } };
     case "guest": {
-      const guest = GuestlyGuest.safeParse(
-        guestPayload(change, ctx.booking.guestly_property_country),
+      const checked = GuestlyGuestUpdate.safeParse(
+        guestPayload(change, ctx.booking.guestly_property_country, []),
       );
-      if (!guest.success) {
-        const issue = guest.error.issues[0];
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
         return refused(`guest.${issue.path.join(".")}`, issue.message);
       }
       // The guest is its own record in Guestly: the reservation names it.
@@ -86,7 +90,18 @@ async function changeRequest(
             "cannot be changed there",
         };
       }
-      return { path: `/guests-crud/${encodeURIComponent(guestId)}`, body: guest.data };
+      // The PUT requires the guest's tags and replaces them: send back the ones the host set.
+      // (Logged as a read like the one above: the attempt log's operations are fixed in SQL.)
+      const guest = await attempt(
+        ctx,
+        "get_reservation",
+        (options) => ctx.deps.guestly.getGuestTags(guestId, options),
+      );
+      if (guest.outcome !== "success") return toStep(ctx, "get_reservation", guest);
+      return {
+        path: `/guests-crud/${encodeURIComponent(guestId)}`,
+        body: guestPayload(change, ctx.booking.guestly_property_country, guest.data ?? []),
+      };
     }
   }
 }

@@ -46,6 +46,32 @@ export function classifyHttpStatus(status: number, idempotent = true): AttemptOu
 }
 
 /**
+ * Whether a 401 is about our token (drop it, mint another: tokens are 5 a day) or a refusal of
+ * the request itself: Guesty's definition says a create or change "will check calendar
+ * availability and decline (401) if unavailable" and declines a breach of the listing's terms
+ * with 401 too. Only a body naming the token (Guesty's `UNAUTHORIZED`, or no readable body, as
+ * from a gateway) is read as the token's; any other code is a refusal, never retried and never
+ * burning a token.
+ */
+export function isTokenRejection(bodyText: string): boolean {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyText);
+  } catch {
+    return true;
+  }
+  const error = (body as { error?: unknown })?.error;
+  if (typeof error === "string") return /unauthori[sz]ed|token/i.test(error);
+  if (typeof error !== "object" || error === null) {
+    const message = (body as { message?: unknown })?.message;
+    return typeof message !== "string" || /unauthori[sz]ed|token|jwt/i.test(message);
+  }
+  const e = error as Record<string, unknown>;
+  if (typeof e.code === "string") return e.code === "UNAUTHORIZED" || /TOKEN/i.test(e.code);
+  return typeof e.message !== "string" || /unauthori[sz]ed|token|jwt/i.test(e.message);
+}
+
+/**
  * How long after an unknown create its effect can still appear in Guestly: longer than our
  * request timeout (a create we gave up on may still be running) plus a gateway's own timeout.
  * A lookup before then can miss a reservation that is about to exist.
@@ -111,7 +137,8 @@ const text = (v: unknown): string | null => typeof v === "string" && v !== "" ? 
  * the blocking reservations from `error.data.conflicts` when present. Pure.
  */
 export function calendarConflict(status: number, bodyText: string): CalendarConflict | null {
-  if (status < 400 || status >= 500 || status === 401 || status === 429) return null;
+  // 401 included: Guesty's create "will check calendar availability and decline (401)".
+  if (status < 400 || status >= 500 || status === 429) return null;
   let body: unknown;
   try {
     body = JSON.parse(bodyText);

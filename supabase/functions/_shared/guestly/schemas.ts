@@ -94,12 +94,32 @@ export const BookingRow = z.object({
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 
+const E164 = z.string().regex(/^\+[1-9]\d{6,14}$/);
+
+/** A new reservation's guest: the create's `phones` is every number (required, may be empty). */
 export const GuestlyGuest = z.object({
   firstName: z.string().trim().min(1, "must not be empty"),
   lastName: z.string().trim().min(1, "must not be empty"),
   email: z.string().email(),
-  phones: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/)).optional(),
+  phones: z.array(E164),
 });
+
+/**
+ * `PUT /guests-crud/{guestId}`: `phone` is the main number (`phones` would be the additional
+ * ones, which we leave as the host keeps them); `tags` is required and replaces the guest's
+ * tags, so it carries the tags Guestly has (read just before).
+ */
+export const GuestlyGuestUpdate = z.object({
+  firstName: z.string().trim().min(1, "must not be empty"),
+  lastName: z.string().trim().min(1, "must not be empty"),
+  email: z.string().email(),
+  phone: E164.optional(),
+  tags: z.array(z.string()),
+});
+export type GuestlyGuestUpdate = z.infer<typeof GuestlyGuestUpdate>;
+
+/** What we read of a guest (`GET /guests-crud/{guestId}?fields=tags`). */
+export const GuestlyGuestTags = z.object({ tags: z.array(z.string()).nullish() });
 
 export const GuestlyCustomField = z.object({ fieldId: z.string().min(1), value: z.string() });
 
@@ -123,7 +143,8 @@ export type GuestlyReservationCreate = z.infer<typeof GuestlyReservationCreate>;
 
 export const GuestlyStatusChange = z.object({
   status: GuestlyStatus,
-  canceledBy: z.string().optional(),
+  /** Guesty's cancellation actors (HOST too since 2026-05-12; we never send it). */
+  canceledBy: z.enum(["OWNER", "GUEST", "TEAM_MEMBER"]).optional(),
   cancellationReason: z.string().optional(),
 });
 export type GuestlyStatusChange = z.infer<typeof GuestlyStatusChange>;

@@ -8,7 +8,12 @@ import {
   type GuestlyStatus,
   type ReservationContent,
 } from "./schemas.ts";
-import { guestlyTarget, mapBookingToGuestlyReservation, syncedTarget } from "./mapping.ts";
+import {
+  guestlyTarget,
+  mapBookingToGuestlyReservation,
+  statusChange,
+  syncedTarget,
+} from "./mapping.ts";
 import { describeDuplicates, judgeLookup } from "./lookup.ts";
 import { contentOf, planContentChanges } from "./content-changes.ts";
 import { followContent } from "./modify-steps.ts";
@@ -219,9 +224,7 @@ async function setStatus(
   target: GuestlyStatus,
 ): Promise<Step> {
   const { booking, deps } = ctx;
-  const change = target === "canceled"
-    ? { status: target, canceledBy: "website", cancellationReason: `booking ${booking.status}` }
-    : { status: target };
+  const change = statusChange(booking, target);
   const updated = await attempt(
     ctx,
     "update_status",
