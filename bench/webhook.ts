@@ -147,7 +147,6 @@ export async function measureWebhooks(
   for (const statement of FLOOR_TABLE_DDL) await sql.unsafe(statement);
   // A cold machine: the bench's functions' imports, before their gateway starts them.
   await fetchFunctionDependencies({
-    deno: Deno.execPath(),
     functionsDir: new URL(".", import.meta.url).pathname.replace(/\/$/, ""),
     progress,
   });

@@ -3,14 +3,11 @@
 // slots tests, benchmarks and chaos use (local/stays.ts). The first stay starts two weeks out;
 // every stay is checked against the calendar and against the stays this run already planned.
 
+import type { Stay } from "../local/stays.ts";
+
 const DAY_MS = 86_400_000;
 /** How far ahead the demo looks for free nights (a real calendar opens about a year ahead). */
 const HORIZON_DAYS = 365;
-
-export interface Stay {
-  checkIn: string;
-  checkOut: string;
-}
 
 function day(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

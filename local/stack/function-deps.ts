@@ -5,14 +5,16 @@
 // not a function that exits at start and answers 503 in a loop. Local-only: never deployed.
 import { discoverFunctions, exists } from "../gateway/config.ts";
 import { NETWORK_ENV } from "../network-env.ts";
+import { HOSTED_DENO_ENV, HOSTED_DENO_PATH } from "../hosted-runtime.ts";
 
 export interface FetchOptions {
-  /** The Deno that runs the functions (its cache layout is the one that must be warm). */
-  deno: string;
   functionsDir: string;
   /** One progress line (default: stderr). */
   progress?: (line: string) => void;
-  /** The environment to run in; default: this process's own, unchanged. */
+  /**
+   * The environment to run in; default: this process's own, over what the hosted-runtime Deno
+   * needs here (HOSTED_DENO_ENV).
+   */
   env?: Record<string, string>;
 }
 
@@ -21,6 +23,7 @@ export class DependencyFetchError extends Error {}
 /** Runs `deno cache` for each function; throws a DependencyFetchError saying what to check. */
 export async function fetchFunctionDependencies(options: FetchOptions): Promise<void> {
   const progress = options.progress ?? ((line: string) => console.error(line));
+  const env = options.env ?? { ...HOSTED_DENO_ENV, ...Deno.env.toObject() };
   const names = await discoverFunctions(options.functionsDir);
   const started = Date.now();
   progress(
@@ -29,10 +32,11 @@ export async function fetchFunctionDependencies(options: FetchOptions): Promise<
   for (const name of names) {
     const dir = `${options.functionsDir}/${name}`;
     const config = await exists(`${dir}/deno.json`) ? ["--config", `${dir}/deno.json`] : [];
-    const output = await new Deno.Command(options.deno, {
+    // The Deno every function process runs on (the gateway's): its cache is the one to warm.
+    const output = await new Deno.Command(HOSTED_DENO_PATH, {
       args: ["cache", "--no-lock", ...config, `${dir}/index.ts`],
-      env: { ...options.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      clearEnv: options.env !== undefined,
+      env: { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      clearEnv: true,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -40,7 +44,7 @@ export async function fetchFunctionDependencies(options: FetchOptions): Promise<
     if (!output.success) {
       const stderr = new TextDecoder().decode(output.stderr);
       throw new DependencyFetchError(
-        describeFetchFailure(name, stderr, options.env ?? Deno.env.toObject()),
+        describeFetchFailure(name, stderr, env),
       );
     }
   }

@@ -17,7 +17,6 @@ import { apiKeysEnv, localKeys, stackApiKeys } from "../keys.ts";
 import { wallClockLimitFrom } from "../gateway/platform.ts";
 import { registerSandboxWebhook, stackWebhookSecret, webhookFunctionUrl } from "./webhooks.ts";
 import { DependencyFetchError, fetchFunctionDependencies } from "./function-deps.ts";
-import { HOSTED_DENO_ENV, HOSTED_DENO_PATH } from "../hosted-runtime.ts";
 import { FunctionStartError, waitForFunctions } from "./functions-ready.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
@@ -84,9 +83,6 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
   });
   // Before the gateway starts a function: every function's imports, in this shell's environment.
   await fetchFunctionDependencies({
-    // The Deno that runs the functions, in this shell's environment plus what it needs here.
-    deno: HOSTED_DENO_PATH,
-    env: { ...HOSTED_DENO_ENV, ...Deno.env.toObject() },
     functionsDir: `${config.root}/supabase/functions`,
     progress: log,
   });

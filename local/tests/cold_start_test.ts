@@ -9,7 +9,6 @@ import { PASSTHROUGH_ENV } from "../gateway/config.ts";
 import { NETWORK_ENV } from "../network-env.ts";
 import { LOCAL_JWT_SECRET } from "../keys.ts";
 import { describeFetchFailure, fetchFunctionDependencies } from "../stack/function-deps.ts";
-import { HOSTED_DENO_PATH } from "../hosted-runtime.ts";
 import {
   describeStartFailures,
   FunctionStartError,
@@ -185,7 +184,6 @@ Deno.test("cold start: an unreachable registry stops the dependency fetch with w
   const dir = await oneFunction();
   const lines: string[] = [];
   const error = await fetchFunctionDependencies({
-    deno: HOSTED_DENO_PATH,
     functionsDir: `${dir}/functions`,
     progress: (line) => lines.push(line),
     env: {
