@@ -47,16 +47,9 @@ create table guestly.api_tokens (
   minted_at timestamptz not null default now()
 );
 
--- Send times reserved by every invocation: one shared limiter for the whole account.
-create table guestly.request_slots (slot_at timestamptz not null);
-
-create index request_slots_slot_at_idx on guestly.request_slots (slot_at);
-
 alter table guestly.sync_attempts enable row level security;
 
 alter table guestly.api_tokens enable row level security;
-
-alter table guestly.request_slots enable row level security;
 
 -- Gives the booking back without a state change (sync disabled, test mode, rate limiter busy);
 -- retry_at, when given, tells the sweep when to come back.
@@ -319,6 +312,22 @@ $$;
 
 -- ---- Manual retry, with ignore_calendar for a calendar conflict
 
+-- Why a booking cannot be retried by hand (not paid yet, or Guestly already holds what it
+-- should), or null when it can: one answer for the retry itself and for the retry link's preview.
+create function guestly.manual_retry_refusal(b public.bookings)
+  returns jsonb
+  language sql
+  immutable
+  set search_path = ''
+  as $$
+  select case
+    when b.status = 'pending_payment' then jsonb_build_object('ok', false, 'reason', 'not_paid')
+    when b.guestly_sync_status = 'synced' and b.guestly_synced_status is not distinct from b.status
+      then jsonb_build_object('ok', false, 'reason', 'already_synced',
+                              'reservation_id', b.guestly_reservation_id)
+  end
+$$;
+
 create function guestly.begin_manual_retry(booking_id uuid, ignore_calendar boolean default false)
   returns jsonb
   language plpgsql
@@ -327,17 +336,15 @@ create function guestly.begin_manual_retry(booking_id uuid, ignore_calendar bool
   as $$
 declare
   b public.bookings;
+  refusal jsonb;
 begin
   select * into b from public.bookings where id = begin_manual_retry.booking_id for update;
   if not found then
     return jsonb_build_object('ok', false, 'reason', 'not_found');
   end if;
-  if b.status = 'pending_payment' then
-    return jsonb_build_object('ok', false, 'reason', 'not_paid');
-  end if;
-  if b.guestly_sync_status = 'synced' and b.guestly_synced_status is not distinct from b.status then
-    return jsonb_build_object('ok', false, 'reason', 'already_synced',
-                              'reservation_id', b.guestly_reservation_id);
+  refusal := guestly.manual_retry_refusal(b);
+  if refusal is not null then
+    return refusal;
   end if;
   update public.bookings
      set guestly_sync_status = 'pending',

@@ -1,6 +1,14 @@
--- Request limiter: guestly.reserve_request_slot, the account-wide send slots with priorities
--- that every Guestly request reserves first (Guestly's limits are per account, shared by all
--- tokens). Concern: Guestly rate limits. Depends on 20261126000002 (guestly.request_slots).
+-- Request limiter: guestly.request_slots and guestly.reserve_request_slot, the account-wide send
+-- slots with priorities that every Guestly request reserves first (Guestly's limits are per
+-- account, shared by all tokens). Concern: Guestly rate limits. Depends on
+-- 20261126000002 (the guestly schema).
+
+-- Send times reserved by every invocation: one shared limiter for the whole account.
+create table guestly.request_slots (slot_at timestamptz not null);
+
+create index request_slots_slot_at_idx on guestly.request_slots (slot_at);
+
+alter table guestly.request_slots enable row level security;
 
 -- ---- Send slots with priorities
 

@@ -75,8 +75,9 @@ alter table payments.stripe_events enable row level security;
 -- id is still a no-op, so a redelivery never doubles an alert.
 --
 -- The signature gains `details` (what only the alert shows: dispute reason, charge amount, the
--- booking reference as sent) and `unmatched_grace_seconds`. The old 11-argument function stays,
--- as a wrapper without a grace window, for a stripe-webhook deployed before this migration.
+-- booking reference as sent) and `unmatched_grace_seconds`. The 11-argument form (below) is a
+-- wrapper without a grace window; no function code calls it (stripe-webhook uses these 13), the
+-- pgTAP files assert and call it.
 
 create function payments.record_stripe_event(
   event_id text,

@@ -7,8 +7,8 @@
 
 -- ---- Alert kinds and the outbox
 
--- The kinds of admin alert, as rows instead of a check constraint: each concern's migration adds
--- the kinds it writes (one insert), so no migration has to restate (and risk dropping) the list.
+-- The kinds of admin alert, as rows instead of a check constraint: a new kind is one insert, so
+-- no migration has to restate (and risk dropping) the list. Every kind is inserted in this file.
 create table guestly.alert_kinds (
   kind text primary key,
   description text not null
@@ -673,6 +673,7 @@ create function guestly.preview_retry_link(link_id uuid, booking_id uuid) return
 declare
   used timestamptz;
   b public.bookings;
+  refusal jsonb;
 begin
   select u.used_at into used from guestly.used_retry_links u
    where u.link_id = preview_retry_link.link_id;
@@ -683,13 +684,10 @@ begin
   if not found then
     return jsonb_build_object('ok', false, 'reason', 'not_found');
   end if;
-  -- The same checks, in the same order, as guestly.begin_manual_retry.
-  if b.status = 'pending_payment' then
-    return jsonb_build_object('ok', false, 'reason', 'not_paid');
-  end if;
-  if b.guestly_sync_status = 'synced' and b.guestly_synced_status is not distinct from b.status then
-    return jsonb_build_object('ok', false, 'reason', 'already_synced',
-                              'reservation_id', b.guestly_reservation_id);
+  -- The same refusals as guestly.begin_manual_retry.
+  refusal := guestly.manual_retry_refusal(b);
+  if refusal is not null then
+    return refusal;
   end if;
   return jsonb_build_object(
     'ok', true,

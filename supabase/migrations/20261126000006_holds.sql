@@ -1,6 +1,7 @@
 -- Guestly holds while the guest pays: hold minutes and deadline, the triggers that request a
 -- hold on a pending booking and release one never placed, the hold's state functions, release
--- when the Checkout ends unpaid (trigger on the Stripe ledger) and expiry. Concern: holds.
+-- when the Checkout ends unpaid (trigger on the Stripe ledger), expiry, and a lapsed hold let go
+-- of (forget_lapsed_hold). Concern: holds.
 -- Depends on 20261126000001 (hold columns), 20261126000002 (sync state functions, invoke) and
 -- 20261126000004 (payments.stripe_events).
 
@@ -249,3 +250,38 @@ create trigger tg_stripe_events__release_guestly_hold
   when (new.type in ('checkout.session.expired', 'checkout.session.async_payment_failed')
         and new.booking_id is not null and old.booking_id is null)
   execute function payments.tg_stripe_events__release_guestly_hold();
+
+-- ---- A lapsed hold, forgotten
+
+-- A hold that ran out before the guest paid, whose nights a channel took meanwhile: Guestly
+-- refuses to confirm it (the calendar), so it is not the booking's reservation any more.
+-- guestly.forget_lapsed_hold unbinds it (the hold stays on record in guestly_hold_reservation_id,
+-- marked expired) and the sync creates the booking's reservation anew in the same round: refused
+-- as a double booking (the alert's ways out then work: moved dates create on the new nights, a
+-- forced retry creates with ignoreCalendar), or made if the nights were free again. Without
+-- this, every round asked Guestly to confirm the lapsed hold on its old nights and the conflict
+-- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
+-- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
+-- record_success (20261126000002) calls a placed hold confirmed only when the
+-- confirmed reservation is the hold.
+
+create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
+  returns boolean
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with forgotten as (
+    update public.bookings b
+       set guestly_reservation_id = null,
+           guestly_synced_status = null,
+           guestly_synced_state = null,
+           guestly_hold_status = 'expired'
+     where b.id = forget_lapsed_hold.booking_id
+       and b.guestly_sync_lease_id = forget_lapsed_hold.lease_id
+       and b.guestly_reservation_id = forget_lapsed_hold.reservation_id
+       and b.guestly_synced_status = 'pending_payment'
+    returning 1
+  )
+  select exists (select 1 from forgotten)
+$$;

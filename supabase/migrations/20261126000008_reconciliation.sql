@@ -379,41 +379,6 @@ begin
 end;
 $$;
 
--- ---- A lapsed hold, forgotten
-
--- A hold that ran out before the guest paid, whose nights a channel took meanwhile: Guestly
--- refuses to confirm it (the calendar), so it is not the booking's reservation any more.
--- guestly.forget_lapsed_hold unbinds it (the hold stays on record in guestly_hold_reservation_id,
--- marked expired) and the sync creates the booking's reservation anew in the same round: refused
--- as a double booking (the alert's ways out then work: moved dates create on the new nights, a
--- forced retry creates with ignoreCalendar), or made if the nights were free again. Without
--- this, every round asked Guestly to confirm the lapsed hold on its old nights and the conflict
--- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
--- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
--- record_success (20261126000002) calls a placed hold confirmed only when the
--- confirmed reservation is the hold.
-
-create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
-  returns boolean
-  language sql
-  security definer
-  set search_path = ''
-  as $$
-  with forgotten as (
-    update public.bookings b
-       set guestly_reservation_id = null,
-           guestly_synced_status = null,
-           guestly_synced_state = null,
-           guestly_hold_status = 'expired'
-     where b.id = forget_lapsed_hold.booking_id
-       and b.guestly_sync_lease_id = forget_lapsed_hold.lease_id
-       and b.guestly_reservation_id = forget_lapsed_hold.reservation_id
-       and b.guestly_synced_status = 'pending_payment'
-    returning 1
-  )
-  select exists (select 1 from forgotten)
-$$;
-
 -- ---- finish_run and its email
 
 -- The reconciliation's admin email also goes out when a run failed, with or without drift: a

@@ -90,6 +90,8 @@ grant execute on function guestly.record_success(uuid, uuid, text, text, jsonb) 
 
 revoke all on function guestly.start_sync_episode(public.bookings) from public, anon, authenticated, service_role;
 
+revoke all on function guestly.manual_retry_refusal(public.bookings) from public, anon, authenticated, service_role;
+
 revoke all on function public.tg_bookings__enqueue_guestly_change()
   from public, anon, authenticated, service_role;
 
