@@ -30,7 +30,7 @@ import {
 
 export type Condition = "healthy" | "down" | "slow";
 export type Webhook = "ours" | "floor" | "baseline";
-export const WEBHOOKS: Webhook[] = ["ours", "floor", "baseline"];
+const WEBHOOKS: Webhook[] = ["ours", "floor", "baseline"];
 export const CONDITIONS: Condition[] = ["healthy", "down", "slow"];
 const FAULTS: Record<Condition, Record<string, unknown>> = {
   healthy: {},

@@ -4,7 +4,8 @@
 // then starts from a warm cache; a registry this machine cannot reach is one clear error here,
 // not a function that exits at start and answers 503 in a loop. Local-only: never deployed.
 import { discoverFunctions, exists } from "../gateway/config.ts";
-import { NETWORK_ENV } from "../network-env.ts";
+import { networkEnv } from "../network-env.ts";
+import { run } from "./shell.ts";
 import { HOSTED_DENO_ENV, HOSTED_DENO_PATH } from "../hosted-runtime.ts";
 
 export interface FetchOptions {
@@ -33,19 +34,13 @@ export async function fetchFunctionDependencies(options: FetchOptions): Promise<
     const dir = `${options.functionsDir}/${name}`;
     const config = await exists(`${dir}/deno.json`) ? ["--config", `${dir}/deno.json`] : [];
     // The Deno every function process runs on (the gateway's): its cache is the one to warm.
-    const output = await new Deno.Command(HOSTED_DENO_PATH, {
-      args: ["cache", "--no-lock", ...config, `${dir}/index.ts`],
-      env: { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!output.success) {
-      const stderr = new TextDecoder().decode(output.stderr);
-      throw new DependencyFetchError(
-        describeFetchFailure(name, stderr, env),
-      );
+    const output = await run(
+      HOSTED_DENO_PATH,
+      ["cache", "--no-lock", ...config, `${dir}/index.ts`],
+      { env: { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" }, clearEnv: true, check: false },
+    );
+    if (output.code !== 0) {
+      throw new DependencyFetchError(describeFetchFailure(name, output.stderr, env));
     }
   }
   progress(`dependencies ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -60,16 +55,14 @@ export function describeFetchFailure(
   stderr: string,
   env: Record<string, string | undefined>,
 ): string {
-  // deno-lint-ignore no-control-regex -- strips colour codes (ESC [ … m) if any slipped through
-  const plain = stderr.replace(/\x1b\[[0-9;]*m/g, "");
-  const lines = plain.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
-  const failed = /Failed loading (\S+) for package "([^"]+)"/.exec(plain) ??
-    /Failed (?:caching|downloading) npm package "?([^"\s]+)"?/.exec(plain);
+  // `deno cache` runs with NO_COLOR: the lines are plain.
+  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+  const failed = /Failed loading (\S+) for package "([^"]+)"/.exec(stderr);
   const errorLine = lines.find((l) => /^error:/i.test(l)) ?? lines.at(-1) ?? "(no output)";
   const cause = lines.find((l) => /^\d+: /.test(l))?.replace(/^\d+: /, "");
-  const settings = NETWORK_ENV.filter((name) => env[name] !== undefined)
-    .map((name) => `${name}=${env[name]}`);
-  const head = failed && failed.length === 3
+  const settings = Object.entries(networkEnv((name) => env[name]))
+    .map(([name, value]) => `${name}=${value}`);
+  const head = failed
     ? `could not fetch npm package "${failed[2]}" from ${
       failed[1]
     } (needed by function ${functionName})`

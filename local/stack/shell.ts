@@ -8,11 +8,19 @@ export interface RunResult {
 export async function run(
   cmd: string,
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; stdin?: string; check?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    /** Run with `env` only, not this process's environment plus `env`. */
+    clearEnv?: boolean;
+    cwd?: string;
+    stdin?: string;
+    check?: boolean;
+  } = {},
 ): Promise<RunResult> {
   const child = new Deno.Command(cmd, {
     args,
     env: options.env,
+    clearEnv: options.clearEnv,
     cwd: options.cwd,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

@@ -81,11 +81,14 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
     script: "local/pg_net/worker.ts",
     env: { PG_NET_DATABASE_URL: config.adminDbUrl },
   });
-  // Before the gateway starts a function: every function's imports, in this shell's environment.
-  await fetchFunctionDependencies({
-    functionsDir: `${config.root}/supabase/functions`,
-    progress: log,
-  });
+  // Before the gateway starts a function: every function's imports, in this shell's environment
+  // (a gateway already running has its functions up: nothing to fetch for it).
+  if (!(await servicePid(config, "gateway"))) {
+    await fetchFunctionDependencies({
+      functionsDir: `${config.root}/supabase/functions`,
+      progress: log,
+    });
+  }
   await startService(config, {
     name: "gateway",
     script: "local/stack/run-gateway.ts",

@@ -37,7 +37,7 @@ export function minorUnitDigits(currency: string): 0 | 2 | 3 {
 export function minorToMajor(amount: number, currency: string): number {
   const digits = minorUnitDigits(currency);
   if (digits === 0) return amount;
-  // Divide in integers first: 1234.5 / 100 in floating point can end in …0000001.
+  // Rounded to the currency's digits: 1234.5 / 100 in floating point can end in …0000001.
   return Number((amount / 10 ** digits).toFixed(digits));
 }
 

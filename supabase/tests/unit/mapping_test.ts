@@ -5,7 +5,7 @@ import {
   STATUS_MAP,
 } from "../../functions/_shared/guestly/sync.ts";
 import { GuestlyReservationCreate } from "../../functions/_shared/guestly/schemas.ts";
-import { minorToMajor } from "../../functions/_shared/guestly/mapping.ts";
+import { minorToMajor } from "../../functions/_shared/currency.ts";
 import { bookingRow } from "./fakes.ts";
 
 Deno.test("status table: paid → confirmed, cancelled/refunded → canceled, unpaid never sent", () => {

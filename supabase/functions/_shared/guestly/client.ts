@@ -19,7 +19,6 @@ import {
   calendarConflict,
   classifyHttpStatus,
   guestlyErrorMessage,
-  isTokenRejection,
   parseRetryAfterMs,
 } from "./retry-policy.ts";
 import {
@@ -350,9 +349,8 @@ export class GuestlyClient {
       });
       const text = await response.text();
       const durationMs = this.deps.now() - started;
-      const status = classifyHttpStatus(response.status, idempotent);
       // A 401 that is not about the token is Guestly refusing the request (docs/guestly-api.md).
-      const classified = status === "auth" && !isTokenRejection(text) ? "permanent" : status;
+      const classified = classifyHttpStatus(response.status, idempotent, text);
       // A definite refusal because the nights are taken is its own outcome (a double booking).
       const conflict = classified === "permanent" ? calendarConflict(response.status, text) : null;
       const outcome: AttemptOutcome = conflict ? "conflict" : classified;

@@ -26,7 +26,7 @@ export function isHoldWork(booking: { status: BookingStatus }): boolean {
  * The hold lengths Guesty's `reservedUntil` takes (in hours: 0.17 is its 10 minutes), by the
  * minutes GUESTLY_HOLD_MINUTES names. Any other value Guesty refuses, so no other is accepted.
  */
-export const RESERVED_UNTIL_BY_MINUTES: Readonly<Record<number, number>> = {
+const RESERVED_UNTIL_BY_MINUTES: Readonly<Record<number, number>> = {
   10: 0.17,
   15: 0.25,
   30: 0.5,

@@ -12,8 +12,6 @@ import { normalisePhone } from "./phone.ts";
 import { type HoldStatus, reservedUntilHours } from "./hold.ts";
 import { minorToMajor } from "../currency.ts";
 
-export { minorToMajor };
-
 /**
  * The one status table (docs/status-mapping.md shows the same):
  * a booking waiting for payment is never sent; paid → confirmed; cancelled or refunded → canceled.

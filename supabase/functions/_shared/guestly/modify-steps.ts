@@ -100,7 +100,8 @@ async function changeRequest(
       if (guest.outcome !== "success") return toStep(ctx, "get_reservation", guest);
       return {
         path: `/guests-crud/${encodeURIComponent(guestId)}`,
-        body: guestPayload(change, ctx.booking.guestly_property_country, guest.data ?? []),
+        // The checked body (names trimmed as zod left them), with the host's tags.
+        body: { ...checked.data, tags: guest.data ?? [] },
       };
     }
   }

@@ -35,11 +35,19 @@ export type AttemptOutcome =
  * committed, and a backend may finish after the gateway gave up. Repeating an idempotent request
  * (a status change, a lookup) is harmless, so it is simply retried; for a request that creates
  * something the outcome is `unknown` and must be resolved by a lookup before anything is resent.
- * 401, 425 and 429 are refused before any work is done, so they are definite on both kinds.
+ * 401, 425 and 429 are refused before any work is done, so they are definite on both kinds. A
+ * 401 is `auth` (drop the token, mint another) only when it is about the token: given the
+ * answer's body, a 401 naming anything else is Guestly refusing the request (`permanent`).
  */
-export function classifyHttpStatus(status: number, idempotent = true): AttemptOutcome {
+export function classifyHttpStatus(
+  status: number,
+  idempotent = true,
+  bodyText?: string,
+): AttemptOutcome {
   if (status >= 200 && status < 300) return "success";
-  if (status === 401) return "auth";
+  if (status === 401) {
+    return bodyText === undefined || isTokenRejection(bodyText) ? "auth" : "permanent";
+  }
   if (status === 429 || status === 425) return "retryable";
   if (status === 408 || status >= 500) return idempotent ? "retryable" : "unknown";
   return "permanent";

@@ -96,23 +96,22 @@ export type BookingRow = z.infer<typeof BookingRow>;
 
 const E164 = z.string().regex(/^\+[1-9]\d{6,14}$/);
 
-/** A new reservation's guest: the create's `phones` is every number (required, may be empty). */
-export const GuestlyGuest = z.object({
+/** Who the guest is, as both the create and the guest update send it. */
+const GuestlyGuestIdentity = z.object({
   firstName: z.string().trim().min(1, "must not be empty"),
   lastName: z.string().trim().min(1, "must not be empty"),
   email: z.string().email(),
-  phones: z.array(E164),
 });
+
+/** A new reservation's guest: the create's `phones` is every number (required, may be empty). */
+export const GuestlyGuest = GuestlyGuestIdentity.extend({ phones: z.array(E164) });
 
 /**
  * `PUT /guests-crud/{guestId}`: `phone` is the main number (`phones` would be the additional
  * ones, which we leave as the host keeps them); `tags` is required and replaces the guest's
  * tags, so it carries the tags Guestly has (read just before).
  */
-export const GuestlyGuestUpdate = z.object({
-  firstName: z.string().trim().min(1, "must not be empty"),
-  lastName: z.string().trim().min(1, "must not be empty"),
-  email: z.string().email(),
+export const GuestlyGuestUpdate = GuestlyGuestIdentity.extend({
   phone: E164.optional(),
   tags: z.array(z.string()),
 });

@@ -3,6 +3,7 @@
 // operator, with what to do for each kind. Pure: everything comes from the alert's details
 // (no guest contact data is in them: booking and reservation ids only).
 import { type AlertContext, formatTime, type Section, str } from "./admin-alerts.ts";
+import { REINSTATED_IN_GUESTLY } from "../reconcile/classify.ts";
 
 interface Item {
   kind: string;
@@ -34,7 +35,7 @@ export const DRIFT_ADVICE: Record<string, string> = {
 
 /** Reasons that need words of their own in the email. */
 const REASON_TEXT: Record<string, string> = {
-  reinstated_in_guestly: "Guestly had it cancelled; someone there made it live again. Not " +
+  [REINSTATED_IN_GUESTLY]: "Guestly had it cancelled; someone there made it live again. Not " +
     "cancelled again on our own: if the guest stays, confirm the booking here; if not, cancel " +
     "it in Guestly",
 };

@@ -111,7 +111,7 @@ export function toListed(raw: unknown, fieldId: string): ListedReservation | nul
 class GaveUp extends Error {}
 
 /** What a run that ran out of its time budget records (and the admin's email shows). */
-export function outOfTimeMessage(budgetMs: number, read: number, total: number | undefined) {
+function outOfTimeMessage(budgetMs: number, read: number, total: number | undefined) {
   return `stopped at its time budget (${Math.round(budgetMs / 1000)} s, ` +
     `GUESTLY_RECONCILE_TIME_BUDGET_SECONDS) before the platform's wall clock could end it: ` +
     `${read} of ${total ?? "?"} reservations read, nothing compared or healed. On a paid plan ` +
@@ -142,7 +142,8 @@ export async function runReconciliation(deps: RunDeps, options: RunOptions): Pro
 
   /** A read, retried while Guestly defers (no background slot now) or fails transiently. */
   const read = async <T>(what: string, call: () => Promise<HttpAttempt<T>>) => {
-    const giveUpAt = Math.min(deps.now() + patience, deadline);
+    // Past the deadline a retryable read throws outOfTime below, before any wait.
+    const giveUpAt = deps.now() + patience;
     for (let wait = 500;; wait = Math.min(wait * 2, 10_000)) {
       if (deps.now() >= deadline) throw outOfTime();
       const attempt = await call();

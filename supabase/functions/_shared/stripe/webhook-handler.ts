@@ -163,7 +163,6 @@ export function createStripeWebhookHandler(deps: StripeWebhookDeps) {
   };
 }
 
-/** The body, or null as soon as it grows past `limit` bytes (the rest is never read). */
 function signatureError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/tolerance/i.test(message)) {
