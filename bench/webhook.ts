@@ -12,7 +12,7 @@
 // retries never overlap the next.
 import type { StackConfig } from "../local/stack/config.ts";
 import { functionsEnv } from "../local/stack/env.ts";
-import { startService, stopService } from "../local/stack/services.ts";
+import { servicePid, startService, stopService } from "../local/stack/services.ts";
 import { fetchFunctionDependencies } from "../local/stack/function-deps.ts";
 import {
   closedLoop,
@@ -281,8 +281,63 @@ export async function measureWebhooks(
         concurrency: top,
       });
     }
-    const diagnosticSamples: { what: string; eventIds: string[]; deliveries: Delivery[] }[] = [];
+    const diagnosticSamples: {
+      what: string;
+      webhook: Webhook;
+      eventIds: string[];
+      deliveries: Delivery[];
+    }[] = [];
     await box.clearFaults();
+    // Diagnostic, Guestly healthy: ours and the floor interleaved as above, with the pg_net
+    // worker paused (SIGSTOP), so no payment wakes a sync while the block runs — the requests
+    // wait in pg_net's queue and go out when it resumes. What ours ÷ floor is then is our
+    // webhook's own cost; the difference to the rows above is the sync the payments woke.
+    const worker = await servicePid(config, "pg-net-worker");
+    for (const concurrency of worker && options.diagnosticEvents > 0 ? options.concurrencies : []) {
+      const n = concurrency === top
+        ? options.diagnosticEvents
+        : Math.ceil(options.diagnosticEvents / 2);
+      progress(`webhook: diagnostic: pg_net worker paused, concurrency ${concurrency}: ${n} each`);
+      const bookings = await insertPendingBookings(sql, n, "m1-paused");
+      const lists: [Webhook, string[]][] = [
+        ["ours", bookings.map(paymentPayload)],
+        ["floor", floorEvents(n).map(paymentPayload)],
+      ];
+      const results = new Map<Webhook, { eventIds: string[]; deliveries: Delivery[] }>();
+      Deno.kill(worker!, "SIGSTOP");
+      try {
+        const split = lists.map(([w, payloads]) =>
+          [w, chunks(payloads, options.chunksPerBlock)] as const
+        );
+        for (let i = 0; i < options.chunksPerBlock; i++) {
+          for (const [w, parts] of i % 2 === 0 ? split : [...split].reverse()) {
+            const part = parts[i] ?? [];
+            const deliveries = await closedLoop(
+              url(w),
+              part,
+              config.stripeWebhookSecret,
+              concurrency,
+            );
+            const so = results.get(w) ?? { eventIds: [], deliveries: [] };
+            so.eventIds.push(...part.map((p) => JSON.parse(p).id));
+            so.deliveries.push(...deliveries);
+            results.set(w, so);
+          }
+        }
+      } finally {
+        Deno.kill(worker!, "SIGCONT");
+      }
+      for (const [w, r] of results) {
+        diagnosticSamples.push({
+          what: `${w === "ours" ? "stripe-webhook" : "floor"}, concurrency ${concurrency}, ` +
+            "pg_net worker paused (no sync runs during the block)",
+          webhook: w,
+          ...r,
+        });
+      }
+      await waitSettled(sql, bookings.map((b) => b.id), 120_000);
+      await neutralize(sql, bookings.map((b) => b.id));
+    }
     for (const d of diagnosticRuns) {
       progress(`webhook: diagnostic: ${d.what}`);
       const bookings = await insertPendingBookings(sql, d.n, "m1-diag");
@@ -295,6 +350,7 @@ export async function measureWebhooks(
       );
       diagnosticSamples.push({
         what: d.what,
+        webhook: "ours",
         eventIds: payloads.map((p) => JSON.parse(p).id),
         deliveries,
       });
@@ -305,7 +361,7 @@ export async function measureWebhooks(
     const server = {} as Record<Webhook, Map<string, number>>;
     for (const w of WEBHOOKS) server[w] = await serverTimes(logs[w], offsets[w]);
     const diagnostics: Diagnostic[] = diagnosticSamples.map((d) => {
-      const times = d.eventIds.map((id) => server.ours.get(id))
+      const times = d.eventIds.map((id) => server[d.webhook].get(id))
         .filter((v): v is number => v !== undefined);
       const ms = d.deliveries.map((x) => x.ms);
       return {
