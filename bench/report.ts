@@ -204,7 +204,7 @@ function webhookSection(w: WebhookResult, summary: string[][]): string[] {
     "  1 (400 events, their syncs included): guestly-sync 13.6 ms, the stack's gateway 7.3 (it",
     "  proxies the webhook, the sync's invocation and Guestly's webhook echo of our create),",
     "  guestly-webhook 5.3 (that echo), the sandbox 4.2, the pg_net worker 3.1, stripe-webhook 2.7,",
-    "  Postgres 1.7: about 38 ms of CPU per payment, under 5 ms of it the webhook's. An event came",
+    "  Postgres 1.7: about 38 ms of CPU per payment, some 5 ms of it the webhook's. An event came",
     "  every 19 ms, so the pipeline alone kept both cores busy; the floor causes none of it. On",
     "  Supabase only the Postgres and pg_net shares run on the database's machine; here all of it",
     "  shares 2 cores with the webhook. It is the product's real work (the reservation follows",
