@@ -190,19 +190,31 @@ type Money = {
 };
 
 /** The stack's one reservation of a booking once `done` holds for it. */
-async function reservationOf(id: string, what: string, done: (r: Record<string, unknown>) => boolean) {
-  return await waitFor(what, async () => {
-    const [only, ...more] = await sandbox.reservationsFor(id);
-    return only && more.length === 0 && done(only) ? only : null;
-  }, 30_000, 200);
+async function reservationOf(
+  id: string,
+  what: string,
+  done: (r: Record<string, unknown>) => boolean,
+) {
+  return await waitFor(
+    what,
+    async () => {
+      const [only, ...more] = await sandbox.reservationsFor(id);
+      return only && more.length === 0 && done(only) ? only : null;
+    },
+    30_000,
+    200,
+  );
 }
 
 dbTest(
   "a reservation deleted in Guestly is re-created with its payment; a later refund lands on it",
   async (sql) => {
     const { id, reservationId } = await syncedBooking(sql);
-    const paidOnce = await reservationOf(id, "the payment on the first reservation", (r) =>
-      (r.money as Money).totalPaid === 450);
+    const paidOnce = await reservationOf(
+      id,
+      "the payment on the first reservation",
+      (r) => (r.money as Money).totalPaid === 450,
+    );
     assert.equal(paidOnce._id, reservationId);
     const gone = await fetch(`${stack.sandboxUrl}/__sandbox/reservations/${reservationId}`, {
       method: "DELETE",
@@ -223,8 +235,11 @@ dbTest(
     ]);
 
     // Guestly shows the stay paid again on the new reservation: the payment recorded once.
-    const remade = await reservationOf(id, "the payment on the new reservation", (r) =>
-      r._id !== reservationId && (r.money as Money).payments.length > 0);
+    const remade = await reservationOf(
+      id,
+      "the payment on the new reservation",
+      (r) => r._id !== reservationId && (r.money as Money).payments.length > 0,
+    );
     const money = remade.money as Money;
     assert.equal(money.payments.length, 1, "recorded once on the new reservation");
     assert.equal(money.totalPaid, 450);
@@ -264,12 +279,18 @@ dbTest(
       paymentIntentId: row.stripe_payment_intent_id,
     });
     assert.equal((await deliver(refund)).body.outcome, "partial_refund");
-    const refunded = await reservationOf(id, "the refund on the new reservation", (r) =>
-      (r.money as Money).totalPaid === 300);
+    const refunded = await reservationOf(
+      id,
+      "the refund on the new reservation",
+      (r) => (r.money as Money).totalPaid === 300,
+    );
     assert.equal(refunded._id, remade._id);
-    assert.deepEqual((refunded.money as Money).payments.map((p) => p.refunds.map((f) => f.amount)), [
-      [150],
-    ]);
+    assert.deepEqual(
+      (refunded.money as Money).payments.map((p) => p.refunds.map((f) => f.amount)),
+      [
+        [150],
+      ],
+    );
     const after = await waitFor("synced after the refund", async () => {
       const b = await booking(sql, id);
       return b.guestly_sync_status !== "pending" ? b : null;
