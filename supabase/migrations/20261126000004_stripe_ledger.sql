@@ -1,7 +1,8 @@
 -- Stripe ledger and money outcomes: the private `payments` schema, the event ledger
 -- payments.stripe_events, payments.record_stripe_event (the one call the stripe-webhook makes
 -- per verified event), and guestly.payments — the money still to be recorded in Guestly — with
--- the trigger that fills it from the ledger and the function that records its outcome.
+-- the trigger that fills it from the ledger, the function that records its outcome, and the
+-- trigger that makes it due again when the booking's reservation is replaced.
 -- Concern: money. Depends on 20261126000001 (bookings) and 20261126000002 (guestly schema).
 
 -- ---- The payments schema and the event ledger
@@ -542,11 +543,14 @@ $$;
 -- operator clearing the id after a 404): Guestly's record of the money was on the old
 -- reservation, so every payment and refund recorded (or in flight, or of unknown outcome) there
 -- is due again, on whatever reservation the booking gets next, oldest first, as the first time.
--- An unknown outcome on the old reservation needs no lookup any more: that reservation is no
--- longer the booking's, and nothing was ever sent to the new one. Done by a trigger so that it
--- happens in the very transaction that replaces the id, whichever path (or hand) replaces it.
--- Rows recorded before the reservation was tracked (no guestly_reservation_id) were recorded on
--- the only reservation the booking had: the old one.
+-- Each is looked up before it is sent, as after an unknown outcome: the reservation the sync
+-- binds next may show it already (the lookup by our reference found the old one after all, or
+-- one re-created by hand with its payment), and recording is not idempotent in Guestly. A row
+-- that was recorded landed long ago as far as the settle delay is concerned (unknown_at: the
+-- epoch — only where it is, is unknown); a request still of unknown outcome keeps its time, so
+-- its settle delay holds. Done by a trigger so that it happens in the very transaction that
+-- replaces the id, whichever path (or hand) replaces it. Rows recorded before the reservation
+-- was tracked (no guestly_reservation_id) were recorded on the only one the booking had.
 create function guestly.tg_bookings__payments_follow_reservation() returns trigger
   language plpgsql
   security definer
@@ -555,7 +559,8 @@ create function guestly.tg_bookings__payments_follow_reservation() returns trigg
 begin
   update guestly.payments p
      set status = 'pending',
-         unknown_at = null,
+         unknown_at = case when p.status = 'recorded' then timestamptz 'epoch'
+                           else coalesce(p.unknown_at, timestamptz 'epoch') end,
          guestly_reservation_id = null,
          guestly_payment_id = null,
          recorded_at = null
@@ -566,10 +571,10 @@ begin
 end;
 $$;
 
--- How many payments and refunds of a booking are due on its next reservation because its last
--- one was replaced: what the reconciliation's heal says (and its email repeats), so "healed"
--- never hides money Guestly does not show yet.
-create function guestly.payments_to_record_again(booking_id uuid) returns jsonb
+-- How many payments and refunds of a booking are still to record in Guestly (after its
+-- reservation was replaced: all of them): what the reconciliation's heal says (and its email
+-- repeats), so "healed" never hides money Guestly does not show yet.
+create function guestly.money_to_record(booking_id uuid) returns jsonb
   language sql
   stable
   security definer
@@ -579,7 +584,7 @@ create function guestly.payments_to_record_again(booking_id uuid) returns jsonb
     'payments', count(*) filter (where p.kind = 'payment'),
     'refunds', count(*) filter (where p.kind = 'refund'))
     from guestly.payments p
-   where p.booking_id = payments_to_record_again.booking_id and p.status = 'pending'
+   where p.booking_id = money_to_record.booking_id and p.status = 'pending'
 $$;
 
 create trigger tg_bookings__payments_follow_reservation

@@ -232,13 +232,13 @@ begin
   -- Clearing the id made the money recorded on the deleted reservation due again (the trigger
   -- tg_bookings__payments_follow_reservation, in this transaction): the item says so, so the
   -- email never calls a reservation healed whose payments Guestly does not show yet.
-  money := guestly.payments_to_record_again(b.id);
+  money := guestly.money_to_record(b.id);
   perform guestly_reconcile.record_item(run_id, 'missing_in_guestly', booking_id,
     missing_reservation_id, details, 'healed',
     'sync episode started: lookup, then create' ||
     case when (money ->> 'payments')::int + (money ->> 'refunds')::int > 0
-         then format('; %s payment(s) and %s refund(s) recorded on the deleted reservation '
-                     'are being recorded again on the new one',
+         then format('; its %s payment(s) and %s refund(s) are being recorded on the new '
+                     'reservation (until then Guestly shows the stay unpaid)',
                      money ->> 'payments', money ->> 'refunds')
          else '' end);
   return jsonb_build_object('healed', true, 'payments_to_record', money);

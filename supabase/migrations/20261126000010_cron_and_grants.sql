@@ -160,7 +160,7 @@ grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text,
 revoke all on function guestly.tg_bookings__payments_follow_reservation()
   from public, anon, authenticated, service_role;
 
-revoke all on function guestly.payments_to_record_again(uuid) from public, anon, authenticated;
+revoke all on function guestly.money_to_record(uuid) from public, anon, authenticated;
 
 -- ---- Alert kinds
 

@@ -1,12 +1,12 @@
 -- Payments follow the reservation they belong on: every path that replaces a booking's
 -- reservation (the reconciliation's heal of a reservation deleted in Guestly, a lapsed hold let
 -- go, an operator clearing the id after a 404) makes the payments and refunds recorded on the
--- old one due again, in the same transaction, for the new one, oldest first; the heal says so;
--- an answer about the old reservation that comes in late changes nothing; an unknown outcome on
--- the old reservation needs no lookup on the new one; re-binding the same reservation requeues
--- nothing.
+-- old one due again, in the same transaction, for the new one, oldest first, each looked up
+-- before it is sent (the next reservation may show it already); the heal says so; an answer
+-- about the old reservation that comes in late changes nothing; a request of unknown outcome
+-- keeps its settle delay; re-binding the same reservation requeues nothing.
 begin;
-select plan(17);
+select plan(18);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status, stripe_payment_intent_id)
@@ -64,10 +64,13 @@ select is((select v ->> 'healed' from healed), 'true', 'the deleted reservation 
 select is(pg_temp.money('00000000-0000-4000-8000-0000000ff001'),
   'payment:pending:- refund:pending:-',
   'in the same transaction, the payment and the refund recorded on it are due again');
+select is((select bool_and(p.unknown_at = timestamptz 'epoch' and p.guestly_reservation_id is null)
+             from guestly.payments p where p.booking_id = '00000000-0000-4000-8000-0000000ff001'),
+  true, 'each to be looked up on the next reservation before it is sent, with no settle delay');
 select alike((select action_detail from guestly_reconcile.drift_items
               where run_id = (select id from run)
                 and booking_id = '00000000-0000-4000-8000-0000000ff001'),
-  '%1 payment(s) and 1 refund(s) recorded on the deleted reservation are being recorded again%',
+  '%its 1 payment(s) and 1 refund(s) are being recorded on the new reservation%',
   'the heal says the money is being recorded again (the email shows it)');
 
 -- The sync looks up, creates the new reservation; its next pass is handed the money, in order.
@@ -125,16 +128,18 @@ update public.bookings set guestly_reservation_id = null
 select is(pg_temp.money('00000000-0000-4000-8000-0000000ff003'), 'payment:pending:-',
   'clearing the reservation id by hand makes its payment due again');
 
--- An unknown outcome on the old reservation: no lookup is owed on the new one.
+-- A request of unknown outcome to the old reservation: it may still land (if the sync binds that
+-- one again), so its settle delay holds.
 update public.bookings set guestly_reservation_id = 'res-ff003-b'
  where id = '00000000-0000-4000-8000-0000000ff003';
-update guestly.payments set unknown_at = now(), guestly_reservation_id = 'res-ff003-b'
+update guestly.payments set unknown_at = now() - interval '5 seconds',
+                            guestly_reservation_id = 'res-ff003-b'
  where booking_id = '00000000-0000-4000-8000-0000000ff003';
 update public.bookings set guestly_reservation_id = 'res-ff003-c'
  where id = '00000000-0000-4000-8000-0000000ff003';
-select is((select row(status, unknown_at, guestly_reservation_id)::text from guestly.payments
-            where booking_id = '00000000-0000-4000-8000-0000000ff003'),
-  '(pending,,)', 'a request of unknown outcome to the replaced reservation is simply due again');
+select is((select row(status, unknown_at = now() - interval '5 seconds', guestly_reservation_id)::text
+             from guestly.payments where booking_id = '00000000-0000-4000-8000-0000000ff003'),
+  '(pending,t,)', 'a request of unknown outcome is due again and keeps its settle delay');
 
 -- Only the rows on the replaced reservation move.
 update guestly.payments set status = 'recorded', guestly_reservation_id = 'res-other'

@@ -267,7 +267,7 @@ dbTest(
     );
     assert.match(
       String(message.text),
-      /1 payment\(s\) and 0 refund\(s\) recorded on the deleted reservation are being recorded again on the new one/,
+      /its 1 payment\(s\) and 0 refund\(s\) are being recorded on the new reservation/,
     );
 
     // A partial refund afterwards is recorded on the payment the new reservation shows.
