@@ -401,8 +401,8 @@ create table guestly.payments (
   -- When a request recording it had an unknown outcome: look it up before sending again.
   unknown_at timestamptz,
   -- The reservation the row's request went to (`sending`, `unknown`) or that shows it
-  -- (`recorded`): the lookup after an unknown outcome reads this one, and when the booking's
-  -- reservation is replaced, the rows on the old one are due again on the new one.
+  -- (`recorded`); null while nothing was sent. Always the booking's reservation: when that is
+  -- replaced, the rows on the old one are due again for the new one (the trigger below).
   guestly_reservation_id text,
   guestly_payment_id text,
   recorded_at timestamptz,

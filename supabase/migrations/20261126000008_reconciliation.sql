@@ -241,7 +241,7 @@ begin
                      'reservation (until then Guestly shows the stay unpaid)',
                      money ->> 'payments', money ->> 'refunds')
          else '' end);
-  return jsonb_build_object('healed', true, 'payments_to_record', money);
+  return jsonb_build_object('healed', true, 'money_to_record', money);
 end;
 $$;
 
