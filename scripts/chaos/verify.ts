@@ -241,7 +241,7 @@ export async function verify(input: {
     },
     {
       name:
-        "every booking paid, one ledger row each (confirmed; cancelled only where the host cancelled)",
+        "every booking paid, one ledger row each, and one per refund (confirmed; cancelled only where the host cancelled)",
       ok: wrongStatus.length === 0 && ledgerWrong.length === 0,
       detail: `${paid.length}/${n} confirmed, ${hostCancelled.size} cancelled by the host; ` +
         `${wrongStatus.length} in another state ${sample(wrongStatus)}; ` +
