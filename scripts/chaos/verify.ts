@@ -9,6 +9,7 @@ import type { DeliveryStats } from "./load.ts";
 import type { Options } from "./options.ts";
 import { httpJson } from "./util.ts";
 import { mismatches } from "./guestly-side.ts";
+import { type DeletedInGuestly, moneyExact } from "./recreated.ts";
 
 interface FinalRow {
   id: string;
@@ -69,6 +70,8 @@ export async function verify(input: {
   faultsOffAt: number;
   /** Bookings a host cancelled in Guestly on purpose (the Guestly side of the run). */
   hostCancelled: string[];
+  /** Bookings whose reservation was deleted in Guestly, and their refunds (recreated.ts). */
+  recreated: DeletedInGuestly;
 }): Promise<Verification> {
   const { sql, admin, config, ids, stats, chaos, problems, options, started } = input;
   const n = ids.length;
@@ -152,7 +155,12 @@ export async function verify(input: {
     b.alerts > 0 && !(b.guestly_sync_status === "failed" && b.guestly_sync_gave_up_at)
   );
   const failedWithoutOneAlert = failedFinal.filter((b) => b.alerts !== 1);
-  const ledgerWrong = bookings.filter((b) => b.ledger !== 1 || b.ledger_confirmed !== 1);
+  // One ledger row for the payment, and one for the partial refund of a re-created stay.
+  const refunded = new Set([...input.recreated.refundedBefore, ...input.recreated.refundedAfter]);
+  const ledgerWrong = bookings.filter((b) =>
+    b.ledger !== 1 + (refunded.has(b.id) ? 1 : 0) || b.ledger_confirmed !== 1
+  );
+  const money = await moneyExact(config, sql, ids, input.recreated);
   const foreign = reservations.length - [...perBooking.values()].flat().length;
   // Money: each synced booking's Stripe payment is on its reservation exactly once.
   const paymentsOn = (b: FinalRow) =>
@@ -233,7 +241,7 @@ export async function verify(input: {
     },
     {
       name:
-        "every booking paid, one ledger row each (confirmed; cancelled only where the host cancelled)",
+        "every booking paid, one ledger row each, and one per refund (confirmed; cancelled only where the host cancelled)",
       ok: wrongStatus.length === 0 && ledgerWrong.length === 0,
       detail: `${paid.length}/${n} confirmed, ${hostCancelled.size} cancelled by the host; ` +
         `${wrongStatus.length} in another state ${sample(wrongStatus)}; ` +
@@ -264,6 +272,22 @@ export async function verify(input: {
         `${synced.length - paymentsDoubled.length - paymentsMissing.length}/${synced.length}` +
         ` once; ${paymentsDoubled.length} doubled ${sample(paymentsDoubled)}, ` +
         `${paymentsMissing.length} missing ${sample(paymentsMissing)}`,
+    },
+    {
+      name: "money exact in Guestly: every stay shows what Stripe took less what it gave back",
+      ok: money.exact.length === 0,
+      detail: `${money.checked - money.exact.length}/${money.checked} exact${
+        money.exact.length ? `: ${money.exact.slice(0, 5).join("; ")}` : ""
+      }`,
+    },
+    {
+      name: "reservations deleted in Guestly: re-created once, their payment (and refund) on " +
+        "the new one",
+      ok: input.recreated.deleted.length > 0 && money.recreatedWrong.length === 0,
+      detail:
+        `${input.recreated.deleted.length} deleted (${input.recreated.refundedBefore.length} ` +
+        `refunded before, ${input.recreated.refundedAfter.length} after the re-create); ` +
+        `${money.recreatedWrong.length} wrong ${money.recreatedWrong.slice(0, 5).join(", ")}`,
     },
     {
       name: `at least ${

@@ -1,7 +1,8 @@
 -- Stripe ledger and money outcomes: the private `payments` schema, the event ledger
 -- payments.stripe_events, payments.record_stripe_event (the one call the stripe-webhook makes
 -- per verified event), and guestly.payments — the money still to be recorded in Guestly — with
--- the trigger that fills it from the ledger and the function that records its outcome.
+-- the trigger that fills it from the ledger, the function that records its outcome, and the
+-- trigger that makes it due again when the booking's reservation is replaced.
 -- Concern: money. Depends on 20261126000001 (bookings) and 20261126000002 (guestly schema).
 
 -- ---- The payments schema and the event ledger
@@ -399,6 +400,10 @@ create table guestly.payments (
   status text not null default 'pending' check (status in ('pending', 'recorded')),
   -- When a request recording it had an unknown outcome: look it up before sending again.
   unknown_at timestamptz,
+  -- The reservation the row's request went to (`sending`, `unknown`) or that shows it
+  -- (`recorded`); null while nothing was sent. Always the booking's reservation: when that is
+  -- replaced, the rows on the old one are due again for the new one (the trigger below).
+  guestly_reservation_id text,
   guestly_payment_id text,
   recorded_at timestamptz,
   created_at timestamptz not null default now(),
@@ -484,31 +489,40 @@ $$;
 -- (if the invocation dies before it learns the answer, the next one looks it up first);
 -- `recorded` (Guestly's payment id when known); `unknown` (an answer lost: look it up before
 -- sending again); `not_sent` (a definite refusal: nothing reached Guestly). Lease holder only.
+-- reservation_id: the reservation the request went to. When the booking no longer holds it (the
+-- reservation was replaced while the request was out), nothing is written and the answer is
+-- false, as for a lost lease: the row stays due for the booking's new reservation.
 create function guestly.record_payment_outcome(
   booking_id uuid,
   lease_id uuid,
   payment_id uuid,
   outcome text,
-  guestly_payment_id text default null
+  guestly_payment_id text default null,
+  reservation_id text default null
 ) returns boolean
   language plpgsql
   security definer
   set search_path = ''
   as $$
+declare
+  current_reservation text;
 begin
   if record_payment_outcome.outcome not in ('sending', 'recorded', 'unknown', 'not_sent') then
     raise exception 'outcome must be sending, recorded, unknown or not_sent, not %',
       record_payment_outcome.outcome using errcode = 'invalid_parameter_value';
   end if;
-  perform 1 from public.bookings b
+  select b.guestly_reservation_id into current_reservation from public.bookings b
    where b.id = record_payment_outcome.booking_id
      and b.guestly_sync_lease_id = record_payment_outcome.lease_id
      for update;
-  if not found then
+  if not found or current_reservation is distinct from
+                  coalesce(record_payment_outcome.reservation_id, current_reservation) then
     return false;
   end if;
   update guestly.payments p
      set status = case when record_payment_outcome.outcome = 'recorded' then 'recorded' else p.status end,
+         guestly_reservation_id = case when record_payment_outcome.outcome = 'not_sent' then null
+                                       else current_reservation end,
          -- sending/unknown: the settle delay counts from the latest request that may have landed.
          unknown_at = case record_payment_outcome.outcome
                         when 'not_sent' then null
@@ -521,6 +535,64 @@ begin
   return found;
 end;
 $$;
+
+-- ---- Payments follow the reservation they belong on
+
+-- A booking's reservation replaced (deleted in Guestly and re-created by the reconciliation's
+-- heal_missing, a lapsed hold let go, a released hold whose booking was paid meanwhile, an
+-- operator clearing the id after a 404): Guestly's record of the money was on the old
+-- reservation, so every payment and refund recorded (or in flight, or of unknown outcome) there
+-- is due again, on whatever reservation the booking gets next, oldest first, as the first time.
+-- Each is looked up before it is sent, as after an unknown outcome: the reservation the sync
+-- binds next may show it already (the lookup by our reference found the old one after all, or
+-- one re-created by hand with its payment), and recording is not idempotent in Guestly. A row
+-- that was recorded landed long ago as far as the settle delay is concerned (unknown_at: the
+-- epoch — only where it is, is unknown); a request still of unknown outcome keeps its time, so
+-- its settle delay holds. Done by a trigger so that it happens in the very transaction that
+-- replaces the id, whichever path (or hand) replaces it. Rows recorded before the reservation
+-- was tracked (no guestly_reservation_id) were recorded on the only one the booking had.
+create function guestly.tg_bookings__payments_follow_reservation() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  update guestly.payments p
+     set status = 'pending',
+         unknown_at = case when p.status = 'recorded' then timestamptz 'epoch'
+                           else coalesce(p.unknown_at, timestamptz 'epoch') end,
+         guestly_reservation_id = null,
+         guestly_payment_id = null,
+         recorded_at = null
+   where p.booking_id = new.id
+     and (p.guestly_reservation_id = old.guestly_reservation_id
+          or (p.guestly_reservation_id is null and p.status = 'recorded'));
+  return null;
+end;
+$$;
+
+-- How many payments and refunds of a booking are still to record in Guestly (after its
+-- reservation was replaced: all of them): what the reconciliation's heal says (and its email
+-- repeats), so "healed" never hides money Guestly does not show yet.
+create function guestly.money_to_record(booking_id uuid) returns jsonb
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select jsonb_build_object(
+    'payments', count(*) filter (where p.kind = 'payment'),
+    'refunds', count(*) filter (where p.kind = 'refund'))
+    from guestly.payments p
+   where p.booking_id = money_to_record.booking_id and p.status = 'pending'
+$$;
+
+create trigger tg_bookings__payments_follow_reservation
+  after update of guestly_reservation_id on public.bookings
+  for each row
+  when (old.guestly_reservation_id is not null
+        and old.guestly_reservation_id is distinct from new.guestly_reservation_id)
+  execute function guestly.tg_bookings__payments_follow_reservation();
 
 create trigger tg_stripe_events__guestly_payments
   after update of outcome on payments.stripe_events

@@ -263,7 +263,8 @@ create trigger tg_stripe_events__release_guestly_hold
 -- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
 -- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
 -- record_success (20261126000002) calls a placed hold confirmed only when the
--- confirmed reservation is the hold.
+-- confirmed reservation is the hold. Money recorded on the hold is due again for the new
+-- reservation (guestly.tg_bookings__payments_follow_reservation, 20261126000004).
 
 create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
   returns boolean

@@ -192,6 +192,7 @@ create function guestly_reconcile.heal_missing(
 declare
   b public.bookings;
   skipped text;
+  money jsonb;
 begin
   select * into b from public.bookings x where x.id = heal_missing.booking_id for update;
   if not found then
@@ -228,10 +229,19 @@ begin
          guestly_ignore_calendar = b.guestly_ignore_calendar,
          guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
    where x.id = b.id;
+  -- Clearing the id made the money recorded on the deleted reservation due again (the trigger
+  -- tg_bookings__payments_follow_reservation, in this transaction): the item says so, so the
+  -- email never calls a reservation healed whose payments Guestly does not show yet.
+  money := guestly.money_to_record(b.id);
   perform guestly_reconcile.record_item(run_id, 'missing_in_guestly', booking_id,
-                                        missing_reservation_id, details, 'healed',
-                                        'sync episode started: lookup, then create');
-  return jsonb_build_object('healed', true);
+    missing_reservation_id, details, 'healed',
+    'sync episode started: lookup, then create' ||
+    case when (money ->> 'payments')::int + (money ->> 'refunds')::int > 0
+         then format('; its %s payment(s) and %s refund(s) are being recorded on the new '
+                     'reservation (until then Guestly shows the stay unpaid)',
+                     money ->> 'payments', money ->> 'refunds')
+         else '' end);
+  return jsonb_build_object('healed', true, 'money_to_record', money);
 end;
 $$;
 

@@ -151,10 +151,16 @@ grant execute on function guestly.payment_record_due(public.bookings) to service
 revoke all on function payments.tg_stripe_events__guestly_payments()
   from public, anon, authenticated, service_role;
 
-revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text)
+revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text, text)
   from public, anon, authenticated;
 
-grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text) to service_role;
+grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text, text)
+  to service_role;
+
+revoke all on function guestly.tg_bookings__payments_follow_reservation()
+  from public, anon, authenticated, service_role;
+
+revoke all on function guestly.money_to_record(uuid) from public, anon, authenticated;
 
 -- ---- Alert kinds
 

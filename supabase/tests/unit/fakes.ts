@@ -113,8 +113,12 @@ export class MemoryStore implements SyncStore {
     leaseId: string,
     paymentId: string,
     outcome: "sending" | "recorded" | "unknown" | "not_sent",
+    _guestlyPaymentId: string | null = null,
+    reservationId: string | null = null,
   ) {
     if (leaseId !== this.lease) return Promise.resolve(false);
+    // As guestly.record_payment_outcome: an answer about a replaced reservation is not written.
+    if (reservationId !== this.row!.guestly_reservation_id) return Promise.resolve(false);
     const payment = this.payments.find((p) => p.id === paymentId)!;
     if (outcome === "recorded") payment.status = "recorded";
     else if (outcome === "not_sent") payment.unknown_at = null;

@@ -88,10 +88,17 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         nextAttemptAt: result.next_attempt_at ?? null,
       };
     },
-    async recordPaymentOutcome(bookingId, leaseId, paymentId, outcome, guestlyPaymentId) {
+    async recordPaymentOutcome(
+      bookingId,
+      leaseId,
+      paymentId,
+      outcome,
+      guestlyPaymentId,
+      reservationId,
+    ) {
       const [row] = await sql`
         select guestly.record_payment_outcome(${bookingId}::uuid, ${leaseId}::uuid,
-          ${paymentId}::uuid, ${outcome}, ${guestlyPaymentId ?? null}) as recorded`;
+          ${paymentId}::uuid, ${outcome}, ${guestlyPaymentId}, ${reservationId}) as recorded`;
       return row.recorded as boolean;
     },
     async beginManualRetry(bookingId, options = {}) {

@@ -59,13 +59,18 @@ export interface SyncStore {
     /** The content Guestly now holds; undefined keeps what was recorded. */
     syncedState?: ReservationContent,
   ): Promise<{ recorded: boolean; moreWork: boolean }>;
-  /** A payment row's request: `recorded` in Guestly, or `unknown` (look it up first next time). */
+  /**
+   * A payment row's request to `reservationId`: `recorded` in Guestly, or `unknown` (look it up
+   * there first next time). False if the lease was lost or the booking's reservation was
+   * replaced meanwhile (the row then stays due for the new one).
+   */
   recordPaymentOutcome(
     bookingId: string,
     leaseId: string,
     paymentId: string,
     outcome: "sending" | "recorded" | "unknown" | "not_sent",
-    guestlyPaymentId?: string | null,
+    guestlyPaymentId: string | null,
+    reservationId: string | null,
   ): Promise<boolean>;
   recordFailure(
     bookingId: string,

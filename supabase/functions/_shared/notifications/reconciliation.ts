@@ -18,7 +18,8 @@ interface Item {
 export const DRIFT_ADVICE: Record<string, string> = {
   missing_in_guestly:
     "The booking's reservation is gone from Guestly. `npm run sync:reconcile -- " +
-    "--fix --booking <id>` starts a sync that looks it up, then creates it again.",
+    "--fix --booking <id>` starts a sync that looks it up, then creates it again and records " +
+    "its payments and refunds on it again.",
   not_ours: "A live reservation carries our source or reference but no booking here holds it " +
     "(a booking never paid, deleted, or a reservation entered by hand): check it in Guestly and " +
     "cancel it there if nobody is staying.",
