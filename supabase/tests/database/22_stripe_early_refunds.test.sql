@@ -6,7 +6,7 @@
 -- takes its late Checkout payment as its own. Everything rolls back.
 begin;
 set local role postgres;
-select plan(53);
+select plan(55);
 
 -- Shorthand: the 13-argument call; created an hour ago (after every grace window).
 create function pg_temp.ev(
@@ -30,14 +30,14 @@ create function pg_temp.late_alerts(n int) returns setof guestly.admin_alerts la
   select * from guestly.admin_alerts where kind = 'money_matched_late' and booking_id = pg_temp.booking(n)
 $$;
 
--- Bookings of 45000 usd, all waiting for payment: 1–8 as below.
+-- Bookings of 45000 usd, all waiting for payment: 1–9 as below.
 insert into public.properties (id, name, guestly_listing_id)
 values ('7e57b220-0000-4000-8000-000000000000', 'pgTAP early refund cottage', 'pgtap-early-refund');
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
                              check_in, check_out, guests_count, amount_total, currency)
 select pg_temp.booking(n), '7e57b220-0000-4000-8000-000000000000', 'Pg', 'Early',
        'pgtap-early@example.com', '2029-03-01', '2029-03-04', 2, 45000, 'usd'
-  from generate_series(1, 8) n;
+  from generate_series(1, 9) n;
 
 select ok(
   (select count(*) = 2 from guestly.alert_kinds where kind in ('refund_unmatched', 'money_matched_late')),
@@ -230,6 +230,24 @@ select ok(
   not exists (select 1 from public.stripe_events_needing_attention
                where event_id in ('evt_r_5a', 'evt_r_5b')),
   '5: nothing of the hand-confirmed booking''s own payment is listed');
+
+-- ---------------------------------------------------------------------------------------------
+-- 9. The issue's sequence for a booking whose Guestly hold was asked for but never placed: the
+-- refunded booking lets the hold go (nothing of it ever reached Guestly).
+update public.bookings
+   set guestly_hold_status = 'placing', guestly_hold_minutes = 10, guestly_hold_requested_at = now()
+ where id = pg_temp.booking(9);
+select pg_temp.ev('evt_r_9a', 'payment_intent.succeeded', 'paid', null, 'pi_r_9', 45000);
+select pg_temp.ev('evt_r_9b', 'charge.refunded', 'refund', null, 'pi_r_9', 45000, true);
+select is(
+  pg_temp.ev('evt_r_9c', 'checkout.session.completed', 'paid', pg_temp.booking(9), 'pi_r_9', 45000)
+    ->> 'booking_status',
+  'refunded', '9: the late Checkout event of a payment refunded in full leaves the booking refunded');
+select results_eq(
+  $$ select guestly_hold_status, guestly_sync_status, guestly_reservation_id
+       from public.bookings where id = pg_temp.booking(9) $$,
+  $$ values ('released'::text, 'synced'::text, null::text) $$,
+  '9: its hold, never placed, is released: nothing is left for Guestly');
 
 select * from finish();
 rollback;
