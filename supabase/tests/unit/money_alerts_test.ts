@@ -121,6 +121,12 @@ Deno.test("duplicate_payment: names the first and the second payment", () => {
   assertBoth(email, ["already paid by pi_money_1", "pi_money_2", "refund the second one"]);
 });
 
+Deno.test("duplicate_payment for a booking with no payment intent never just says to refund it", () => {
+  const email = renderAlertEmail(context("duplicate_payment", {}), null);
+  assert.ok(!email.text.includes("refund the second one"), "it may be the stay's only payment");
+  assertBoth(email, ["no Stripe payment of its own", "Check whether the guest paid twice"]);
+});
+
 Deno.test("payment_disputed: amount, reason, deadline and the dispute's Dashboard page", () => {
   const email = renderAlertEmail(
     context("payment_disputed", {

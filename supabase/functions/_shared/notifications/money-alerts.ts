@@ -261,8 +261,14 @@ export function moneyAlertEmail(ctx: AlertContext): MoneyAlertEmail | null {
           {
             title: "What to do",
             lines: [
-              "Check both payments in the Stripe Dashboard and refund the second one (a refund of " +
-              "it does not touch the booking, which stays paid by the first).",
+              str(d.booking_payment_intent_id)
+                ? "Check both payments in the Stripe Dashboard and refund the second one (a " +
+                  "refund of it does not touch the booking, which stays paid by the first)."
+                : "The booking has no Stripe payment of its own: it was confirmed by a free " +
+                  "Checkout, or by hand with a payment already recorded, or this payment's amount " +
+                  "differs from the booking's (a payment of the booking's amount is taken as its " +
+                  "payment). Check whether the guest paid twice before refunding: if this is the " +
+                  "stay's only payment, keep it and correct the booking instead.",
             ],
           },
         ],
