@@ -6,7 +6,7 @@
 -- takes its late Checkout payment as its own. Everything rolls back.
 begin;
 set local role postgres;
-select plan(55);
+select plan(59);
 
 -- Shorthand: the 13-argument call; created an hour ago (after every grace window).
 create function pg_temp.ev(
@@ -17,7 +17,7 @@ create function pg_temp.ev(
     pi, amount, 'usd', refunded_in_full, '{}'::jsonb, details, 600);
 $$;
 create function pg_temp.booking(n int) returns uuid language sql as $$
-  select ('7e57b220-0000-4000-8000-00000000000' || n)::uuid
+  select ('7e57b220-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid
 $$;
 create function pg_temp.money(n int) returns text language sql as $$
   select coalesce(string_agg(kind || ' ' || amount || ' ' || reference, ', ' order by kind, amount), '')
@@ -30,14 +30,14 @@ create function pg_temp.late_alerts(n int) returns setof guestly.admin_alerts la
   select * from guestly.admin_alerts where kind = 'money_matched_late' and booking_id = pg_temp.booking(n)
 $$;
 
--- Bookings of 45000 usd, all waiting for payment: 1–9 as below.
+-- Bookings of 45000 usd, all waiting for payment: 1–10 as below.
 insert into public.properties (id, name, guestly_listing_id)
 values ('7e57b220-0000-4000-8000-000000000000', 'pgTAP early refund cottage', 'pgtap-early-refund');
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
                              check_in, check_out, guests_count, amount_total, currency)
 select pg_temp.booking(n), '7e57b220-0000-4000-8000-000000000000', 'Pg', 'Early',
        'pgtap-early@example.com', '2029-03-01', '2029-03-04', 2, 45000, 'usd'
-  from generate_series(1, 9) n;
+  from generate_series(1, 10) n;
 
 select ok(
   (select count(*) = 2 from guestly.alert_kinds where kind in ('refund_unmatched', 'money_matched_late')),
@@ -248,6 +248,21 @@ select results_eq(
        from public.bookings where id = pg_temp.booking(9) $$,
   $$ values ('released'::text, 'synced'::text, null::text) $$,
   '9: its hold, never placed, is released: nothing is left for Guestly');
+
+-- 10. The refund names the booking (the PaymentIntent event did not): the full refund refunds
+-- the waiting booking and binds its PaymentIntent, and the unmatched payment is matched as the
+-- refunded booking's own, not applied.
+select pg_temp.ev('evt_r_10a', 'payment_intent.succeeded', 'paid', null, 'pi_r_10', 45000);
+select is(pg_temp.ev('evt_r_10b', 'charge.refunded', 'refund', pg_temp.booking(10), 'pi_r_10', 45000, true)
+            ->> 'booking_status',
+  'refunded', '10: a full refund naming a waiting booking refunds it');
+select is(pg_temp.ledger('evt_r_10a'), 'stale ' || pg_temp.booking(10),
+  '10: the unmatched payment is matched to it, stale (a payment never brings it back)');
+select results_eq(
+  $$ select details ->> 'booking_status', details -> 'events' -> 0 ->> 'outcome' from pg_temp.late_alerts(10) $$,
+  $$ values ('refunded'::text, 'stale'::text) $$,
+  '10: one money_matched_late alert saying so');
+select is(pg_temp.money(10), '', '10: nothing for Guestly (the money went back)');
 
 select * from finish();
 rollback;

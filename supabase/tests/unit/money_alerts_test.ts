@@ -308,6 +308,30 @@ Deno.test("money_matched_late, the payment only: matched by hand; do not refund 
   assert.ok(!email.text.includes("Contact them"), "nothing for the admin to decide");
 });
 
+Deno.test("money_matched_late to a booking already refunded: not applied, never 'do not refund'", () => {
+  const email = renderAlertEmail(
+    context(
+      "money_matched_late",
+      {
+        booking_status_before: "refunded",
+        booking_status: "refunded",
+        matched_by: "evt_money_refund",
+        events: [{
+          event_id: "evt_money_p",
+          type: "payment_intent.succeeded",
+          amount: 45000,
+          outcome: "stale",
+        }],
+      },
+      true,
+      "refunded",
+    ),
+    null,
+  );
+  assertBoth(email, ["the payment was not applied", "refund the payment in Stripe"]);
+  assert.ok(!email.text.includes("do not refund it"));
+});
+
 Deno.test("money emails are the same bytes on every render, for every kind", () => {
   for (const kind of MONEY_ALERT_KINDS) {
     const ctx = context(kind, { dispute_id: "dp_1" });

@@ -102,6 +102,8 @@ function matchedLateEmail(ctx: AlertContext, d: Record<string, unknown>): MoneyA
   const refunded = Number(d.refunded_amount ?? 0) > 0;
   const inFull = d.refunded_in_full === true;
   const mismatch = events.some((e) => e.outcome === "amount_mismatch");
+  // The booking was already cancelled or refunded: the payment was not applied.
+  const stale = !refunded && events.some((e) => e.outcome === "stale");
   const before = str(d.booking_status_before) ?? "(unknown)";
   const now = str(d.booking_status) ?? ctx.booking?.status ?? "(unknown)";
   const paid = money(d);
@@ -127,6 +129,9 @@ function matchedLateEmail(ctx: AlertContext, d: Record<string, unknown>): MoneyA
     : refunded
     ? `Both were applied: the booking is ${now}; Guestly records the payment and the refund on ` +
       "its reservation, so its balance shows what is still due."
+    : stale
+    ? `The booking is ${now}: the payment was not applied (a payment never brings a cancelled ` +
+      "or refunded booking back)."
     : `The payment was applied: the booking is ${now}${
       mismatch ? "" : " and Guestly records the payment on its reservation"
     }.`;
@@ -142,6 +147,12 @@ function matchedLateEmail(ctx: AlertContext, d: Record<string, unknown>): MoneyA
       "whether the guest still owes it: collect the difference from them, or, if the stay " +
       "changed, change the booking (the change follows to Guestly). To cancel the stay, refund " +
       "the rest in Stripe (a full refund cancels it in Guestly).",
+    ]
+    : stale
+    ? [
+      "If the booking was refunded by this payment's own refund (the Stripe Dashboard shows it), " +
+      "nothing. Otherwise the guest paid for a stay that is off: refund the payment in Stripe, " +
+      "or make a new booking if they are to have the stay after all.",
     ]
     : mismatch
     ? [
