@@ -646,11 +646,6 @@ begin
     return 0;
   end if;
   status_before := b.status;
-  -- The event being recorded right now, if one bound the PaymentIntent (its row is provisional).
-  select s.id into binding_event from payments.stripe_events s
-   where s.payment_intent_id = match_unmatched_stripe_events.payment_intent_id
-     and s.processed_at is null
-   limit 1;
 
   for e in
     select * from payments.stripe_events s
@@ -724,6 +719,11 @@ begin
   end loop;
 
   if money_events > 0 then
+    -- The event being recorded right now, if one bound the PaymentIntent (its row is provisional).
+    select s.id into binding_event from payments.stripe_events s
+     where s.payment_intent_id = match_unmatched_stripe_events.payment_intent_id
+       and s.processed_at is null
+     limit 1;
     insert into guestly.admin_alerts (booking_id, kind, details)
     values (b.id, 'money_matched_late', jsonb_strip_nulls(jsonb_build_object(
       'payment_intent_id', match_unmatched_stripe_events.payment_intent_id,
