@@ -150,3 +150,61 @@ dbTest(
     );
   },
 );
+
+dbTest(
+  "confirmed by hand after payment_unmatched: the payment and its partial refund reach Guestly",
+  async (sql) => {
+    const id = await insertBooking(sql, newBooking());
+    const { pi } = await paidThenRefundedUnmatched(5000);
+    // The admin, told the payment matches no booking, finds its booking and confirms it by hand.
+    await sql`update public.bookings set status = 'confirmed', stripe_payment_intent_id = ${pi}
+               where id = ${id}`;
+    const reservation = await waitFor(
+      "the payment less the refund in Guestly",
+      async () => {
+        const [found] = await sandbox.reservationsFor(id) as Array<
+          { status: string; money?: { totalPaid: number } }
+        >;
+        return found?.money?.totalPaid === 400 ? found : null;
+      },
+      20_000,
+      200,
+    );
+    assert.equal(reservation.status, "confirmed");
+    const [late] = await alerts({ bookingId: id, kind: "money_matched_late" });
+    assert.equal(late?.details.matched_by, "booking_update");
+
+    // Stripe's late Checkout event is the booking's own payment: no duplicate alert, no second
+    // payment in Guestly.
+    const answer = await deliver(lateCheckout(id, pi));
+    assert.equal(answer.body.outcome, "confirmed");
+    assert.equal((await alerts({ bookingId: id, kind: "duplicate_payment" })).length, 0);
+    const [after] = await sandbox.reservationsFor(id) as Array<{ money?: { totalPaid: number } }>;
+    assert.equal(after?.money?.totalPaid, 400);
+  },
+);
+
+dbTest(
+  "confirmed by hand without the payment intent: the late Checkout payment is its payment, in Guestly",
+  async (sql) => {
+    const id = await insertBooking(sql, newBooking());
+    await sql`update public.bookings set status = 'confirmed' where id = ${id}`;
+    const pi = uniqueId("pi");
+    const answer = await deliver(lateCheckout(id, pi));
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.body.outcome, "confirmed", "not a duplicate_payment");
+    assert.equal((await alerts({ bookingId: id, kind: "duplicate_payment" })).length, 0);
+    assert.equal((await booking(sql, id)).stripe_payment_intent_id, pi);
+    await waitFor(
+      "the payment in Guestly",
+      async () => {
+        const [found] = await sandbox.reservationsFor(id) as Array<
+          { money?: { totalPaid: number } }
+        >;
+        return found?.money?.totalPaid === 450 ? found : null;
+      },
+      20_000,
+      200,
+    );
+  },
+);
