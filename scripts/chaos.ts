@@ -22,7 +22,13 @@ import {
   PAYMENTS_NOT_READY_MS,
   sandboxFaults,
 } from "./chaos/fault-plan.ts";
-import { insertBookings, newDeliveryStats, payAll } from "./chaos/load.ts";
+import {
+  earlyRefundPlan,
+  insertBookings,
+  newDeliveryStats,
+  payAll,
+  payEarlyRefunds,
+} from "./chaos/load.ts";
 import { verify } from "./chaos/verify.ts";
 import { HEADER, machine, report, type Result } from "./chaos/report.ts";
 import { httpJson, portInUse, sleep } from "./chaos/util.ts";
@@ -186,6 +192,13 @@ async function run(): Promise<Result> {
     const ids = seeds.map((s) => s.id);
     mark("insert", t);
     progress(`${n} bookings inserted (pending_payment) over ${properties} properties`);
+    // A few are paid the hard way: payment unmatched, refunded, then the Checkout event late.
+    const early = earlyRefundPlan(seeds, runId);
+    const earlyIds = new Set(early.map((e) => e.id));
+    const plainSeeds = seeds.filter((s) => !earlyIds.has(s.id));
+    settings["early refunds"] = `${early.length} bookings (${
+      early.filter((e) => e.full).length
+    } refunded in full) paid by an unmatched payment, its refund, then the late Checkout event`;
 
     // -- pay everything at a steady rate, chaos on a schedule tied to progress ------------------
     t = Date.now();
@@ -202,13 +215,17 @@ async function run(): Promise<Result> {
         }
       }
     })();
-    await payAll(config, seeds, runId, stats, {
+    const payDeadline = started + options.maxRunMs - options.settleMs - 60_000;
+    const earlyPaid = payEarlyRefunds(config, early, stats, payDeadline);
+    await payAll(config, plainSeeds, runId, stats, {
       rate: options.rate,
       concurrency: options.concurrency,
-      deadline: started + options.maxRunMs - options.settleMs - 60_000,
-      onDispatched: (count) => dispatched = count,
+      deadline: payDeadline,
+      // The chaos schedule is in shares of all n bookings.
+      onDispatched: (count) => dispatched = Math.round((count * n) / plainSeeds.length),
       progress,
     });
+    await earlyPaid;
     await chaosLoop;
     mark("payments (faults on)", t);
     progress(
@@ -300,6 +317,7 @@ async function run(): Promise<Result> {
       faultsOffAt,
       hostCancelled: changes.cancelled,
       recreated,
+      early,
     });
     return {
       ok: checks.every((c) => c.ok),

@@ -65,12 +65,16 @@ alter table payments.stripe_events enable row level security;
 --     the webhook answers 503, so Stripe delivers it again; after the window it is recorded as
 --     `unmatched` with a `payment_unmatched` alert;
 --   * a payment for a cancelled/refunded booking → `payment_for_cancelled_booking` + alert;
---   * a second, different payment for a confirmed booking → `duplicate_payment` + alert;
+--   * a second, different payment for a confirmed booking → `duplicate_payment` + alert; but a
+--     booking confirmed without any payment (by hand) takes a payment of its amount as its own;
+--   * a refund that matches no booking → `unmatched` + a `refund_unmatched` alert;
 --   * charge.dispute.created → `disputed` + a `payment_disputed` alert (amount, reason);
 --   * a partial refund → `partial_refund` + alert; the booking stays as it is;
 --   * a Checkout session with payment_status `no_payment_required` (100 % coupon) confirms only
 --     when its own totals show the discount covered the booking's amount; otherwise
 --     `amount_mismatch` + alert.
+-- Money recorded `unmatched` is applied when a booking gets its PaymentIntent, by this function's
+-- own update or by an operator's (payments.match_unmatched_stripe_events, below).
 -- One alert per payment and kind: the Checkout session event and the PaymentIntent event of one
 -- payment share the PaymentIntent id, and the second one writes no second alert. A repeated event
 -- id is still a no-op, so a redelivery never doubles an alert.
@@ -198,12 +202,30 @@ begin
     end;
     if money_in then
       alert_kind := 'payment_unmatched';
+    elsif record_stripe_event.action = 'refund' then
+      -- Money went back for a payment no booking took (often one an admin refunded after its
+      -- payment_unmatched alert): kept `unmatched` until a booking gets its PaymentIntent
+      -- (payments.match_unmatched_stripe_events), and alerted now.
+      alert_kind := 'refund_unmatched';
     end if;
 
   elsif money_in then
     if b.status = 'confirmed' then
       result_outcome := 'confirmed';
-      if record_stripe_event.action = 'paid'
+      if record_stripe_event.action = 'paid' and b.stripe_payment_intent_id is null
+         and record_stripe_event.payment_intent_id is not null
+         and record_stripe_event.amount is not distinct from b.amount_total
+         and lower(record_stripe_event.currency) is not distinct from b.currency
+         and not exists (select 1 from payments.stripe_events e
+                          where e.booking_id = b.id and e.outcome = 'confirmed') then
+        -- Confirmed without any payment (by hand, e.g. after a payment_unmatched alert), and
+        -- this payment is of its amount: it is the booking's only payment, not a second one.
+        result_error := 'booking was confirmed without a payment; this payment is its payment';
+        update public.bookings s
+           set stripe_payment_intent_id = record_stripe_event.payment_intent_id
+         where s.id = b.id;
+        select s.status into b.status from public.bookings s where s.id = b.id;
+      elsif record_stripe_event.action = 'paid'
          and b.stripe_payment_intent_id is distinct from record_stripe_event.payment_intent_id then
         result_outcome := 'duplicate_payment';
         result_error := 'booking already confirmed by ' || coalesce(b.stripe_payment_intent_id, '(no payment intent)')
@@ -337,8 +359,10 @@ begin
        set status = new_status,
            stripe_payment_intent_id = coalesce(record_stripe_event.payment_intent_id,
                                                s.stripe_payment_intent_id)
-     where s.id = b.id
-    returning s.status into b.status;
+     where s.id = b.id;
+    -- Read back: money that arrived before this booking got its PaymentIntent is applied by the
+    -- bookings trigger of that update (a full refund leaves the booking refunded).
+    select s.status into b.status from public.bookings s where s.id = b.id;
   end if;
 
   update payments.stripe_events e
@@ -425,18 +449,62 @@ create function guestly.payment_record_due(b public.bookings) returns boolean
      and exists (select 1 from guestly.payments p where p.booking_id = b.id and p.status = 'pending')
 $$;
 
--- Stripe's ledger gives each event its outcome in a second statement (it is inserted as
--- `ignored` first): the money rows follow that outcome. `confirmed` is the booking's payment;
--- `refunded` and `partial_refund` carry Stripe's cumulative amount_refunded, so the refund to
--- record is what that adds to the refunds already known for this PaymentIntent.
-create function payments.tg_stripe_events__guestly_payments() returns trigger
+-- The refund row Guestly is owed for a PaymentIntent of a booking: what Stripe's cumulative
+-- `refunded_so_far` adds to the refunds already known, and only for a payment we record (Guestly
+-- takes a refund on the payment it returns money from). Returns the rows added (0 or 1).
+create function payments.add_guestly_refund(
+  for_booking uuid,
+  for_payment_intent text,
+  refunded_so_far bigint,
+  refund_currency text,
+  from_event text
+) returns int
   language plpgsql
   security definer
   set search_path = ''
   as $$
 declare
   refunded_before bigint;
-  added int;
+  added int := 0;
+begin
+  -- A booking paid before this migration, or a second PaymentIntent the booking never applied,
+  -- has no payment row; its refund stays in Stripe's ledger (and alerted there).
+  if not exists (select 1 from guestly.payments p
+                  where p.booking_id = add_guestly_refund.for_booking and p.kind = 'payment'
+                    and p.reference = add_guestly_refund.for_payment_intent) then
+    return 0;
+  end if;
+  select coalesce(sum(p.amount), 0) into refunded_before from guestly.payments p
+   where p.booking_id = add_guestly_refund.for_booking and p.kind = 'refund'
+     and left(p.reference, length(add_guestly_refund.for_payment_intent) + 8)
+         = add_guestly_refund.for_payment_intent || '#refund-';
+  if add_guestly_refund.refunded_so_far > refunded_before then
+    insert into guestly.payments (booking_id, kind, amount, currency, reference, stripe_event_id)
+    values (add_guestly_refund.for_booking, 'refund',
+            add_guestly_refund.refunded_so_far - refunded_before, add_guestly_refund.refund_currency,
+            add_guestly_refund.for_payment_intent || '#refund-' || add_guestly_refund.refunded_so_far,
+            add_guestly_refund.from_event)
+    on conflict (booking_id, reference) do nothing;
+    get diagnostics added = row_count;
+  end if;
+  return added;
+end;
+$$;
+
+-- Stripe's ledger gives each event its outcome in a second statement (it is inserted as
+-- `ignored` first): the money rows follow that outcome. `confirmed` is the booking's payment;
+-- `refunded` and `partial_refund` carry Stripe's cumulative amount_refunded, so the refund to
+-- record is what that adds to the refunds already known for this PaymentIntent. A refund that
+-- reached the booking before its payment did (a partial refund of a booking still waiting for
+-- payment, or one matched late) is recorded with the payment.
+create function payments.tg_stripe_events__guestly_payments() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  added int := 0;
+  earlier_refund payments.stripe_events;
 begin
   if new.booking_id is null or new.amount is null or new.currency is null then
     return null;
@@ -449,28 +517,25 @@ begin
       on conflict (booking_id, reference) do nothing;
       get diagnostics added = row_count;
     end if;
-  elsif exists (select 1 from guestly.payments p
-                 where p.booking_id = new.booking_id and p.kind = 'payment'
-                   and p.reference = new.payment_intent_id) then
-    -- Only a refund of a payment we record: Guestly takes a refund on the payment it returns
-    -- money from. (A booking paid before this migration, or a second PaymentIntent the booking
-    -- never applied, has no payment row; its refund stays in Stripe's ledger and alerts.)
-    select coalesce(sum(p.amount), 0) into refunded_before from guestly.payments p
-     where p.booking_id = new.booking_id and p.kind = 'refund'
-       and left(p.reference, length(new.payment_intent_id) + 8) = new.payment_intent_id || '#refund-';
-    if new.amount > refunded_before then
-      insert into guestly.payments (booking_id, kind, amount, currency, reference, stripe_event_id)
-      values (new.booking_id, 'refund', new.amount - refunded_before, new.currency,
-              new.payment_intent_id || '#refund-' || new.amount, new.id)
-      on conflict (booking_id, reference) do nothing;
-      get diagnostics added = row_count;
+    if added > 0 and new.payment_intent_id is not null then
+      select * into earlier_refund from payments.stripe_events e
+       where e.booking_id = new.booking_id and e.payment_intent_id = new.payment_intent_id
+         and e.outcome in ('refunded', 'partial_refund') and e.amount is not null
+       order by e.amount desc limit 1;
+      if found then
+        added := added + payments.add_guestly_refund(new.booking_id, new.payment_intent_id,
+          earlier_refund.amount, earlier_refund.currency, earlier_refund.id);
+      end if;
     end if;
+  elsif new.payment_intent_id is not null then
+    added := payments.add_guestly_refund(new.booking_id, new.payment_intent_id, new.amount,
+                                         new.currency, new.id);
   end if;
   -- A partial refund changes nothing else on the booking: wake its sync here (a payment or a
   -- full refund changes the status, whose trigger already does). Only a synced booking: one
   -- that failed is retried by the sweep (its claim carries the money), and one that failed for
   -- good waits for an operator — a refund must not re-run a double booking and alert again.
-  if coalesce(added, 0) > 0 then
+  if added > 0 then
     update public.bookings b
        set guestly_sync_status = 'pending',
            guestly_sync_episode_base = coalesce(b.guestly_sync_attempts, 0),
@@ -600,3 +665,170 @@ create trigger tg_stripe_events__guestly_payments
   when (new.outcome in ('confirmed', 'refunded', 'partial_refund')
         and old.outcome is distinct from new.outcome)
   execute function payments.tg_stripe_events__guestly_payments();
+
+-- ---- Money that arrived before its booking
+
+-- Stripe may report a payment, and even its refund, before anything ties it to a booking: the
+-- Checkout session event failed and is retried hours later, the website left the booking id off
+-- the PaymentIntent, the admin refunded a payment_unmatched payment as its email suggests. Those
+-- events are recorded `unmatched`. When a booking gets their PaymentIntent — record_stripe_event
+-- stores it on a confirmation, or an operator confirms the booking by hand — this applies them as
+-- they would have been applied had the booking been known, in order (payments, then refunds by
+-- Stripe's cumulative amount), so the booking and Guestly end with the money Stripe holds:
+--   * a payment: `confirmed` when the booking is (or, if waiting, becomes) confirmed with its
+--     amount; `amount_mismatch` when waiting with another amount; `stale` on a cancelled or
+--     refunded booking (a payment never brings one back);
+--   * a partial refund: `partial_refund`; the booking stays as it is;
+--   * a full refund: `refunded`; a confirmed or waiting booking becomes `refunded`, so its
+--     Guestly reservation is cancelled (or never created). Nobody paid for that stay any more; the
+--     alert asks the admin to decide with the guest (who paid, and was paid back);
+--   * a dispute already alerted: linked to the booking.
+-- The money rows for Guestly follow from the outcomes (tg_stripe_events__guestly_payments), and
+-- one `money_matched_late` alert says what was applied. Runs under the PaymentIntent's lock and
+-- the booking's row lock, like record_stripe_event. Returns how many events it matched.
+create function payments.match_unmatched_stripe_events(booking_id uuid, payment_intent_id text)
+  returns int
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  b public.bookings;
+  e payments.stripe_events;
+  status_before text;
+  new_outcome text;
+  note text;
+  in_full boolean;
+  paid bigint;
+  refunded bigint := 0;
+  refunded_full boolean := false;
+  money_events int := 0;
+  matched jsonb := '[]'::jsonb;
+  binding_event text;
+  live boolean;
+begin
+  if match_unmatched_stripe_events.payment_intent_id is null then
+    return 0;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended(
+    'payments.stripe_payment_intent:' || match_unmatched_stripe_events.payment_intent_id, 0));
+  select * into b from public.bookings s where s.id = match_unmatched_stripe_events.booking_id
+     for update;
+  if not found or b.stripe_payment_intent_id is distinct from match_unmatched_stripe_events.payment_intent_id then
+    return 0;
+  end if;
+  status_before := b.status;
+
+  for e in
+    select * from payments.stripe_events s
+     where s.payment_intent_id = match_unmatched_stripe_events.payment_intent_id
+       and s.booking_id is null
+       and ((s.outcome = 'unmatched'
+             and s.type in ('payment_intent.succeeded', 'checkout.session.completed',
+                            'checkout.session.async_payment_succeeded', 'charge.refunded'))
+            or s.outcome = 'disputed')
+     order by s.type = 'charge.refunded', s.amount nulls first, s.created, s.id
+  loop
+    note := null;
+    if e.outcome = 'disputed' then
+      update payments.stripe_events s set booking_id = b.id where s.id = e.id;
+      continue;
+    elsif e.type <> 'charge.refunded' then
+      paid := greatest(paid, e.amount);
+      if b.status = 'confirmed' then
+        new_outcome := 'confirmed';
+      elsif b.status = 'pending_payment'
+            and e.amount is not distinct from b.amount_total
+            and e.currency is not distinct from b.currency then
+        new_outcome := 'confirmed';
+        update public.bookings s set status = 'confirmed' where s.id = b.id;
+        b.status := 'confirmed';
+      elsif b.status = 'pending_payment' then
+        new_outcome := 'amount_mismatch';
+      else
+        new_outcome := 'stale';
+      end if;
+      note := format('matched late to booking %s (%s): %s', b.id, b.status,
+                     case new_outcome
+                       when 'confirmed' then 'the booking''s payment'
+                       when 'amount_mismatch' then format('expected %s %s, received %s %s',
+                         b.amount_total, b.currency, coalesce(e.amount::text, '(none)'),
+                         coalesce(e.currency, '(none)'))
+                       else 'a payment never brings the booking back' end);
+    else
+      -- Stripe's own flag, or the cumulative refund reaching the charge (or the payment).
+      in_full := case when jsonb_typeof(e.payload #> '{data,object,refunded}') = 'boolean'
+                        then (e.payload #>> '{data,object,refunded}')::boolean
+                      else false end
+                 or e.amount >= coalesce(
+                      case when jsonb_typeof(e.payload #> '{data,object,amount}') = 'number'
+                             then (e.payload #>> '{data,object,amount}')::numeric::bigint end,
+                      paid, b.amount_total);
+      refunded := greatest(refunded, e.amount);
+      refunded_full := refunded_full or in_full;
+      if in_full then
+        new_outcome := 'refunded';
+        note := format('refunded before its payment was matched (%s %s): booking %s was %s',
+                       e.amount, e.currency, b.id, b.status);
+        if b.status in ('confirmed', 'pending_payment') then
+          update public.bookings s set status = 'refunded' where s.id = b.id;
+          b.status := 'refunded';
+        end if;
+      else
+        new_outcome := 'partial_refund';
+        note := format('partial refund (%s %s refunded so far) made before its payment was '
+                       || 'matched: booking %s stays %s', e.amount, e.currency, b.id, b.status);
+      end if;
+    end if;
+    update payments.stripe_events s
+       set outcome = new_outcome, booking_id = b.id, error = note
+     where s.id = e.id;
+    money_events := money_events + 1;
+    live := coalesce(live, e.livemode);
+    matched := matched || jsonb_build_array(jsonb_build_object(
+      'event_id', e.id, 'type', e.type, 'created', e.created,
+      'amount', e.amount, 'outcome', new_outcome));
+  end loop;
+
+  if money_events > 0 then
+    -- The event being recorded right now, if one bound the PaymentIntent (its row is provisional).
+    select s.id into binding_event from payments.stripe_events s
+     where s.payment_intent_id = match_unmatched_stripe_events.payment_intent_id
+       and s.processed_at is null
+     limit 1;
+    insert into guestly.admin_alerts (booking_id, kind, details)
+    values (b.id, 'money_matched_late', jsonb_strip_nulls(jsonb_build_object(
+      'payment_intent_id', match_unmatched_stripe_events.payment_intent_id,
+      'livemode', live,
+      'amount', coalesce(paid, (select s.amount from payments.stripe_events s
+                                 where s.id = binding_event), b.amount_total),
+      'currency', b.currency,
+      'refunded_amount', refunded,
+      'refunded_in_full', refunded_full,
+      'booking_status_before', status_before,
+      'booking_status', b.status,
+      'matched_by', coalesce(binding_event, 'booking_update'),
+      'events', matched)));
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
+  end if;
+  return money_events;
+end;
+$$;
+
+create function payments.tg_bookings__match_unmatched_stripe_events() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  perform payments.match_unmatched_stripe_events(new.id, new.stripe_payment_intent_id);
+  return null;
+end;
+$$;
+
+-- A booking gets a PaymentIntent: whatever Stripe reported of it before is applied now.
+create trigger tg_bookings__match_unmatched_stripe_events
+  after insert or update of stripe_payment_intent_id on public.bookings
+  for each row
+  when (new.stripe_payment_intent_id is not null)
+  execute function payments.tg_bookings__match_unmatched_stripe_events();

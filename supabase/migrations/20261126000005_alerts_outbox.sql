@@ -253,7 +253,13 @@ insert into guestly.alert_kinds (kind, description) values
    'A guest disputed a charge (charge.dispute.created): evidence is due before the deadline.'),
   ('partial_refund',
    'A charge was partly refunded; the booking stays confirmed and Guestly '
-   'records the refund on the payment (the reservation stays).');
+   'records the refund on the payment (the reservation stays).'),
+  ('refund_unmatched',
+   'Stripe reported a refund of a payment no booking has: recorded unmatched, applied if a '
+   'booking later gets its payment intent.'),
+  ('money_matched_late',
+   'Money Stripe reported before any booking had its payment intent (a payment, a refund) was '
+   'applied when a booking got it; a full refund leaves the booking refunded.');
 
 -- ---- Undelivered alerts
 

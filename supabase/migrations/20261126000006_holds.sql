@@ -58,7 +58,8 @@ $$;
 
 -- A booking cancelled before its hold ever reached Guestly (no attempt, no lease): the status
 -- trigger marks it synced without a request (it fires first: BEFORE triggers run in name
--- order), and the hold is released with it.
+-- order), and the hold is released with it. Also when it was confirmed meanwhile and nothing was
+-- sent yet (a payment and a refund made before it was matched, applied in one transaction).
 create function public.tg_bookings__release_unplaced_hold() returns trigger
   language plpgsql
   security definer
@@ -237,7 +238,7 @@ create trigger tg_bookings__request_guestly_hold
 create trigger tg_bookings__release_unplaced_hold
   before update of status on public.bookings
   for each row
-  when (new.status in ('cancelled', 'refunded') and old.status = 'pending_payment'
+  when (new.status in ('cancelled', 'refunded') and old.status in ('pending_payment', 'confirmed')
         and new.guestly_hold_status in ('placing', 'releasing'))
   execute function public.tg_bookings__release_unplaced_hold();
 

@@ -151,6 +151,15 @@ grant execute on function guestly.payment_record_due(public.bookings) to service
 revoke all on function payments.tg_stripe_events__guestly_payments()
   from public, anon, authenticated, service_role;
 
+revoke all on function payments.add_guestly_refund(uuid, text, bigint, text, text)
+  from public, anon, authenticated, service_role;
+
+revoke all on function payments.match_unmatched_stripe_events(uuid, text)
+  from public, anon, authenticated, service_role;
+
+revoke all on function payments.tg_bookings__match_unmatched_stripe_events()
+  from public, anon, authenticated, service_role;
+
 revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text, text)
   from public, anon, authenticated;
 
