@@ -835,6 +835,17 @@ insert into guestly.alert_kinds (kind, description) values
   ('reconciliation_drift', 'The reconciliation found bookings and Guestly reservations that '
                            'disagree: what it healed, and what needs an operator.');
 
+-- A run that never recorded its result (guestly_reconcile.abandon_dead_runs): one email per run,
+-- whoever notices it first (the 5-minute check or the next begin_run).
+insert into guestly.alert_kinds (kind, description) values
+  ('reconciliation_abandoned', 'A reconciliation run never finished (the function was ended, '
+                               'e.g. by the platform''s wall clock): nothing after its last step '
+                               'was checked.');
+
+create unique index admin_alerts_reconciliation_abandoned_run_idx
+  on guestly.admin_alerts ((details ->> 'run_id'))
+  where kind = 'reconciliation_abandoned';
+
 -- ---- Triggers: outbox
 
 create trigger tg_admin_alerts__stamp_last_attempt

@@ -334,6 +334,14 @@ grant execute on function guestly_reconcile.request_run(boolean) to service_role
 select cron.schedule('guestly-reconcile-daily', '17 3 * * *',
                      'select guestly_reconcile.request_run(true)');
 
+-- ---- Reconciliation: a run that never finished
+
+-- Every 5 minutes: a run dead for 10 minutes is alerted at most 15 minutes after it began
+-- (abandon_dead_runs says why 10). Execute on it: the schema-wide grant above.
+
+select cron.schedule('guestly-reconcile-abandoned-check', '*/5 * * * *',
+                     'select guestly_reconcile.abandon_dead_runs()');
+
 -- ---- Reconciliation: forget_lapsed_hold
 
 revoke all on function guestly.forget_lapsed_hold(uuid, uuid, text) from public, anon, authenticated;
