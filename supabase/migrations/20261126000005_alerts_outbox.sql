@@ -779,6 +779,16 @@ insert into guestly.alert_kinds (kind, description) values
   ('guestly_change_price_differs', 'Guestly changed a booking''s dates or guests and the price '
                                    'would differ from what the guest paid: money was not changed.');
 
+-- A paid booking whose hold the host cancelled in Guestly (20261126000006): one per booking.
+insert into guestly.alert_kinds (kind, description) values
+  ('hold_cancelled_in_guestly', 'The host cancelled a booking''s hold in Guestly and the guest '
+                                'paid: a new reservation is created, never the cancelled one '
+                                'confirmed.');
+
+create unique index admin_alerts_hold_cancelled_in_guestly_idx
+  on guestly.admin_alerts (booking_id)
+  where kind = 'hold_cancelled_in_guestly';
+
 -- ---- The operator overview
 
 -- The operator's overview counts holds too (GUESTLY_HOLD_MINUTES): bookings waiting for payment

@@ -225,7 +225,44 @@ create function guestly.expire_holds(as_of timestamptz default now()) returns in
   select count(*)::int from expired
 $$;
 
+-- ---- A hold the host cancelled, and the payment after it
+
+-- The host cancelled the hold in Guestly (guestly_events.apply_guestly_change, from the webhook
+-- or the reconciliation) and the guest paid anyway — before the cancellation reached us or after:
+-- the sync creates a new reservation for the stay instead of confirming the cancelled one, and
+-- the admin hears of it once, since the host may have meant the stay not to happen.
+create function public.tg_bookings__alert_paid_after_hold_cancelled() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  insert into guestly.admin_alerts (booking_id, kind, details)
+  values (new.id, 'hold_cancelled_in_guestly', jsonb_build_object(
+    'hold_reservation_id', new.guestly_hold_reservation_id,
+    'hold_error', new.guestly_hold_error,
+    -- Paid after the cancellation had reached us (else: the payment came first).
+    'paid_after_cancellation', old.status = 'pending_payment',
+    'payment_intent_id', new.stripe_payment_intent_id,
+    'amount', new.amount_total,
+    'currency', new.currency))
+  on conflict (booking_id) where kind = 'hold_cancelled_in_guestly' do nothing;
+  if found then
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
+  end if;
+  return null;
+end;
+$$;
+
 -- ---- Triggers on bookings
+
+create trigger tg_bookings__alert_paid_after_hold_cancelled
+  after update of status, guestly_hold_status on public.bookings
+  for each row
+  when (new.status = 'confirmed' and new.guestly_hold_status = 'cancelled'
+        and (old.status is distinct from new.status
+             or old.guestly_hold_status is distinct from new.guestly_hold_status))
+  execute function public.tg_bookings__alert_paid_after_hold_cancelled();
 
 create trigger tg_bookings__request_guestly_hold
   before insert on public.bookings

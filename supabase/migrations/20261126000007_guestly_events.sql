@@ -217,6 +217,23 @@ create function guestly_events.alert_details(
                   order by s.received_at desc limit 1))
 $$;
 
+-- An event that cannot be applied yet (the sync is at the booking): counted and due again in a
+-- minute, for at most 30 tries. False when its tries are used up: the caller decides then.
+create function guestly_events.defer_apply(message_id text, why text) returns boolean
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  update guestly_events.events x
+     set apply_attempts = x.apply_attempts + 1,
+         last_error = defer_apply.why,
+         next_attempt_at = now() + interval '1 minute'
+   where x.message_id = defer_apply.message_id and x.apply_attempts < 30;
+  return found;
+end;
+$$;
+
 -- ---- The events view
 
 -- What Guestly changed, newest first, with where each event came from.
@@ -326,6 +343,57 @@ begin
     end if;
   end if;
 
+  -- The host cancelled our hold in Guestly (or Guestly declined it) before the payment confirmed
+  -- it: the booking lets go of the reservation (as of a lapsed hold: guestly_hold_reservation_id
+  -- keeps it on record) and the hold is `cancelled`, so guestly-hold tells the website not to
+  -- take payment. A payment (before or after this) never confirms the cancelled reservation: the
+  -- sync creates a new one (or finds the nights taken: a double booking), and a paid booking
+  -- alerts the admin (tg_bookings__alert_paid_after_hold_cancelled, 20261126000006). Our own
+  -- release (`releasing`) cancels the hold too: that echo is no host's doing.
+  if result_outcome is null and b.guestly_synced_status = 'pending_payment'
+     and b.status in ('pending_payment', 'confirmed')
+     and stay ->> 'status' in ('canceled', 'declined')
+     and b.guestly_hold_status is distinct from 'releasing' then
+    -- A sync is at the hold right now (confirming it after the payment): whether Guestly took
+    -- that confirm is known after its pass. Later.
+    if coalesce(b.guestly_sync_lease_until > now(), false)
+       and guestly_events.defer_apply(e.message_id, 'waiting for the sync''s pass on the hold') then
+      return jsonb_build_object('deferred', true, 'booking_id', b.id);
+    end if;
+    nb := b;
+    nb.guestly_reservation_id := null;
+    nb.guestly_synced_status := null;
+    nb.guestly_synced_state := null;
+    nb.guestly_hold_status := 'cancelled';
+    nb.guestly_hold_reservation_id := e.reservation_id;
+    nb.guestly_hold_error := 'cancelled in Guestly' || coalesce(' by ' || (stay ->> 'canceled_by'), '');
+    nb.guestly_sync_next_attempt_at := null;
+    if nb.status = 'confirmed' then
+      -- Paid already: the stay needs a reservation of its own now.
+      nb := guestly.start_sync_episode(nb);
+    end if;
+    update public.bookings x
+       set guestly_reservation_id = nb.guestly_reservation_id,
+           guestly_synced_status = nb.guestly_synced_status,
+           guestly_synced_state = nb.guestly_synced_state,
+           guestly_hold_status = nb.guestly_hold_status,
+           guestly_hold_reservation_id = nb.guestly_hold_reservation_id,
+           guestly_hold_error = nb.guestly_hold_error,
+           guestly_sync_status = nb.guestly_sync_status,
+           guestly_sync_pending_since = nb.guestly_sync_pending_since,
+           guestly_sync_error = nb.guestly_sync_error,
+           guestly_sync_gave_up_at = nb.guestly_sync_gave_up_at,
+           guestly_sync_episode_base = nb.guestly_sync_episode_base,
+           guestly_sync_episode_started_at = nb.guestly_sync_episode_started_at,
+           guestly_ignore_calendar = nb.guestly_ignore_calendar,
+           guestly_sync_next_attempt_at = nb.guestly_sync_next_attempt_at
+     where x.id = b.id;
+    result_outcome := 'applied';
+    result_reason := 'hold_cancelled_in_guestly';
+    changed := jsonb_build_object('hold_status',
+                                  jsonb_build_array(b.guestly_hold_status, nb.guestly_hold_status));
+  end if;
+
   if result_outcome is null then
     nb := b;
     -- While Guestly holds only our hold (its confirmation still on its way after the payment),
@@ -387,12 +455,7 @@ begin
           and (b.guestly_sync_lease_until > now() or b.guestly_sync_lookup_needed) then
       -- The sync has not recorded this reservation yet (its create is in flight, or its answer
       -- was lost): changing the booking under it now could make it create again. Later.
-      if e.apply_attempts < 30 then
-        update guestly_events.events x
-           set apply_attempts = x.apply_attempts + 1,
-               last_error = 'waiting for the sync to record the reservation',
-               next_attempt_at = now() + interval '1 minute'
-         where x.message_id = e.message_id;
+      if guestly_events.defer_apply(e.message_id, 'waiting for the sync to record the reservation') then
         return jsonb_build_object('deferred', true, 'booking_id', b.id);
       end if;
       result_outcome := 'ignored';

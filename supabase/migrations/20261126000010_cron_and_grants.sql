@@ -252,6 +252,9 @@ revoke all on function public.tg_bookings__request_guestly_hold()
 revoke all on function public.tg_bookings__release_unplaced_hold()
   from public, anon, authenticated, service_role;
 
+revoke all on function public.tg_bookings__alert_paid_after_hold_cancelled()
+  from public, anon, authenticated, service_role;
+
 -- ---- Holds: hold failure
 
 revoke all on function guestly.record_hold_failure(uuid, uuid, text, boolean, text, timestamptz)

@@ -17,6 +17,7 @@ import {
   waitFor,
 } from "./harness.ts";
 import { withGateway, withVaultSecret } from "./second_gateway.ts";
+import { sandboxPost } from "./guestly_side.ts";
 import type { Gateway } from "../../../local/gateway/server.ts";
 import { reportedHoldMinutes } from "../../../local/stack/function-state.ts";
 
@@ -142,6 +143,54 @@ Deno.test(
                 assert.equal(row.guestly_reservation_id, null);
                 const channel = await ota(stay.checkIn, stay.checkOut);
                 assert.equal(channel.status, 201, "nobody blocks the nights any more");
+              },
+            );
+
+            await t.step(
+              "the host cancels the hold in Guestly: no longer held; the payment makes a new reservation and tells the admin",
+              async () => {
+                const stay = nextStay(3);
+                const id = await insertBooking(sql, {
+                  firstName: "Hugo",
+                  lastName: "Hostcancel",
+                  ...stay,
+                });
+                assert.equal((await askHold(gateway, id)).body.hold, "held");
+                const [hold] = await sandbox.reservationsFor(id);
+                await sandboxPost(`/__sandbox/reservations/${hold._id}/host-cancel`, {});
+                await waitFor(
+                  "the booking lets go of the cancelled hold (its webhook)",
+                  async () => (await booking(sql, id)).guestly_hold_status === "cancelled",
+                  30_000,
+                );
+                const answer = await askHold(gateway, id, 0);
+                assert.equal(answer.body.hold, "unavailable", JSON.stringify(answer.body));
+                assert.equal(answer.body.holdStatus, "cancelled");
+                // The guest paid anyway (the Checkout was already open).
+                await stripe("payment_intent.succeeded", id);
+                const row = await waitFor("a reservation of its own", async () => {
+                  const b = await booking(sql, id);
+                  return b.guestly_sync_status === "synced" && b.guestly_reservation_id &&
+                      b.guestly_reservation_id !== hold._id
+                    ? b
+                    : null;
+                }, 30_000);
+                const statuses = new Map(
+                  (await sandbox.reservationsFor(id)).map((r) => [r._id, r.status]),
+                );
+                assert.equal(statuses.get(hold._id), "canceled", "the host's cancellation stands");
+                assert.equal(statuses.get(row.guestly_reservation_id), "confirmed");
+                assert.equal(row.status, "confirmed");
+                await waitFor(
+                  "the admin's email",
+                  async () =>
+                    (await mail.messages()).find((m) =>
+                      String(m.subject ?? "").startsWith(
+                        "Hold cancelled in Guestly, the guest paid",
+                      ) && String(m.text ?? "").includes(id)
+                    ),
+                  20_000,
+                );
               },
             );
 

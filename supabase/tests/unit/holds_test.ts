@@ -319,6 +319,13 @@ Deno.test("guestly-hold: taken nights → unavailable; Guestly silent past the w
   assert.match(off.reason, /GUESTLY_HOLD_MINUTES/);
 });
 
+Deno.test("guestly-hold: a hold the host cancelled in Guestly is no longer held: do not take payment", async () => {
+  const body = await (await holdHandler([pending("cancelled")]).ask({ bookingId: ID })).json();
+  assert.equal(body.hold, "unavailable");
+  assert.equal(body.holdStatus, "cancelled");
+  assert.match(body.reason, /host cancelled the hold in Guestly: do not take payment/);
+});
+
 Deno.test("guestly-hold: bad input names the field; unknown booking 404; paid 409; no key 401", async () => {
   const { ask } = holdHandler([pending("held")]);
   const bad = await ask({ bookingId: "nope" });
