@@ -292,6 +292,9 @@ declare
   learned jsonb;
   reported jsonb;
   older_than_known boolean;
+  website_ahead text[] := '{}';
+  field text;
+  overridden boolean := false;
 begin
   select * into e from guestly_events.events x where x.message_id = apply_guestly_change.message_id
      for update;
@@ -415,17 +418,37 @@ begin
       'guests_count', (stay ->> 'guests_count')::int));
     learned := known || reported;
     older_than_known := e.published_at < b.guestly_synced_at;
+    -- Fields the website changed that Guestly has not confirmed yet, while a sync is sending them
+    -- (it holds the lease) or will (its episode is open): Guestly's report of such a field is our
+    -- own change echoing back — perhaps an older one, the website having moved on during the pass
+    -- (dates D0 → D1 sent, D2 chosen meanwhile: the echo says D1) — or a host's change that the
+    -- website's newer one overrides on its way. guestly_synced_state is written only at the end
+    -- of a pass, so it cannot tell; applying the report would undo the newer change here, and
+    -- the sync would never send it. A sync that gave up sends nothing: Guestly's report counts.
+    if coalesce(b.guestly_sync_lease_until > now(), false)
+       or (b.guestly_sync_status <> 'synced' and b.guestly_sync_gave_up_at is null) then
+      select coalesce(array_agg(f), '{}') into website_ahead
+        from unnest(array['check_in', 'check_out', 'guests_count']) f
+       where guestly.desired_state(b) -> f is distinct from known -> f;
+      -- The stay's dates go together: never one from each side.
+      if website_ahead && array['check_in', 'check_out'] then
+        website_ahead := website_ahead || array['check_in', 'check_out'];
+      end if;
+    end if;
     if live and not coalesce(older_than_known, false) then
-      if reported -> 'check_in' is distinct from known -> 'check_in' and reported ? 'check_in' then
-        nb.check_in := (reported ->> 'check_in')::date;
-      end if;
-      if reported -> 'check_out' is distinct from known -> 'check_out' and reported ? 'check_out' then
-        nb.check_out := (reported ->> 'check_out')::date;
-      end if;
-      if reported -> 'guests_count' is distinct from known -> 'guests_count'
-         and reported ? 'guests_count' then
-        nb.guests_count := (reported ->> 'guests_count')::int;
-      end if;
+      foreach field in array array['check_in', 'check_out', 'guests_count'] loop
+        if reported ? field and reported -> field is distinct from known -> field then
+          if field = any(website_ahead) then
+            overridden := true;
+          elsif field = 'check_in' then
+            nb.check_in := (reported ->> 'check_in')::date;
+          elsif field = 'check_out' then
+            nb.check_out := (reported ->> 'check_out')::date;
+          else
+            nb.guests_count := (reported ->> 'guests_count')::int;
+          end if;
+        end if;
+      end loop;
     end if;
     if nb.status is distinct from b.status then
       changed := changed || jsonb_build_object('status', jsonb_build_array(b.status, nb.status));
@@ -445,7 +468,8 @@ begin
       -- is cancelled here: our cancellation is on its way to Guestly).
       result_outcome := 'no_change';
       result_reason := case when b.status <> 'confirmed' and not guestly_events.ends_stay(stay ->> 'status')
-                            then 'booking_not_live' end;
+                            then 'booking_not_live'
+                            when overridden then 'website_change_on_its_way' end;
       -- Still worth knowing: what Guestly holds now (an echo of our own change in flight).
       if b.guestly_reservation_id is not null and not coalesce(older_than_known, false)
          and learned is distinct from b.guestly_synced_state then
