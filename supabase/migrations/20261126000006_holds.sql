@@ -227,6 +227,46 @@ $$;
 
 -- ---- A hold the host cancelled, and the payment after it
 
+-- The host cancelled the booking's hold in Guestly (or Guestly declined it) while Guestly held
+-- only that hold: it is not the booking's reservation any more (kept on record in
+-- guestly_hold_reservation_id, hold `cancelled`, so guestly-hold answers `unavailable`). Called
+-- by guestly_events.apply_guestly_change (the webhook, the reconciliation: lease_id null) and by
+-- the sync, which reads the hold before the payment confirms it (its lease: a cancellation whose
+-- webhook never came must not be undone by our confirm). False if the binding (or the lease)
+-- changed. The sync creates the paid stay's reservation anew; tg_bookings__alert_paid_after_…
+-- below tells the admin.
+create function guestly.forget_cancelled_hold(
+  booking_id uuid,
+  lease_id uuid,
+  reservation_id text,
+  canceled_by text default null
+) returns boolean
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with forgotten as (
+    update public.bookings b
+       set guestly_reservation_id = null,
+           guestly_synced_status = null,
+           guestly_synced_state = null,
+           guestly_hold_status = 'cancelled',
+           guestly_hold_reservation_id = forget_cancelled_hold.reservation_id,
+           guestly_hold_error = 'cancelled in Guestly'
+                                || coalesce(' by ' || forget_cancelled_hold.canceled_by, ''),
+           guestly_sync_next_attempt_at = case when b.status = 'confirmed'
+                                               then b.guestly_sync_next_attempt_at end
+     where b.id = forget_cancelled_hold.booking_id
+       and b.guestly_reservation_id = forget_cancelled_hold.reservation_id
+       and b.guestly_synced_status = 'pending_payment'
+       and b.status in ('pending_payment', 'confirmed')
+       and (forget_cancelled_hold.lease_id is null
+            or b.guestly_sync_lease_id = forget_cancelled_hold.lease_id)
+    returning 1
+  )
+  select exists (select 1 from forgotten)
+$$;
+
 -- The host cancelled the hold in Guestly (guestly_events.apply_guestly_change, from the webhook
 -- or the reconciliation) and the guest paid anyway — before the cancellation reached us or after:
 -- the sync creates a new reservation for the stay instead of confirming the cancelled one, and

@@ -354,6 +354,7 @@ begin
   -- alerts the admin (tg_bookings__alert_paid_after_hold_cancelled, 20261126000006). Our own
   -- release (`releasing`) cancels the hold too: that echo is no host's doing.
   if result_outcome is null and b.guestly_synced_status = 'pending_payment'
+     and b.guestly_reservation_id = e.reservation_id
      and b.status in ('pending_payment', 'confirmed')
      and stay ->> 'status' in ('canceled', 'declined')
      and b.guestly_hold_status is distinct from 'releasing' then
@@ -363,38 +364,25 @@ begin
        and guestly_events.defer_apply(e.message_id, 'waiting for the sync''s pass on the hold') then
       return jsonb_build_object('deferred', true, 'booking_id', b.id);
     end if;
-    nb := b;
-    nb.guestly_reservation_id := null;
-    nb.guestly_synced_status := null;
-    nb.guestly_synced_state := null;
-    nb.guestly_hold_status := 'cancelled';
-    nb.guestly_hold_reservation_id := e.reservation_id;
-    nb.guestly_hold_error := 'cancelled in Guestly' || coalesce(' by ' || (stay ->> 'canceled_by'), '');
-    nb.guestly_sync_next_attempt_at := null;
-    if nb.status = 'confirmed' then
+    perform guestly.forget_cancelled_hold(b.id, null, e.reservation_id, stay ->> 'canceled_by');
+    if b.status = 'confirmed' then
       -- Paid already: the stay needs a reservation of its own now.
+      select * into nb from public.bookings x where x.id = b.id;
       nb := guestly.start_sync_episode(nb);
+      update public.bookings x
+         set guestly_sync_status = nb.guestly_sync_status,
+             guestly_sync_pending_since = nb.guestly_sync_pending_since,
+             guestly_sync_error = nb.guestly_sync_error,
+             guestly_sync_gave_up_at = nb.guestly_sync_gave_up_at,
+             guestly_sync_episode_base = nb.guestly_sync_episode_base,
+             guestly_sync_episode_started_at = nb.guestly_sync_episode_started_at,
+             guestly_ignore_calendar = nb.guestly_ignore_calendar,
+             guestly_sync_next_attempt_at = nb.guestly_sync_next_attempt_at
+       where x.id = b.id;
     end if;
-    update public.bookings x
-       set guestly_reservation_id = nb.guestly_reservation_id,
-           guestly_synced_status = nb.guestly_synced_status,
-           guestly_synced_state = nb.guestly_synced_state,
-           guestly_hold_status = nb.guestly_hold_status,
-           guestly_hold_reservation_id = nb.guestly_hold_reservation_id,
-           guestly_hold_error = nb.guestly_hold_error,
-           guestly_sync_status = nb.guestly_sync_status,
-           guestly_sync_pending_since = nb.guestly_sync_pending_since,
-           guestly_sync_error = nb.guestly_sync_error,
-           guestly_sync_gave_up_at = nb.guestly_sync_gave_up_at,
-           guestly_sync_episode_base = nb.guestly_sync_episode_base,
-           guestly_sync_episode_started_at = nb.guestly_sync_episode_started_at,
-           guestly_ignore_calendar = nb.guestly_ignore_calendar,
-           guestly_sync_next_attempt_at = nb.guestly_sync_next_attempt_at
-     where x.id = b.id;
     result_outcome := 'applied';
     result_reason := 'hold_cancelled_in_guestly';
-    changed := jsonb_build_object('hold_status',
-                                  jsonb_build_array(b.guestly_hold_status, nb.guestly_hold_status));
+    changed := jsonb_build_object('hold_status', jsonb_build_array(b.guestly_hold_status, 'cancelled'));
   end if;
 
   if result_outcome is null then

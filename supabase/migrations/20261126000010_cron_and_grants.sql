@@ -345,6 +345,13 @@ select cron.schedule('guestly-reconcile-daily', '17 3 * * *',
 select cron.schedule('guestly-reconcile-abandoned-check', '*/5 * * * *',
                      'select guestly_reconcile.abandon_dead_runs()');
 
+-- ---- Holds: a hold the host cancelled
+
+revoke all on function guestly.forget_cancelled_hold(uuid, uuid, text, text)
+  from public, anon, authenticated;
+
+grant execute on function guestly.forget_cancelled_hold(uuid, uuid, text, text) to service_role;
+
 -- ---- Reconciliation: forget_lapsed_hold
 
 revoke all on function guestly.forget_lapsed_hold(uuid, uuid, text) from public, anon, authenticated;

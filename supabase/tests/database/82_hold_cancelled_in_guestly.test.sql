@@ -5,7 +5,7 @@
 -- cancelled one set back to confirmed. Our own release's echo is not the host's cancellation, and
 -- a sync at the hold right now makes the cancellation wait for its pass.
 begin;
-select plan(24);
+select plan(28);
 
 create function pg_temp.b(id uuid) returns public.bookings
   language sql as $$ select * from public.bookings where bookings.id = b.id $$;
@@ -105,6 +105,21 @@ select guestly.release_sync('00000000-0000-4000-8000-0000000dc003',
 select is(guestly_events.apply_guestly_change('hc-3', '00000000-0000-4000-8000-0000000dc003',
   jsonb_build_object('status', 'canceled', 'canceled_by', 'host')) ->> 'reason',
   'hold_cancelled_in_guestly', 'after the pass (Guestly did not take the confirm) it is applied');
+
+-- The sync reads the hold before the payment confirms it and finds it cancelled (its webhook
+-- never came): forget_cancelled_hold under the sync's lease, as the webhook would have.
+select pg_temp.held('00000000-0000-4000-8000-0000000dc006', '2033-06-01', 'res-hc-6');
+update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8000-0000000dc006';
+create temp table claim6 as select guestly.claim_sync('00000000-0000-4000-8000-0000000dc006') as c;
+select is(guestly.forget_cancelled_hold('00000000-0000-4000-8000-0000000dc006', gen_random_uuid(),
+  'res-hc-6', 'host'), false, 'not under another lease');
+select is(guestly.forget_cancelled_hold('00000000-0000-4000-8000-0000000dc006',
+  (select (c ->> 'lease_id')::uuid from claim6), 'res-hc-6', 'host'), true,
+  'under the sync''s lease the cancelled hold is let go of');
+select is((select row(guestly_hold_status, guestly_reservation_id, guestly_hold_error)::text
+             from public.bookings where id = '00000000-0000-4000-8000-0000000dc006'),
+  '(cancelled,,"cancelled in Guestly by host")', 'as the webhook would have');
+select is(pg_temp.alerts('00000000-0000-4000-8000-0000000dc006'), 1, 'and the admin is told');
 
 -- Our own release (the Checkout ended) cancels the hold too: its echo is not the host's.
 select pg_temp.held('00000000-0000-4000-8000-0000000dc004', '2033-04-01', 'res-hc-4');

@@ -195,6 +195,45 @@ Deno.test(
             );
 
             await t.step(
+              "the host cancels the hold and its webhook is lost: the payment reads the hold and makes a new reservation",
+              async () => {
+                const stay = nextStay(3);
+                const id = await insertBooking(sql, {
+                  firstName: "Lena",
+                  lastName: "Lostwebhook",
+                  ...stay,
+                });
+                assert.equal((await askHold(gateway, id)).body.hold, "held");
+                const [hold] = await sandbox.reservationsFor(id);
+                // The hold's own create echo dealt with, so the one dropped is the cancellation's.
+                await waitFor("the hold's create echo handled", async () => {
+                  const rows = await sql`select outcome from guestly_events.events
+                                          where reservation_id = ${String(hold._id)}`;
+                  return rows.length > 0 && rows.every((r) => r.outcome !== null);
+                });
+                await sandboxPost("/__sandbox/webhook-faults", { dropNext: 1 });
+                await sandboxPost(`/__sandbox/reservations/${hold._id}/host-cancel`, {});
+                await stripe("payment_intent.succeeded", id);
+                const row = await waitFor("a reservation of its own", async () => {
+                  const b = await booking(sql, id);
+                  return b.guestly_sync_status === "synced" && b.guestly_reservation_id &&
+                      b.guestly_reservation_id !== hold._id
+                    ? b
+                    : null;
+                }, 30_000);
+                assert.equal(row.guestly_hold_status, "cancelled");
+                const statuses = new Map(
+                  (await sandbox.reservationsFor(id)).map((r) => [r._id, r.status]),
+                );
+                assert.equal(statuses.get(hold._id), "canceled", "never confirmed again");
+                assert.equal(statuses.get(row.guestly_reservation_id), "confirmed");
+                const [{ n }] = await sql`select count(*)::int as n from guestly.sync_attempts
+                                           where booking_id = ${id} and operation = 'update_status'`;
+                assert.equal(n, 0, "no status change was sent to the cancelled hold");
+              },
+            );
+
+            await t.step(
               "the hold ran out and a channel took the nights: the payment is a double booking",
               async () => {
                 await mail.clear();
