@@ -292,7 +292,7 @@ declare
   learned jsonb;
   reported jsonb;
   older_than_known boolean;
-  website_ahead text[] := '{}';
+  website_ahead text[] := array[]::text[];
   field text;
   overridden boolean := false;
 begin
@@ -415,7 +415,7 @@ begin
     -- the sync would never send it. A sync that gave up sends nothing: Guestly's report counts.
     if coalesce(b.guestly_sync_lease_until > now(), false)
        or (b.guestly_sync_status <> 'synced' and b.guestly_sync_gave_up_at is null) then
-      select coalesce(array_agg(f), '{}') into website_ahead
+      select coalesce(array_agg(f), array[]::text[]) into website_ahead
         from unnest(array['check_in', 'check_out', 'guests_count']) f
        where guestly.desired_state(b) -> f is distinct from known -> f;
       -- The stay's dates go together: never one from each side.
