@@ -267,6 +267,9 @@ revoke all on function public.tg_bookings__request_guestly_hold()
 revoke all on function public.tg_bookings__release_unplaced_hold()
   from public, anon, authenticated, service_role;
 
+revoke all on function public.tg_bookings__alert_paid_after_hold_cancelled()
+  from public, anon, authenticated, service_role;
+
 -- ---- Holds: hold failure
 
 revoke all on function guestly.record_hold_failure(uuid, uuid, text, boolean, text, timestamptz)
@@ -348,6 +351,21 @@ grant execute on function guestly_reconcile.request_run(boolean) to service_role
 -- Idempotent by job name.
 select cron.schedule('guestly-reconcile-daily', '17 3 * * *',
                      'select guestly_reconcile.request_run(true)');
+
+-- ---- Reconciliation: a run that never finished
+
+-- Every 5 minutes: a run dead for 10 minutes is alerted at most 15 minutes after it began
+-- (abandon_dead_runs says why 10). Execute on it: the schema-wide grant above.
+
+select cron.schedule('guestly-reconcile-abandoned-check', '*/5 * * * *',
+                     'select guestly_reconcile.abandon_dead_runs()');
+
+-- ---- Holds: a hold the host cancelled
+
+revoke all on function guestly.forget_cancelled_hold(uuid, uuid, text, text)
+  from public, anon, authenticated;
+
+grant execute on function guestly.forget_cancelled_hold(uuid, uuid, text, text) to service_role;
 
 -- ---- Reconciliation: forget_lapsed_hold
 

@@ -245,6 +245,18 @@ export class MemoryStore implements SyncStore {
     row.guestly_hold_status = "expired";
     return Promise.resolve(true);
   }
+  forgetCancelledHold(_id: string, leaseId: string, reservationId: string) {
+    const row = this.row!;
+    if (
+      leaseId !== this.lease || row.guestly_reservation_id !== reservationId ||
+      row.guestly_synced_status !== "pending_payment"
+    ) return Promise.resolve(false);
+    row.guestly_reservation_id = null;
+    row.guestly_synced_status = null;
+    row.guestly_synced_state = null;
+    row.guestly_hold_status = "cancelled";
+    return Promise.resolve(true);
+  }
   release(_id: string, leaseId: string, retryAt?: Date) {
     if (leaseId === this.lease) this.lease = null;
     this.released.push(retryAt);

@@ -76,6 +76,12 @@ export function postgresSyncStore(sql: Sql): SyncStore {
           as forgotten`;
       return row.forgotten as boolean;
     },
+    async forgetCancelledHold(bookingId, leaseId, reservationId, canceledBy) {
+      const [row] = await sql`
+        select guestly.forget_cancelled_hold(${bookingId}::uuid, ${leaseId}::uuid,
+          ${reservationId}, ${canceledBy}) as forgotten`;
+      return row.forgotten as boolean;
+    },
     async recordHoldFailure(bookingId, leaseId, error, permanent, options = {}) {
       const [row] = await sql`
         select guestly.record_hold_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},

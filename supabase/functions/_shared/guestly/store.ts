@@ -106,6 +106,17 @@ export interface SyncStore {
    * or the binding changed.
    */
   forgetLapsedHold(bookingId: string, leaseId: string, reservationId: string): Promise<boolean>;
+  /**
+   * The host cancelled the booking's hold in Guestly (read right before the payment would confirm
+   * it): it is not the booking's reservation any more (kept on record, hold `cancelled`). False if
+   * the lease or the binding changed.
+   */
+  forgetCancelledHold(
+    bookingId: string,
+    leaseId: string,
+    reservationId: string,
+    canceledBy: string | null,
+  ): Promise<boolean>;
   /** `ignoreCalendar`: this episode's create sends `ignoreCalendar: true` (a forced booking). */
   beginManualRetry(
     bookingId: string,
