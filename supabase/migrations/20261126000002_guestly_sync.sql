@@ -26,7 +26,8 @@ create table guestly.sync_attempts (
   operation text not null
     constraint sync_attempts_operation_check
     check (operation in ('create', 'update_status', 'lookup', 'update_dates', 'update_guests',
-                         'relocate', 'update_guest', 'get_reservation', 'record_payment')),
+                         'relocate', 'update_guest', 'get_reservation', 'get_guest',
+                         'record_payment')),
   started_at timestamptz not null,
   duration_ms int not null,
   http_status int,

@@ -1,7 +1,7 @@
 -- The sync columns on bookings, their constraint and indexes, the trigger, the cron job, and
 -- who may touch the private guestly schema.
 begin;
-select plan(34);
+select plan(36);
 
 select has_column('public', 'bookings', 'guestly_reservation_id', 'reservation id column');
 select col_type_is('public', 'bookings', 'guestly_reservation_id', 'text', 'reservation id is text');
@@ -48,6 +48,16 @@ update public.bookings set status = 'confirmed' where id = '00000000-0000-4000-8
 select is((select count(*)::int from net.http_request_queue where id > (select max_id from queue_mark)), 1,
   'setting the same status again enqueues nothing');
 select has_trigger('public', 'bookings', 'tg_bookings__enqueue_guestly_sync', 'the sync trigger exists');
+
+-- The attempt log names every request the sync sends, the guest's read among them.
+select lives_ok(
+  $$insert into guestly.sync_attempts (booking_id, attempt, operation, started_at, duration_ms, outcome)
+    values ('00000000-0000-4000-8000-00000000a001', 1, 'get_guest', now(), 1, 'success')$$,
+  'the attempt log takes the guest read (get_guest)');
+select throws_ok(
+  $$insert into guestly.sync_attempts (booking_id, attempt, operation, started_at, duration_ms, outcome)
+    values ('00000000-0000-4000-8000-00000000a001', 2, 'get_everything', now(), 1, 'success')$$,
+  '23514', null, 'the attempt log refuses an operation it does not name');
 
 -- The cron job.
 select is((select count(*)::int from cron.job where jobname = 'guestly-sync-sweep'), 1,

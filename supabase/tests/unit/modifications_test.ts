@@ -81,6 +81,12 @@ Deno.test("the guest's email fixed: the guest record is updated, its main phone 
     "PUT /v1/guests-crud/g-77",
   ]);
   assert.equal(new URL(guestly.requests[1].url).searchParams.get("fields"), "tags");
+  // Each request is logged under what it is: the guest's read is not a reservation read.
+  assert.deepEqual(store.attempts.map((a) => a.operation), [
+    "get_reservation",
+    "get_guest",
+    "update_guest",
+  ]);
   // Guesty: `phone` is the main number, `phones` the additional ones; `tags` is required and
   // replaces the guest's tags, so the host's go back unchanged.
   assert.deepEqual(guestly.bodies[2], {

@@ -91,13 +91,12 @@ async function changeRequest(
         };
       }
       // The PUT requires the guest's tags and replaces them: send back the ones the host set.
-      // (Logged as a read like the one above: the attempt log's operations are fixed in SQL.)
       const guest = await attempt(
         ctx,
-        "get_reservation",
+        "get_guest",
         (options) => ctx.deps.guestly.getGuestTags(guestId, options),
       );
-      if (guest.outcome !== "success") return toStep(ctx, "get_reservation", guest);
+      if (guest.outcome !== "success") return toStep(ctx, "get_guest", guest);
       return {
         path: `/guests-crud/${encodeURIComponent(guestId)}`,
         // The checked body (names trimmed as zod left them), with the host's tags.

@@ -23,6 +23,7 @@ export interface AttemptRecord {
     | "relocate"
     | "update_guest"
     | "get_reservation"
+    | "get_guest"
     | "record_payment";
   startedAt: Date;
   durationMs: number;
