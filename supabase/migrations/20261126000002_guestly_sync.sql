@@ -4,8 +4,8 @@
 -- retry with ignore_calendar), the triggers that enqueue a booking's sync or content change and
 -- call guestly-sync through pg_net (guestly.invoke_function), and the sweep of due syncs.
 -- Concern: keeping a booking's Guestly reservation in step. Depends on 20261126000001 (bookings
--- and their sync columns); functions here read guestly.payment_record_due (20261126000004) and
--- the hold state (20261126000006) only when called, so those may come later.
+-- and their sync columns); functions here read guestly.payment_record_due and guestly.money_rows
+-- (20261126000004) and the hold state (20261126000006) only when called, so those may come later.
 
 -- ---- Schema, attempt log, token cache, request slots, the sweep
 
@@ -698,7 +698,8 @@ begin
       'guestly_listing_id', listing_id,
       'guestly_property_country', country,
       'guestly_desired_state', guestly.desired_state(b),
-      'guestly_pending_payments', money));
+      'guestly_pending_payments', money,
+      'guestly_money', guestly.money_rows(b)));
 end;
 $$;
 

@@ -410,8 +410,9 @@ $$;
 -- Money Stripe took (or gave back) that Guestly must show: one row per payment or refund, written
 -- when the Stripe ledger applies an event, recorded in Guestly by guestly-sync once the booking's
 -- reservation exists. The row's reference (the PaymentIntent id, or the PaymentIntent id with the
--- cumulative refunded amount) is what guestly-sync sends as the payment's note and looks for after
--- an unknown outcome, so a payment is recorded in Guestly exactly once.
+-- cumulative refunded amount) travels as the payment's note, for people; after an unknown outcome
+-- the payment is found again by what Guestly declares of it (guestly.money_rows, below), so it is
+-- recorded in Guestly exactly once.
 create table guestly.payments (
   id uuid primary key default gen_random_uuid(),
   booking_id uuid not null references public.bookings (id) on delete cascade,
@@ -447,6 +448,27 @@ create function guestly.payment_record_due(b public.bookings) returns boolean
   as $$
   select b.guestly_reservation_id is not null
      and exists (select 1 from guestly.payments p where p.booking_id = b.id and p.status = 'pending')
+$$;
+
+-- Every payment and refund of the booking, in the order guestly-sync records them (the claim's
+-- `guestly_money`): how it tells which of a reservation's payments in Guestly are ours after an
+-- unknown outcome. Guesty's payment items declare no note (nor anything else we set but the
+-- amount), so a payment is matched by amount, currency and time, our recorded ones first
+-- (mapping.ts matchPayments; docs/guestly-api.md, "Finding our payment again"). A row recorded
+-- on a reservation since replaced is pending again (the trigger below), so `recorded` here always
+-- means on the booking's reservation.
+create function guestly.money_rows(b public.bookings) returns jsonb
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', m.id, 'kind', m.kind, 'amount', m.amount, 'currency', m.currency,
+           'reference', m.reference, 'status', m.status,
+           'guestly_payment_id', m.guestly_payment_id, 'created_at', m.created_at)
+           order by m.created_at, m.kind = 'refund', m.reference), '[]'::jsonb)
+    from guestly.payments m where m.booking_id = b.id
 $$;
 
 -- The refund row Guestly is owed for a PaymentIntent of a booking: what Stripe's cumulative

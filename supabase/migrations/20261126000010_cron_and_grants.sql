@@ -148,6 +148,10 @@ revoke all on function guestly.payment_record_due(public.bookings) from public, 
 
 grant execute on function guestly.payment_record_due(public.bookings) to service_role;
 
+revoke all on function guestly.money_rows(public.bookings) from public, anon, authenticated;
+
+grant execute on function guestly.money_rows(public.bookings) to service_role;
+
 revoke all on function payments.tg_stripe_events__guestly_payments()
   from public, anon, authenticated, service_role;
 

@@ -63,7 +63,13 @@ export function desiredContent(row: BookingRow): ReservationContent {
 export class MemoryStore implements SyncStore {
   attempts: AttemptRecord[] = [];
   /** guestly.payments: rows still to record, and the ones recorded (with Guestly's id). */
-  payments: Array<PendingPayment & { status: "pending" | "recorded" }> = [];
+  payments: Array<
+    PendingPayment & {
+      status: "pending" | "recorded";
+      guestly_payment_id?: string | null;
+      created_at?: string;
+    }
+  > = [];
   lease: string | null = null;
   alerts = 0;
   alertDetails: Array<Record<string, unknown> | undefined> = [];
@@ -95,7 +101,15 @@ export class MemoryStore implements SyncStore {
       ...structuredClone(row),
       guestly_desired_state: desiredContent(row),
       guestly_pending_payments: this.payments.filter((p) => p.status === "pending")
-        .map(({ status: _status, ...payment }) => structuredClone(payment)),
+        .map(({ status: _s, guestly_payment_id: _g, created_at: _c, ...payment }) =>
+          structuredClone(payment)
+        ),
+      // As guestly.money_rows: every row, in order, with Guestly's id where known.
+      guestly_money: this.payments.map(({ unknown_at: _, ...payment }) => ({
+        ...structuredClone(payment),
+        guestly_payment_id: payment.guestly_payment_id ?? null,
+        created_at: payment.created_at ?? "2027-01-15T00:00:00.000Z",
+      })),
     };
     return Promise.resolve({ claimed: true, leaseId: this.lease, booking });
   }
@@ -113,13 +127,14 @@ export class MemoryStore implements SyncStore {
     leaseId: string,
     paymentId: string,
     outcome: "sending" | "recorded" | "unknown" | "not_sent",
-    _guestlyPaymentId: string | null = null,
+    guestlyPaymentId: string | null = null,
     reservationId: string | null = null,
   ) {
     if (leaseId !== this.lease) return Promise.resolve(false);
     // As guestly.record_payment_outcome: an answer about a replaced reservation is not written.
     if (reservationId !== this.row!.guestly_reservation_id) return Promise.resolve(false);
     const payment = this.payments.find((p) => p.id === paymentId)!;
+    payment.guestly_payment_id = guestlyPaymentId ?? payment.guestly_payment_id ?? null;
     if (outcome === "recorded") payment.status = "recorded";
     else if (outcome === "not_sent") payment.unknown_at = null;
     else payment.unknown_at = new Date(this.now()).toISOString();

@@ -4,6 +4,7 @@ import { syncBookingToGuestly } from "../../functions/_shared/guestly/sync.ts";
 import {
   mapPaymentToGuestly,
   mapRefundToGuestly,
+  matchPayments,
 } from "../../functions/_shared/guestly/mapping.ts";
 import {
   bookingRow,
@@ -15,6 +16,24 @@ import {
   testDeps,
 } from "./fakes.ts";
 import type { BookingRow, PendingPayment } from "../../functions/_shared/guestly/schemas.ts";
+
+/**
+ * A reservation's payment as Guesty's definition declares it (money.payments[] of
+ * GET /reservations/{id}): no note, no method — only what Guestly would show.
+ */
+const listed = (
+  id: string,
+  amount: number,
+  createdAt = "2027-01-15T10:00:30.000Z",
+  refunds = 0,
+) => ({
+  _id: id,
+  amount,
+  currency: "EUR",
+  status: "SUCCEEDED",
+  createdAt,
+  refunds: Array.from({ length: refunds }, (_, i) => ({ _id: `rf-${i}` })),
+});
 
 const PAYMENT: PendingPayment = {
   id: "0b0e7f3a-0000-4000-8000-0000000000a1",
@@ -38,7 +57,7 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
   const store = storeWith();
   const guestly = new FakeGuestly([
     created("65r1"),
-    status(200, [{ _id: "pay-1", amount: 640.5, note: "Stripe pi_123" }]),
+    status(201, { paymentProviderId: "prov-1" }),
   ]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
@@ -85,12 +104,13 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   clock.now += 61_000;
   guestly.answers.push(status(200, {
     _id: "65r1",
-    money: { payments: [{ _id: "pay-1", amount: 640.5, note: "Stripe pi_123" }] },
+    money: { payments: [listed("pay-1", 640.5)] },
   }));
   const later = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(later.outcome, "synced");
   assert.deepEqual(paths(guestly).slice(2), ["GET /v1/reservations/65r1"]);
   assert.equal(store.payments[0].status, "recorded");
+  assert.equal(store.payments[0].guestly_payment_id, "pay-1", "found by declared fields");
 });
 
 Deno.test("a lost payment that never committed is sent again once, after the lookup", async () => {
@@ -132,21 +152,23 @@ Deno.test("a payment whose reservation is replaced while its record is out is no
 Deno.test("a full refund: the reservation is cancelled, then the refund recorded on its payment", async () => {
   const store = storeWith(
     { status: "refunded", guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
-    [{
+    [PAYMENT, {
       ...PAYMENT,
       id: "0b0e7f3a-0000-4000-8000-0000000000a2",
       kind: "refund",
       reference: "pi_123#refund-64050",
     }],
   );
+  store.payments[0].status = "recorded";
   store.row!.guestly_synced_state = desiredContent(store.row!);
   const guestly = new FakeGuestly([
     status(200, { _id: "65r1" }),
     status(200, {
       _id: "65r1",
-      money: { payments: [{ _id: "pay-1", amount: 640.5, note: "Stripe pi_123", refunds: [] }] },
+      // The host's own payment of another amount comes first: ours is told by its amount.
+      money: { payments: [listed("host-1", 100), listed("pay-1", 640.5)] },
     }),
-    status(200, { _id: "pay-1" }),
+    status(201, { paymentProviderId: "prov-1" }),
   ]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
@@ -157,7 +179,7 @@ Deno.test("a full refund: the reservation is cancelled, then the refund recorded
   ]);
   assert.deepEqual(guestly.bodies[2], { amount: 640.5, note: "Stripe pi_123#refund-64050" });
   assert.equal(store.row!.guestly_synced_status, "refunded");
-  assert.equal(store.payments[0].status, "recorded");
+  assert.equal(store.payments[1].status, "recorded");
 });
 
 Deno.test("a refund Guestly cannot match never holds the cancellation back", async () => {
@@ -177,28 +199,123 @@ Deno.test("a refund Guestly cannot match never holds the cancellation back", asy
   assert.equal(store.row!.guestly_synced_status, "refunded");
 });
 
-Deno.test("a refund already on the payment (an earlier answer lost) is not recorded again", async () => {
-  const store = storeWith(
-    { guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
-    [{ ...PAYMENT, kind: "refund", amount: 1000, reference: "pi_123#refund-1000" }],
-  );
+Deno.test("a refund whose answer was lost is found by the payment's count of refunds, not sent again", async () => {
+  const refundRow = {
+    ...PAYMENT,
+    id: "0b0e7f3a-0000-4000-8000-0000000000a3",
+    kind: "refund" as const,
+    amount: 1000,
+    reference: "pi_123#refund-2000",
+    unknown_at: "2027-01-15T09:00:00Z",
+  };
+  const earlier = {
+    ...refundRow,
+    id: "0b0e7f3a-0000-4000-8000-0000000000a2",
+    reference: "pi_123#refund-1000",
+    unknown_at: null,
+  };
+  for (const [shown, sent] of [[2, false], [1, true]] as const) {
+    const store = storeWith(
+      { guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
+      [PAYMENT, earlier, refundRow],
+    );
+    store.payments[0].status = "recorded";
+    store.payments[1].status = "recorded";
+    store.row!.guestly_synced_state = desiredContent(store.row!);
+    // Refund items are undeclared: only their count is read (one was ours before this one).
+    const guestly = new FakeGuestly([
+      status(200, { _id: "65r1", money: { payments: [listed("pay-1", 640.5, undefined, shown)] } }),
+      status(201, { paymentProviderId: "prov-1" }),
+    ]);
+    const { deps } = testDeps(store, guestly);
+    assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+    assert.deepEqual(
+      paths(guestly).slice(1),
+      sent ? ["POST /v1/reservations/65r1/payments/pay-1/refund"] : [],
+    );
+    assert.equal(store.payments[2].status, "recorded");
+  }
+});
+
+Deno.test("two payments of one amount: the lost one is found only if Guestly shows one more", async () => {
+  const second: PendingPayment = {
+    ...PAYMENT,
+    id: "0b0e7f3a-0000-4000-8000-0000000000a4",
+    reference: "pi_456",
+    unknown_at: "2027-01-15T09:00:00Z",
+  };
+  for (const [shown, sent] of [[["pay-1"], true], [["pay-1", "pay-2"], false]] as const) {
+    const store = storeWith(
+      { guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
+      [PAYMENT, second],
+    );
+    store.payments[0].status = "recorded"; // recorded, Guestly's id never learnt (a 201)
+    store.row!.guestly_synced_state = desiredContent(store.row!);
+    const guestly = new FakeGuestly([
+      status(200, {
+        _id: "65r1",
+        money: { payments: shown.map((id, i) => listed(id, 640.5, `2027-01-15T10:0${i}:30.000Z`)) },
+      }),
+      status(201, { paymentProviderId: "prov-1" }),
+    ]);
+    const { deps } = testDeps(store, guestly);
+    assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+    assert.deepEqual(
+      paths(guestly).slice(1),
+      sent ? ["POST /v1/reservations/65r1/payments"] : [],
+      `Guestly shows ${shown.length}`,
+    );
+    assert.equal(store.payments[1].status, "recorded");
+    assert.equal(store.payments[1].guestly_payment_id, sent ? null : "pay-2");
+  }
+});
+
+Deno.test("a payment of our amount older than our money is someone else's: ours is sent", async () => {
+  const store = storeWith({ guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" });
+  store.payments[0].unknown_at = "2027-01-15T09:00:00Z";
+  store.payments[0].created_at = "2027-01-15T08:59:00.000Z";
   store.row!.guestly_synced_state = desiredContent(store.row!);
   const guestly = new FakeGuestly([
+    // A deposit the host recorded the day before, of the same amount.
     status(200, {
       _id: "65r1",
-      money: {
-        payments: [{
-          _id: "pay-1",
-          note: "Stripe pi_123",
-          refunds: [{ _id: "rf-1", amount: 10, note: "Stripe pi_123#refund-1000" }],
-        }],
-      },
+      money: { payments: [listed("host-1", 640.5, "2027-01-14T12:00:00.000Z")] },
     }),
+    status(201, { paymentProviderId: "prov-1" }),
   ]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
-  assert.equal(guestly.requests.length, 1);
-  assert.equal(store.payments[0].status, "recorded");
+  assert.deepEqual(paths(guestly), [
+    "GET /v1/reservations/65r1",
+    "POST /v1/reservations/65r1/payments",
+  ]);
+});
+
+Deno.test("matchPayments: a known id keeps its payment; the others go by amount, currency and order", () => {
+  const row = (id: string, amount: number, guestlyId: string | null = null) => ({
+    id,
+    kind: "payment" as const,
+    amount,
+    currency: "eur",
+    reference: `pi_${id}`,
+    status: "recorded" as const,
+    guestly_payment_id: guestlyId,
+    created_at: "2027-01-15T10:00:00.000Z",
+  });
+  const payments = [
+    listed("g-1", 10, "2027-01-15T10:01:00.000Z"),
+    listed("g-2", 10, "2027-01-15T10:02:00.000Z"),
+    { ...listed("g-3", 10, "2027-01-15T10:03:00.000Z"), currency: "USD" },
+    listed("g-4", 20, "2027-01-15T10:00:30.000Z"),
+    { _id: "g-5", note: "Stripe pi_c" }, // no declared amount: never anyone's
+  ];
+  const matched = matchPayments(payments, [
+    row("a", 1000, "g-2"),
+    row("b", 1000),
+    row("c", 1000),
+    row("d", 2000),
+  ]);
+  assert.deepEqual(Object.fromEntries(matched), { a: "g-2", b: "g-1", d: "g-4" });
 });
 
 Deno.test("money converts by currency: JPY has no decimals, KWD three", () => {
@@ -232,7 +349,7 @@ Deno.test("Guesty's pause between create and payment is kept; a 404 then is unkn
   clock.now += 61_000;
   guestly.answers.push(
     status(200, { _id: "65r1", money: { payments: [] } }),
-    status(200, [{ _id: "pay-1", note: "Stripe pi_123" }]),
+    status(201, { paymentProviderId: "prov-1" }),
   );
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly).slice(2), [
@@ -245,7 +362,7 @@ Deno.test("Guesty's pause between create and payment is kept; a 404 then is unkn
 Deno.test("an invocation that dies after posting a payment leaves a lookup, never a second post", async () => {
   const store = storeWith({ guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" });
   store.row!.guestly_synced_state = desiredContent(store.row!);
-  const guestly = new FakeGuestly([status(200, [{ _id: "pay-1", note: "Stripe pi_123" }])]);
+  const guestly = new FakeGuestly([status(201, { paymentProviderId: "prov-1" })]);
   const { deps, clock } = testDeps(store, guestly);
   const recordAttempt = store.recordAttempt.bind(store);
   store.recordAttempt = () => Promise.reject(new Error("database gone"));
@@ -255,7 +372,7 @@ Deno.test("an invocation that dies after posting a payment leaves a lookup, neve
   clock.now += 61_000;
   guestly.answers.push(status(200, {
     _id: "65r1",
-    money: { payments: [{ _id: "pay-1", note: "Stripe pi_123" }] },
+    money: { payments: [listed("pay-1", 640.5)] },
   }));
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.deepEqual(paths(guestly), [

@@ -1,4 +1,5 @@
-// Booking → Guestly mapping. Pure: no I/O, no clock.
+// Booking → Guestly mapping, and which of Guestly's payments are ours. Pure: no I/O, no clock.
+import { z } from "zod";
 import {
   type BookingRow,
   type BookingStatus,
@@ -6,11 +7,12 @@ import {
   type GuestlyReservationCreate,
   type GuestlyStatus,
   type GuestlyStatusChange,
+  type MoneyRow,
   type PendingPayment,
 } from "./schemas.ts";
 import { normalisePhone } from "./phone.ts";
 import { type HoldStatus, reservedUntilHours } from "./hold.ts";
-import { minorToMajor } from "../currency.ts";
+import { majorToMinor, minorToMajor } from "../currency.ts";
 
 /**
  * The one status table (docs/status-mapping.md shows the same):
@@ -148,7 +150,7 @@ export function mapRefundToGuestly(refund: PendingPayment): { amount: number; no
   };
 }
 
-/** The note that names our reference in Guestly: how a payment or refund is found again. */
+/** The note a payment or refund carries for people in Guestly (never read back: see below). */
 export function paymentNote(reference: string): string {
   return `Stripe ${reference}`;
 }
@@ -158,26 +160,89 @@ export function refundedPaymentReference(reference: string): string {
   return reference.split("#")[0];
 }
 
-interface RecordedPayment {
-  _id?: unknown;
-  id?: unknown;
-  note?: unknown;
-  refunds?: unknown;
+/**
+ * A reservation's payment as Guesty's definition declares `money.payments[]` of
+ * `GET /reservations/{id}`: `_id`, `amount`, `currency`, `createdAt`, `refunds` (an array whose
+ * items it does not declare). No `note`, no `paymentMethod`, no `paidAt`: nothing we set but
+ * the amount comes back, so nothing else is read.
+ */
+const ListedPayment = z.object({
+  _id: z.string().min(1),
+  amount: z.number(),
+  currency: z.string().nullish(),
+  createdAt: z.string().nullish(),
+  refunds: z.array(z.unknown()).nullish(),
+});
+type ListedPayment = z.infer<typeof ListedPayment>;
+
+/**
+ * How far Guestly's clock (a payment's `createdAt`) may be behind ours (a row's `created_at`)
+ * before a payment counts as older than the money it would stand for.
+ */
+export const PAYMENT_CLOCK_SKEW_MS = 10 * 60_000;
+
+function listedPayments(payments: unknown[]): ListedPayment[] {
+  const listed = payments.flatMap((p) => {
+    const parsed = ListedPayment.safeParse(p);
+    return parsed.success ? [parsed.data] : [];
+  });
+  // Oldest first (a stable sort: Guestly's own order where it shows no time).
+  const time = (p: ListedPayment) => p.createdAt ? Date.parse(p.createdAt) : NaN;
+  return listed.sort((a, b) => {
+    const ta = time(a), tb = time(b);
+    return Number.isNaN(ta) || Number.isNaN(tb) ? 0 : ta - tb;
+  });
 }
 
-/** Guestly's id of the payment whose note carries `reference`, among a reservation's payments. */
-export function findRecordedPayment(payments: unknown[], reference: string): string | null {
-  const note = paymentNote(reference);
-  const found = (payments as RecordedPayment[]).findLast((payment) => payment?.note === note);
-  return found ? String(found._id ?? found.id ?? "") || null : null;
+function standsFor(listed: ListedPayment, row: MoneyRow): boolean {
+  if (listed.currency && listed.currency.toLowerCase() !== row.currency) return false;
+  if (majorToMinor(listed.amount, row.currency) !== row.amount) return false;
+  // Money Stripe reported at created_at is recorded after it: an older payment is someone else's.
+  const created = listed.createdAt ? Date.parse(listed.createdAt) : NaN;
+  return Number.isNaN(created) ||
+    created >= Date.parse(row.created_at) - PAYMENT_CLOCK_SKEW_MS;
 }
 
-/** Whether a refund whose note carries `reference` is among the payment's refunds. */
-export function refundRecorded(payments: unknown[], paymentId: string, reference: string): boolean {
-  const note = paymentNote(reference);
-  const payment = (payments as RecordedPayment[]).find((p) =>
-    String(p?._id ?? p?.id) === paymentId
-  );
-  const refunds = Array.isArray(payment?.refunds) ? payment.refunds as RecordedPayment[] : [];
-  return refunds.some((refund) => refund?.note === note);
+/**
+ * Which of the reservation's payments in Guestly is each of ours, by declared fields only
+ * (docs/guestly-api.md, "Payments and refunds"). `ours`: our payment rows in the order they were
+ * recorded — those recorded, then the one whose outcome is unknown, last. A row whose Guestly id
+ * we know keeps that payment; the others take, in order, the oldest payment left of the same
+ * amount and currency created after the money was (less PAYMENT_CLOCK_SKEW_MS). So two payments of
+ * one amount are told apart by count: the one looked up is found only if Guestly shows one
+ * more such payment than we had recorded. Returns our row id → Guestly's payment id.
+ */
+export function matchPayments(payments: unknown[], ours: MoneyRow[]): Map<string, string> {
+  const listed = listedPayments(payments);
+  const taken = new Set<string>();
+  const matched = new Map<string, string>();
+  for (const row of ours) {
+    if (row.guestly_payment_id && listed.some((p) => p._id === row.guestly_payment_id)) {
+      matched.set(row.id, row.guestly_payment_id);
+      taken.add(row.guestly_payment_id);
+    }
+  }
+  for (const row of ours) {
+    if (matched.has(row.id)) continue;
+    const found = listed.find((p) => !taken.has(p._id) && standsFor(p, row));
+    if (found) {
+      matched.set(row.id, found._id);
+      taken.add(found._id);
+    }
+  }
+  return matched;
+}
+
+/**
+ * Whether a refund whose answer was lost landed on the payment: the payment shows more refunds
+ * than we had recorded on it. Guesty declares a payment's `refunds` as an array and nothing of
+ * its items, so only their count is read.
+ */
+export function refundLanded(
+  payments: unknown[],
+  paymentId: string,
+  refundsRecorded: number,
+): boolean {
+  const payment = listedPayments(payments).find((p) => p._id === paymentId);
+  return (payment?.refunds?.length ?? 0) > refundsRecorded;
 }

@@ -1,16 +1,18 @@
 // The money step of a round: payments and refunds Stripe reported (guestly.payments) are
 // recorded on the reservation, each exactly once. Recording is not idempotent in Guestly, so a
-// request with an unknown outcome is looked up by its note, after the settle delay, before it
-// is ever sent again. A refund is always recorded on the payment it gives money back from, which
-// the reservation is read for first (so its lookup comes for free).
+// request with an unknown outcome is looked up, after the settle delay, before it is ever sent
+// again — by what Guesty's definition declares of a reservation's payments (amount, currency,
+// time, the count of refunds; mapping.ts matchPayments), never by the note we send. A refund is
+// always recorded on the payment it gives money back from, which the reservation is read for
+// first (so its lookup comes for free).
 import {
-  findRecordedPayment,
   mapPaymentToGuestly,
   mapRefundToGuestly,
+  matchPayments,
   refundedPaymentReference,
-  refundRecorded,
+  refundLanded,
 } from "./mapping.ts";
-import type { GuestlyStatus, PendingPayment } from "./schemas.ts";
+import type { GuestlyStatus, MoneyRow, PendingPayment } from "./schemas.ts";
 import { attempt, now, type RoundContext, settledAt, type Step, toStep } from "./round.ts";
 
 export function pendingPayments(ctx: RoundContext): PendingPayment[] {
@@ -74,7 +76,8 @@ async function recordPayment(
   if (payment.unknown_at) {
     const read = await readPayments(ctx, reservationId);
     if (!Array.isArray(read)) return read;
-    const found = findRecordedPayment(read, payment.reference);
+    const found = matchPayments(read, [...recordedRows(ctx, "payment"), moneyRow(ctx, payment)])
+      .get(payment.id);
     if (found) return await settle(ctx, payment, "recorded", found, "found_after_unknown");
   }
   const record = mapPaymentToGuestly(payment, new Date(now(deps)));
@@ -83,7 +86,8 @@ async function recordPayment(
     payment,
     (options) => deps.guestly.recordPayment(reservationId, record, options),
     sending,
-    (data) => findRecordedPayment(Array.isArray(data) ? data : [], payment.reference),
+    // Guesty answers with the payment provider, not the payment: its id is matched when needed.
+    () => null,
   );
 }
 
@@ -96,15 +100,21 @@ async function recordRefund(
   const { deps } = ctx;
   const read = await readPayments(ctx, reservationId);
   if (!Array.isArray(read)) return read;
-  const paymentId = findRecordedPayment(read, refundedPaymentReference(refund.reference));
+  const paymentReference = refundedPaymentReference(refund.reference);
+  const refunded = recordedRows(ctx, "payment").find((row) => row.reference === paymentReference);
+  const paymentId = refunded
+    ? matchPayments(read, recordedRows(ctx, "payment")).get(refunded.id)
+    : undefined;
   if (!paymentId) {
     return {
       kind: "permanent",
-      error: `a refund of ${refundedPaymentReference(refund.reference)} cannot be recorded: ` +
+      error: `a refund of ${paymentReference} cannot be recorded: ` +
         "Guestly shows no payment of it on the reservation",
     };
   }
-  if (refundRecorded(read, paymentId, refund.reference)) {
+  const refundsRecorded = recordedRows(ctx, "refund")
+    .filter((row) => refundedPaymentReference(row.reference) === paymentReference).length;
+  if (refund.unknown_at && refundLanded(read, paymentId, refundsRecorded)) {
     return await settle(ctx, refund, "recorded", paymentId, "found_after_unknown");
   }
   return await send(
@@ -115,6 +125,27 @@ async function recordRefund(
     sending,
     () => paymentId,
   );
+}
+
+/**
+ * The booking's payments or refunds already in Guestly (recorded before this round or in it), in
+ * the order they were recorded (guestly.money_rows).
+ */
+function recordedRows(ctx: RoundContext, kind: MoneyRow["kind"]): MoneyRow[] {
+  return (ctx.booking.guestly_money ?? []).filter((row) =>
+    row.kind === kind &&
+    (row.status === "recorded" || ctx.state.recordedPayments.has(row.id))
+  );
+}
+
+/**
+ * The money row of a pending payment. A claim without guestly_money does not say when Stripe
+ * reported it: then no payment counts as too old to be it.
+ */
+function moneyRow(ctx: RoundContext, payment: PendingPayment): MoneyRow {
+  const { unknown_at: _, ...rest } = payment;
+  return (ctx.booking.guestly_money ?? []).find((row) => row.id === payment.id) ??
+    { ...rest, status: "pending", guestly_payment_id: null, created_at: new Date(0).toISOString() };
 }
 
 /**

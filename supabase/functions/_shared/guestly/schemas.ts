@@ -48,11 +48,23 @@ export const PendingPayment = z.object({
   /** Minor units, positive, in `currency`. */
   amount: z.coerce.number().int().positive(),
   currency: z.string().regex(/^[a-z]{3}$/),
-  /** Travels as the payment's note: how we find it again after an unknown outcome. */
+  /** Stripe's id for it; travels as the payment's note, for people (never read back). */
   reference: z.string().min(1),
   unknown_at: z.string().nullable(),
 });
 export type PendingPayment = z.infer<typeof PendingPayment>;
+
+/**
+ * One of the booking's payments or refunds, recorded or not (guestly.money_rows), in the order
+ * they are recorded: which of a reservation's payments in Guestly are ours is decided from these
+ * (mapping.ts, matchPayments).
+ */
+export const MoneyRow = PendingPayment.omit({ unknown_at: true }).extend({
+  status: z.enum(["pending", "recorded"]),
+  guestly_payment_id: z.string().nullable(),
+  created_at: z.string(),
+});
+export type MoneyRow = z.infer<typeof MoneyRow>;
 
 export const BookingRow = z.object({
   id: z.string().uuid(),
@@ -88,6 +100,7 @@ export const BookingRow = z.object({
   guestly_synced_state: ReservationContent.nullable().optional(),
   guestly_desired_state: ReservationContent.optional(),
   guestly_pending_payments: z.array(PendingPayment).optional(),
+  guestly_money: z.array(MoneyRow).optional(),
   /** The hold while the guest pays (null: none asked for), and its minutes. */
   guestly_hold_status: HoldStatus.nullable().optional(),
   guestly_hold_minutes: z.number().int().positive().nullable().optional(),
