@@ -11,6 +11,7 @@ import { type Ctx, errBody, json, parseJsonBody } from "./http.ts";
 import type { Reservation } from "./state.ts";
 import { blocksCalendar, checkAvailability, expireHolds } from "./calendar.ts";
 import { refreshMoney, round2 } from "./payments.ts";
+import { changedAnswer } from "./answers.ts";
 import { asResult, type OpResult, RESERVATION_NOT_FOUND, type Route } from "./reservations.ts";
 import { fail, isObject, nonEmptyString, optionalBoolean, realDate } from "./validate.ts";
 
@@ -51,7 +52,7 @@ function liveReservation(ctx: Ctx, id: string): Reservation | OpResult {
 
 function changed(r: Reservation): OpResult {
   r.lastUpdatedAt = new Date().toISOString();
-  return { status: 200, body: r, reservationId: r._id };
+  return { status: 200, body: changedAnswer(r), reservationId: r._id };
 }
 
 export interface DatesChange {

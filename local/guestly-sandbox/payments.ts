@@ -2,8 +2,10 @@
 // on the legacy path family that Guesty has deprecated without a removal date
 // (`POST /reservations/{id}/payments`, `POST /reservations/{id}/payments/{paymentId}/refund`).
 // The rest of `/v1/reservations/*` stays 410. The reservation's `money` shows the payments and
-// the totals (`totalPaid`, `balanceDue`), so after an unknown outcome a client can look for a
-// payment by the `note` it sent. No idempotency: the same note twice is two payments, as in
+// the totals (`totalPaid`, `balanceDue`); a payment is kept with the note, method and paidAt it
+// was sent with (the inspector shows them), but the API shows only what Guesty's definition
+// declares of a reservation's payment (answers.ts, declaredPayment): no note, so a client cannot
+// find its payment again by one. No idempotency: the same payment twice is two payments, as in
 // Guesty. Assumptions: docs/guestly-api.md, "Modifications and payments (sandbox model)".
 
 import { type Ctx, parseJsonBody } from "./http.ts";

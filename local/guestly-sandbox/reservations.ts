@@ -16,6 +16,7 @@ import { blocksCalendar, checkAvailability, holdExpiry } from "./calendar.ts";
 import { createGuest, refuseRejectedEmail } from "./guests.ts";
 import { routeModification } from "./modifications.ts";
 import { newMoney } from "./payments.ts";
+import { changedAnswer, createdAnswer, legacyReservation, v3Reservation } from "./answers.ts";
 
 /** What the backend would answer for a mutation. 2xx = the operation took effect. */
 export interface OpResult {
@@ -88,7 +89,7 @@ export function insertReservation(
     lastUpdatedAt: now,
   };
   state.reservations.set(id, reservation);
-  return { status: 201, body: reservation, reservationId: id };
+  return { status: 201, body: createdAnswer(reservation), reservationId: id };
 }
 
 function changeStatus(ctx: Ctx, id: string): OpResult {
@@ -106,7 +107,7 @@ function changeStatus(ctx: Ctx, id: string): OpResult {
   if (upd.canceledBy !== undefined) r.canceledBy = upd.canceledBy;
   if (upd.cancellationReason !== undefined) r.cancellationReason = upd.cancellationReason;
   r.lastUpdatedAt = new Date().toISOString();
-  return { status: 200, body: r, reservationId: id };
+  return { status: 200, body: changedAnswer(r), reservationId: id };
 }
 
 const SIMPLE_FILTERS = ["confirmationCode", "status", "source", "listingId"] as const;
@@ -156,11 +157,30 @@ function search(ctx: Ctx) {
     matches.sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0) * (desc ? -1 : 1));
   }
   json(ctx, 200, {
-    results: matches.slice(skip, skip + limit),
+    results: matches.slice(skip, skip + limit).map(legacyReservation),
     count: matches.length,
     limit,
     skip,
   });
+}
+
+/**
+ * `GET /reservations-v3?reservationIds=a,b` (also `reservationIds[]=a&reservationIds[]=b`): the
+ * reservations found, in the v3 shape; an id it does not know is left out.
+ */
+function readV3(ctx: Ctx) {
+  const ids = [
+    ...ctx.url.searchParams.getAll("reservationIds"),
+    ...ctx.url.searchParams.getAll("reservationIds[]"),
+  ].flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  if (ids.length === 0) {
+    return json(ctx, 400, errBody("BAD_REQUEST", "reservationIds is required"));
+  }
+  const found = ids.flatMap((id) => {
+    const r = ctx.state.reservations.get(id);
+    return r ? [v3Reservation(r)] : [];
+  });
+  json(ctx, 200, found);
 }
 
 function notAllowed(method: string): Route {
@@ -181,7 +201,7 @@ export function routeReservations(method: string, path: string): Route | null {
     if (method === "POST") {
       return { kind: "mutation", name: "create", perform: (ctx) => asResult(() => create(ctx)) };
     }
-    return notAllowed(method);
+    return method === "GET" ? { kind: "read", handle: readV3 } : notAllowed(method);
   }
   if (parts.length === 1 && parts[0] === "search") {
     return method === "GET" ? { kind: "read", handle: search } : notAllowed(method);
@@ -217,7 +237,7 @@ export function routeLegacyRead(method: string, path: string): Route | null {
     kind: "read",
     handle: (ctx) => {
       const r = ctx.state.reservations.get(id);
-      return r ? json(ctx, 200, r) : json(ctx, 404, RESERVATION_NOT_FOUND);
+      return r ? json(ctx, 200, legacyReservation(r)) : json(ctx, 404, RESERVATION_NOT_FOUND);
     },
   };
 }

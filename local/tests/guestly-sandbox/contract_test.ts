@@ -1,20 +1,16 @@
 // The sandbox's answers (status and body) checked against Guesty's published definition — the
-// same vendored files as the client's contract tests (supabase/tests/contract/). The answers the
-// sandbox still gives off the definition are listed in OPEN (issue 21, answer side); a test
-// fails once one of them validates, so the list cannot go stale.
+// same vendored files as the client's contract tests (supabase/tests/contract/). Any answer the
+// sandbox gives off the definition would be listed in OPEN (issue 21, answer side); a test
+// fails once one of them validates, so the list cannot go stale — and it is empty now.
 import assert from "node:assert/strict";
 import { checkResponse } from "../../../supabase/tests/contract/guesty-contract.ts";
 import { booking, call, L2, ROOMY, token, withSandbox } from "./helpers.ts";
 
-/** Operations whose sandbox answer does not validate yet, and why (docs/guestly-api.md). */
-const OPEN = new Map<string, string>([
-  ["POST /v1/reservations-v3", "the 201 lacks most required fields (quoteId, stay…, money)"],
-  ["PUT /v1/reservations-v3/{id}/guests", "the answer's money lacks the declared invoice fields"],
-  ["PUT /v1/reservations-v3/{id}/relocate", "the answer lacks unitId/unitTypeId, money fields"],
-  ["PUT /v1/reservations-v3/{id}/status", "the answer's money lacks the declared invoice fields"],
-  ["GET /v1/reservations-v3?reservationIds={id}", "the v3 read is not served (405)"],
-  ["GET /v1/reservations/{id} (with payments)", "payments carry shouldBePaidAt: null"],
-]);
+/**
+ * Operations whose sandbox answer does not validate yet, and why (docs/guestly-api.md). Empty:
+ * every answer below validates; a gap that comes back fails the test unless it is listed here.
+ */
+const OPEN = new Map<string, string>([]);
 
 Deno.test("contract: the sandbox answers as the definition declares (or the gap is listed)", async () => {
   await withSandbox(ROOMY, async (sb) => {
@@ -31,9 +27,14 @@ Deno.test("contract: the sandbox answers as the definition declares (or the gap 
     };
     const url = "https://x.test/functions/v1/guestly-webhook";
     const created = await go("POST", "/v1/reservations-v3", booking());
-    const id = created.body._id;
+    // The declared answer names the reservation `reservationId` (it declares no `_id`).
+    const id = created.body.reservationId;
     await go("GET", `/v1/reservations/${id}`);
     await go("GET", `/v1/reservations-v3?reservationIds=${id}`);
+    await go("PUT", `/v1/reservations-v3/${id}/dates`, {
+      checkInDateLocalized: created.body.checkInDateLocalized,
+      checkOutDateLocalized: created.body.checkOutDateLocalized,
+    });
     await go("PUT", `/v1/reservations-v3/${id}/guests`, { guestsCount: 3 });
     await go("PUT", `/v1/reservations-v3/${id}/relocate`, { listingId: L2 });
     await go("POST", `/v1/reservations/${id}/payments`, {
@@ -61,6 +62,13 @@ Deno.test("contract: the sandbox answers as the definition declares (or the gap 
     const keys = results.map((r) => r.key.replace(/\?url=.*$/, "?url="));
     for (
       const expected of [
+        "POST /v1/reservations-v3",
+        "GET /v1/reservations-v3?reservationIds={id}",
+        "PUT /v1/reservations-v3/{id}/dates",
+        "PUT /v1/reservations-v3/{id}/guests",
+        "PUT /v1/reservations-v3/{id}/relocate",
+        "PUT /v1/reservations-v3/{id}/status",
+        "GET /v1/reservations/{id} (with payments)",
         "POST /v1/reservations/{id}/payments",
         "POST /v1/reservations/{id}/payments/{id}/refund",
         "GET /v1/reservations/{id}",

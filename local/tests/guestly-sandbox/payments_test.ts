@@ -27,7 +27,23 @@ const PROVIDER_ANSWER = {
   paymentProvider: { id: "64f1a2b3c4d5e6f7a8b9e0e0", status: "ACTIVE" },
 };
 
-Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservation shows it", async () => {
+/** What the sandbox keeps of the reservation's payments (the inspector's view: note, method…). */
+async function storedPaymentsOf(sb: Parameters<typeof call>[0], id: string) {
+  return (await call(sb, "GET", `/__sandbox/reservations/${id}`)).body.money.payments;
+}
+
+/** Guesty's definition declares these of a reservation's payment, and nothing else we send. */
+const DECLARED = [
+  "_id",
+  "amount",
+  "createdAt",
+  "currency",
+  "isAuthorizationHold",
+  "refunds",
+  "status",
+];
+
+Deno.test("payment: recorded, shown only by its declared fields, balance goes to 0", async () => {
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
     const r = await createReservation(sb, t);
@@ -43,18 +59,23 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
     assert.equal(p.amount, 400);
     assert.equal(p.currency, "EUR");
     assert.equal(p.status, "SUCCEEDED");
-    assert.equal(p.note, "stripe:pi_123");
-    assert.deepEqual(p.paymentMethod, BANK);
-    assert.ok(p.paidAt && p.createdAt);
+    assert.ok(p.createdAt);
+    // The note, method and paidAt are kept, but the API shows none of them: the definition's
+    // payment items do not declare them, so no client can find its payment again by them.
+    assert.deepEqual(Object.keys(p).sort(), DECLARED);
+    const [kept] = await storedPaymentsOf(sb, r._id);
+    assert.equal(kept.note, "stripe:pi_123");
+    assert.deepEqual(kept.paymentMethod, BANK);
+    assert.ok(kept.paidAt);
 
     const second = await call(sb, "POST", path, {
       token: t,
       body: { paymentMethod: BANK, amount: 80.5, note: "stripe:pi_456" },
     });
     assert.equal(second.status, 201, second.text);
-    assert.deepEqual((await paymentsOf(sb, t, r._id)).map((x: { note: string }) => x.note), [
-      "stripe:pi_123",
-      "stripe:pi_456",
+    assert.deepEqual((await paymentsOf(sb, t, r._id)).map((x: { amount: number }) => x.amount), [
+      400,
+      80.5,
     ]);
 
     const read = await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t });
@@ -62,11 +83,10 @@ Deno.test("payment: recorded with its note, balance goes to 0; the v3 reservatio
     assert.equal(read.body.money.currency, "EUR");
     assert.equal(read.body.money.totalPaid, 480.5);
     assert.equal(read.body.money.balanceDue, 0);
-    // After an unknown outcome a client finds its payment by the note it sent.
-    const found = read.body.money.payments.filter((x: { note: string }) =>
-      x.note === "stripe:pi_456"
-    );
+    // After an unknown outcome a client finds its payment by what is declared: its amount.
+    const found = read.body.money.payments.filter((x: { amount: number }) => x.amount === 80.5);
     assert.equal(found.length, 1);
+    assert.ok(read.body.money.payments.every((x: object) => !("note" in x)));
     assert.ok(read.body.lastUpdatedAt > r.lastUpdatedAt || read.body.lastUpdatedAt >= r.createdAt);
     assert.equal(await requestCount(sb, "POST", path), 2);
 
@@ -140,9 +160,12 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     assert.deepEqual(part.body, PROVIDER_ANSWER);
     const [refunded] = await paymentsOf(sb, t, r._id);
     assert.equal(refunded._id, paid._id);
-    assert.equal(refunded.refundedAmount, 100.25);
-    assert.equal(refunded.refunds[0].note, "stripe:re_1");
+    assert.equal(refunded.refunds.length, 1);
     assert.equal(refunded.refunds[0].amount, 100.25);
+    assert.equal("note" in refunded.refunds[0], false, "refund items show no note");
+    const [kept] = await storedPaymentsOf(sb, r._id);
+    assert.equal(kept.refundedAmount, 100.25);
+    assert.equal(kept.refunds[0].note, "stripe:re_1");
     let money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 380.25);
     assert.equal(money.balanceDue, 100.25);
@@ -170,7 +193,8 @@ Deno.test("refund: partial refunds lower totalPaid; over-refund, scheduled payme
     });
     const scheduled = (await paymentsOf(sb, t, r._id)).at(-1);
     assert.equal(scheduled.status, "PENDING");
-    assert.equal(scheduled.paidAt, null);
+    assert.equal(scheduled.shouldBePaidAt, later);
+    assert.equal((await storedPaymentsOf(sb, r._id)).at(-1).paidAt, null);
     money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
     assert.equal(money.totalPaid, 0);
     const notYet = await call(sb, "POST", `${path}/${scheduled._id}/refund`, {
@@ -216,7 +240,7 @@ Deno.test("paymentsNotReadyMs: a payment right after the create -> 404, nothing 
   });
 });
 
-Deno.test("commit faults on a payment: recorded, answered 503, found by its note; a lost refund answer re-sent by plain fetch", async () => {
+Deno.test("commit faults on a payment: recorded, answered 503, found by its amount; a lost refund answer re-sent by plain fetch", async () => {
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
     const r = await createReservation(sb, t);
@@ -232,7 +256,7 @@ Deno.test("commit faults on a payment: recorded, answered 503, found by its note
     assert.equal(entry.committed, true);
     assert.equal(entry.reservationId, r._id);
     const money = (await call(sb, "GET", `/v1/reservations/${r._id}`, { token: t })).body.money;
-    assert.deepEqual(money.payments.map((p: { note: string }) => p.note), ["stripe:pi_lost"]);
+    assert.deepEqual(money.payments.map((p: { amount: number }) => p.amount), [480.5]);
     assert.equal(money.balanceDue, 0);
 
     // A lost answer on a warm connection: on Deno 2.9 plain fetch silently sends the refund

@@ -32,7 +32,9 @@ export function translate(schema: Json, closed: boolean): Json {
     if (key === "example" || key === "description" || key === "deprecated") continue;
     out[key] = key === "properties"
       ? Object.fromEntries(
-        Object.entries(value as Json).map(([name, s]) => [name, translate(s, closed)]),
+        Object.entries(value as Json).map((
+          [name, s],
+        ) => [name, idAsString(name, translate(s, closed))]),
       )
       : translate(value, closed);
   }
@@ -70,6 +72,18 @@ export function translate(schema: Json, closed: boolean): Json {
     out.additionalProperties ??= false;
   }
   return out;
+}
+
+/**
+ * The same self-contradiction without the example: an id (`_id`, `…Id`) or a custom field's
+ * `value` typed as an object that declares nothing (`money._id`, `stay[].unitId`) is a string.
+ */
+function idAsString(name: string, schema: Json): Json {
+  const bare = schema?.type === "object" &&
+    Object.keys(schema.properties ?? {}).length === 0;
+  return bare && /^(_id|.+Id|value)$/.test(name)
+    ? { ...schema, type: ["object", "string"] }
+    : schema;
 }
 
 const ajv = new Ajv({ strict: false, allErrors: true });
