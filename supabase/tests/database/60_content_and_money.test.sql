@@ -127,6 +127,13 @@ select is(guestly.record_payment_outcome('00000000-0000-4000-8000-0000000cc003',
 
 -- The lease holder writes a payment row's outcome: sending (may land) → not_sent → recorded.
 insert into claims select 4, guestly.claim_sync('00000000-0000-4000-8000-0000000cc003');
+-- The claim carries every money row in recording order, recorded ones with Guestly's id: what
+-- tells which of the reservation's payments in Guestly are ours (Guesty declares no note).
+select is((select string_agg(concat_ws(':', e ->> 'kind', e ->> 'status', e ->> 'amount',
+                                       e ? 'guestly_payment_id', e ? 'created_at'), ',')
+             from claims, jsonb_array_elements(result -> 'booking' -> 'guestly_money') e where n = 4),
+  'payment:recorded:45000:t:t,refund:pending:10000:t:t,refund:pending:5000:t:t',
+  'the claim carries every money row of the booking, in order, the recorded ones too');
 create temp table refund_row as
   select id from guestly.payments where booking_id = '00000000-0000-4000-8000-0000000cc003'
      and kind = 'refund' order by amount limit 1;

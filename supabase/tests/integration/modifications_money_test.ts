@@ -152,10 +152,53 @@ Deno.test("a payment whose answer was lost (committed, then 502) is recorded onc
     assert.equal(
       await sandboxRequests(own.url, `method=POST&pathPrefix=/v1/reservations/`),
       1,
-      "posted once, then found by its note",
+      "posted once, then found by its amount (Guestly shows no note)",
     );
     const [money] = await sql`select status from guestly.payments where booking_id = ${id}`;
     assert.equal(money.status, "recorded");
+  });
+});
+
+Deno.test("two payments of one amount, the second committed behind a 502: found without a note, each recorded once", async () => {
+  await withSandbox(async ({ sandbox: own, sql, deps, faults, reservations }) => {
+    const id = await insertConfirmed(sql);
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    const addPayment = (reference: string) =>
+      updateQuietly(
+        sql,
+        id,
+        (tx) =>
+          tx`insert into guestly.payments (booking_id, kind, amount, currency, reference)
+           values (${id}, 'payment', 30000, 'usd', ${reference})`,
+      );
+    const first = uniqueId("pi");
+    await addPayment(first);
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    await addPayment(uniqueId("pi"));
+    await faults({ failNext: [{ status: 502, commit: true }] });
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "failed");
+    await waitForSettle();
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+
+    const [reservation] = (await reservations()) as Reservation[];
+    const payments = reservation.money?.payments ?? [];
+    assert.equal(payments.length, 2, "two payments in Guestly, not three");
+    assert.equal(
+      await sandboxRequests(own.url, `method=POST&pathPrefix=/v1/reservations/`),
+      2,
+      "each posted once: the lost one found by amount, currency and time",
+    );
+    // The API shows a payment only by its declared fields: the lookup had no note to go by.
+    const [row] = await sql`select guestly_reservation_id from public.bookings where id = ${id}`;
+    const read = await deps.guestly.getReservation(row.guestly_reservation_id);
+    assert.equal(read.outcome, "success");
+    const shown = read.data?.money?.payments ?? [];
+    assert.ok(shown.every((p) => !Object.hasOwn(p as object, "note")), JSON.stringify(shown));
+    const money = await sql`select reference, status, guestly_payment_id from guestly.payments
+                            where booking_id = ${id} order by created_at`;
+    assert.deepEqual(money.map((m) => m.status), ["recorded", "recorded"]);
+    assert.equal(money[0].reference, first);
+    assert.equal(money[1].guestly_payment_id, payments[1]._id, "the second is Guestly's second");
   });
 });
 

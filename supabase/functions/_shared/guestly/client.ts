@@ -173,8 +173,9 @@ export class GuestlyClient {
   /**
    * Records a payment taken outside Guestly. Guesty declares a 201 with the payment provider
    * (`paymentProviderId`), not the payment: its id is read from the reservation when needed.
-   * Not idempotent: a lost answer is an unknown outcome, looked up by its note before it is sent
-   * again (so it goes on an unpooled connection, like a create).
+   * Not idempotent: a lost answer is an unknown outcome, looked up (by the fields Guesty declares
+   * of a reservation's payments: mapping.ts matchPayments) before it is sent again (so it goes on
+   * an unpooled connection, like a create).
    */
   recordPayment(
     reservationId: string,
