@@ -453,9 +453,9 @@ $$;
 -- Every payment and refund of the booking, in the order guestly-sync records them (the claim's
 -- `guestly_money`): how it tells which of a reservation's payments in Guestly are ours after an
 -- unknown outcome. Guesty's payment items declare no note (nor anything else we set but the
--- amount), so a payment is matched by amount, currency and time, our recorded ones first
--- (mapping.ts matchPayments; docs/guestly-api.md, "Finding our payment again"). A row recorded
--- on a reservation since replaced is pending again (the trigger below), so `recorded` here always
+-- amount), so a payment is matched by amount and time, our recorded ones first (mapping.ts
+-- matchPayments; docs/guestly-api.md, "Finding our payment again"). A row recorded on a
+-- reservation since replaced is pending again (the trigger below), so `recorded` here always
 -- means on the booking's reservation.
 create function guestly.money_rows(b public.bookings) returns jsonb
   language sql

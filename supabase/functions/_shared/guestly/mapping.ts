@@ -162,14 +162,13 @@ export function refundedPaymentReference(reference: string): string {
 
 /**
  * A reservation's payment as Guesty's definition declares `money.payments[]` of
- * `GET /reservations/{id}`: `_id`, `amount`, `currency`, `createdAt`, `refunds` (an array whose
- * items it does not declare). No `note`, no `paymentMethod`, no `paidAt`: nothing we set but
- * the amount comes back, so nothing else is read.
+ * `GET /reservations/{id}`: `_id`, `amount`, `createdAt`, `refunds` (an array whose items it
+ * does not declare), among others. No `note`, no `paymentMethod`, no `paidAt`: nothing we set
+ * but the amount comes back, so nothing else is read.
  */
 const ListedPayment = z.object({
   _id: z.string().min(1),
   amount: z.number(),
-  currency: z.string().nullish(),
   createdAt: z.string().nullish(),
   refunds: z.array(z.unknown()).nullish(),
 });
@@ -194,8 +193,12 @@ function listedPayments(payments: unknown[]): ListedPayment[] {
   });
 }
 
+/**
+ * Whether a listed payment can be the row's: the amount we sent (in the row's currency's units;
+ * the listed `currency` is the reservation's, the same on every payment of it, so it tells none
+ * apart and is not compared — a mismatch would only make us miss ours and record it twice).
+ */
 function standsFor(listed: ListedPayment, row: MoneyRow): boolean {
-  if (listed.currency && listed.currency.toLowerCase() !== row.currency) return false;
   if (majorToMinor(listed.amount, row.currency) !== row.amount) return false;
   // Money Stripe reported at created_at is recorded after it: an older payment is someone else's.
   const created = listed.createdAt ? Date.parse(listed.createdAt) : NaN;
@@ -208,9 +211,9 @@ function standsFor(listed: ListedPayment, row: MoneyRow): boolean {
  * (docs/guestly-api.md, "Payments and refunds"). `ours`: our payment rows in the order they were
  * recorded — those recorded, then the one whose outcome is unknown, last. A row whose Guestly id
  * we know keeps that payment; the others take, in order, the oldest payment left of the same
- * amount and currency created after the money was (less PAYMENT_CLOCK_SKEW_MS). So two payments of
- * one amount are told apart by count: the one looked up is found only if Guestly shows one
- * more such payment than we had recorded. Returns our row id → Guestly's payment id.
+ * amount created after the money was (less PAYMENT_CLOCK_SKEW_MS). So two payments of one amount
+ * are told apart by count: the one looked up is found only if Guestly shows one more such
+ * payment than we had recorded. Returns our row id → Guestly's payment id.
  */
 export function matchPayments(payments: unknown[], ours: MoneyRow[]): Map<string, string> {
   const listed = listedPayments(payments);

@@ -1,10 +1,10 @@
 // The money step of a round: payments and refunds Stripe reported (guestly.payments) are
 // recorded on the reservation, each exactly once. Recording is not idempotent in Guestly, so a
 // request with an unknown outcome is looked up, after the settle delay, before it is ever sent
-// again — by what Guesty's definition declares of a reservation's payments (amount, currency,
-// time, the count of refunds; mapping.ts matchPayments), never by the note we send. A refund is
-// always recorded on the payment it gives money back from, which the reservation is read for
-// first (so its lookup comes for free).
+// again — by what Guesty's definition declares of a reservation's payments (amount, time, the
+// count of refunds; mapping.ts matchPayments), never by the note we send. A refund is always
+// recorded on the payment it gives money back from, which the reservation is read for first (so
+// its lookup comes for free).
 import {
   mapPaymentToGuestly,
   mapRefundToGuestly,
