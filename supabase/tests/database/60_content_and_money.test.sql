@@ -3,7 +3,7 @@
 -- Stripe's payments and refunds become money rows exactly once; lower priorities leave Guestly's
 -- limits to paid work.
 begin;
-select plan(34);
+select plan(35);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
