@@ -122,8 +122,13 @@ export async function moneyExact(
 ): Promise<{ exact: string[]; recreatedWrong: string[]; checked: number }> {
   const rows = await sql<MoneyRow[]>`
     select b.id, b.guestly_reservation_id,
-           coalesce((select sum(e.amount) from payments.stripe_events e
-                      where e.booking_id = b.id and e.outcome = 'confirmed'), 0)::int as paid,
+           -- A PaymentIntent counts once: an early payment's payment_intent.succeeded and its
+           -- late checkout.session.completed are both 'confirmed' for the same money.
+           coalesce((select sum(p.amount) from (
+                       select distinct on (e.payment_intent_id) e.amount
+                         from payments.stripe_events e
+                        where e.booking_id = b.id and e.outcome = 'confirmed'
+                        order by e.payment_intent_id) p), 0)::int as paid,
            coalesce((select max(e.amount) from payments.stripe_events e
                       where e.booking_id = b.id and e.outcome in ('partial_refund', 'refunded')),
                     0)::int as refunded
