@@ -256,9 +256,12 @@ export async function verify(input: {
   const holdsOpen = holdsAsked.filter((b) =>
     b.guestly_hold_status === "placing" || b.guestly_hold_status === "releasing"
   );
+  // A stay whose reservation was deleted in Guestly and re-created keeps its confirmed hold's id
+  // on record: the hold was the booking's reservation until the host deleted it.
+  const deletedInGuestly = new Set(input.recreated.picked.map((b) => b.id));
   const holdNotTheReservation = synced.filter((b) =>
     b.guestly_hold_reservation_id !== null && b.guestly_hold_status === "confirmed" &&
-    b.guestly_hold_reservation_id !== b.guestly_reservation_id
+    b.guestly_hold_reservation_id !== b.guestly_reservation_id && !deletedInGuestly.has(b.id)
   );
   const holdStates: Record<string, number> = {};
   for (const b of holdsAsked) {
