@@ -168,9 +168,8 @@ export async function verify(input: {
   // refunds: the payment, its refund and the Checkout event (payment and Checkout confirmed).
   const refunded = new Set([...input.recreated.refundedBefore, ...input.recreated.refundedAfter]);
   const ledgerWrong = bookings.filter((b) =>
-    early.has(b.id)
-      ? b.ledger !== 3 || b.ledger_confirmed !== 2
-      : b.ledger !== 1 + (refunded.has(b.id) ? 1 : 0) || b.ledger_confirmed !== 1
+    b.ledger !== (early.has(b.id) ? 3 : 1) + (refunded.has(b.id) ? 1 : 0) ||
+    b.ledger_confirmed !== (early.has(b.id) ? 2 : 1)
   );
   const money = await moneyExact(config, sql, ids, input.recreated);
   const foreign = reservations.length - [...perBooking.values()].flat().length;
