@@ -34,6 +34,10 @@ Deno.test("contract: the sandbox answers as the definition declares (or the gap 
     const id = created.body._id;
     await go("GET", `/v1/reservations/${id}`);
     await go("GET", `/v1/reservations-v3?reservationIds=${id}`);
+    await go("PUT", `/v1/reservations-v3/${id}/custom-fields`, {
+      customFields: [{ fieldId: "bookingRef", value: "BK-1" }],
+    });
+    await go("PUT", `/v1/reservations-v3/${id}/notes`, { notes: { other: "Website booking" } });
     await go("PUT", `/v1/reservations-v3/${id}/guests`, { guestsCount: 3 });
     await go("PUT", `/v1/reservations-v3/${id}/relocate`, { listingId: L2 });
     await go("POST", `/v1/reservations/${id}/payments`, {
@@ -61,6 +65,8 @@ Deno.test("contract: the sandbox answers as the definition declares (or the gap 
     const keys = results.map((r) => r.key.replace(/\?url=.*$/, "?url="));
     for (
       const expected of [
+        "PUT /v1/reservations-v3/{id}/custom-fields",
+        "PUT /v1/reservations-v3/{id}/notes",
         "POST /v1/reservations/{id}/payments",
         "POST /v1/reservations/{id}/payments/{id}/refund",
         "GET /v1/reservations/{id}",

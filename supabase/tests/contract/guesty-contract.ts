@@ -32,7 +32,9 @@ export function translate(schema: Json, closed: boolean): Json {
     if (key === "example" || key === "description" || key === "deprecated") continue;
     out[key] = key === "properties"
       ? Object.fromEntries(
-        Object.entries(value as Json).map(([name, s]) => [name, translate(s, closed)]),
+        Object.entries(value as Json).map((
+          [name, s],
+        ) => [name, translateProperty(name, s, closed)]),
       )
       : translate(value, closed);
   }
@@ -69,6 +71,18 @@ export function translate(schema: Json, closed: boolean): Json {
     out.type = "object";
     out.additionalProperties ??= false;
   }
+  return out;
+}
+
+/**
+ * The README's "ids typed `object` with string examples" where the answer's copy lost the
+ * example: a Mongo id (`_id`) and a custom field's `value` (string-typed on the request) accept
+ * a string there too.
+ */
+const STRING_OBJECTS = new Set(["_id", "value"]);
+function translateProperty(name: string, schema: Json, closed: boolean): Json {
+  const out = translate(schema, closed);
+  if (STRING_OBJECTS.has(name) && out?.type === "object") out.type = ["object", "string"];
   return out;
 }
 
