@@ -413,6 +413,7 @@ begin
     -- flight) keeps its sync open; otherwise the booking is in step with Guestly.
     more_work := nb.guestly_synced_status is distinct from nb.status
       or guestly.content_change_due(nb) or guestly.payment_record_due(nb)
+      or guestly.reference_due(nb)
       or coalesce(nb.guestly_sync_lease_until > now(), false);
     if not more_work then
       nb.guestly_sync_status := 'synced';

@@ -65,7 +65,7 @@ function assertRefused(request: { method: string; url: string; body?: unknown },
 
 const createOf = (overrides: Partial<BookingRow>) =>
   only((deps) =>
-    deps.guestly.createReservation(mapBookingToGuestlyReservation(bookingRow(overrides), "ref"))
+    deps.guestly.createReservation(mapBookingToGuestlyReservation(bookingRow(overrides)))
   );
 
 Deno.test("contract: a confirmed create is valid; an undeclared field or a missing guest is not", async () => {

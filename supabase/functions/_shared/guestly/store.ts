@@ -23,7 +23,9 @@ export interface AttemptRecord {
     | "relocate"
     | "update_guest"
     | "get_reservation"
-    | "record_payment";
+    | "record_payment"
+    | "set_reference"
+    | "set_notes";
   startedAt: Date;
   durationMs: number;
   httpStatus: number | null;
@@ -58,6 +60,8 @@ export interface SyncStore {
     syncedStatus: BookingStatus,
     /** The content Guestly now holds; undefined keeps what was recorded. */
     syncedState?: ReservationContent,
+    /** `referenceSet`: our booking reference was read back from `reservationId`. */
+    options?: { referenceSet?: boolean },
   ): Promise<{ recorded: boolean; moreWork: boolean }>;
   /** A payment row's request: `recorded` in Guestly, or `unknown` (look it up first next time). */
   recordPaymentOutcome(
