@@ -46,9 +46,24 @@ export function carriesBookingRef(raw: unknown, fieldId: string, bookingId: stri
   return referenceOf(raw, fieldId) === bookingId;
 }
 
-/** The email a hit shows for its guest (lower case), when it shows one. */
-export function guestEmailOf(raw: unknown): string | undefined {
-  const email = (raw as { guest?: { email?: unknown } })?.guest?.email;
+/** Guest emails read from the guests' profiles, by guest id (for hits that show no guest). */
+export type GuestEmails = ReadonlyMap<string, string | null>;
+
+function guestIdOf(raw: unknown): string | undefined {
+  const r = raw as { guestId?: unknown; bookerId?: unknown } | null;
+  const id = r?.guestId ?? r?.bookerId;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
+/** The email a hit shows for its guest, or its guest's profile does (lower case). */
+export function guestEmailOf(raw: unknown, emails: GuestEmails = new Map()): string | undefined {
+  const shown = (raw as { guest?: { email?: unknown } })?.guest?.email;
+  const guestId = guestIdOf(raw);
+  const email = typeof shown === "string" && shown !== ""
+    ? shown
+    : guestId
+    ? emails.get(guestId)
+    : undefined;
   return typeof email === "string" && email !== "" ? email.trim().toLowerCase() : undefined;
 }
 
@@ -68,10 +83,8 @@ export function onStayKey(raw: unknown, key: LookupKey): boolean {
 export function needsGuestEmail(raw: unknown, key: LookupKey): string | null {
   if (!onStayKey(raw, key) || referenceOf(raw, key.fieldId) !== undefined) return null;
   if (guestEmailOf(raw) !== undefined) return null;
-  const r = raw as { guestId?: unknown; bookerId?: unknown; status?: unknown };
-  if (ENDED_STATUSES.has(String(r.status ?? ""))) return null;
-  const id = r.guestId ?? r.bookerId;
-  return typeof id === "string" && id !== "" ? id : null;
+  if (ENDED_STATUSES.has(String((raw as { status?: unknown }).status ?? ""))) return null;
+  return guestIdOf(raw) ?? null;
 }
 
 export type LookupVerdict =
@@ -82,18 +95,23 @@ export type LookupVerdict =
   | { kind: "unreadable"; error: string };
 
 /** Why a raw hit is ours, or null when it is not. */
-function oursBy(raw: unknown, key: LookupKey): "reference" | "key" | null {
+function oursBy(raw: unknown, key: LookupKey, emails: GuestEmails): "reference" | "key" | null {
   const reference = referenceOf(raw, key.fieldId);
   if (reference === key.bookingId) return "reference";
   // Another booking's reference: that booking's reservation, even on our stay's key.
   if (reference !== undefined) return null;
-  return onStayKey(raw, key) && guestEmailOf(raw) === key.email.trim().toLowerCase() ? "key" : null;
+  const sameGuest = guestEmailOf(raw, emails) === key.email.trim().toLowerCase();
+  return onStayKey(raw, key) && sameGuest ? "key" : null;
 }
 
-/** The live reservations of ours among one page of hits: none, one, too many. */
+/**
+ * The live reservations of ours among one page of hits: none, one, too many. `emails`: the
+ * guests' emails read for hits that show no guest (needsGuestEmail).
+ */
 export function judgeLookup(
   page: { results: unknown[]; count?: number },
   key: LookupKey,
+  emails: GuestEmails = new Map(),
 ): LookupVerdict {
   if (page.count !== undefined && page.count > page.results.length) {
     return {
@@ -103,7 +121,7 @@ export function judgeLookup(
         key.bookingId,
     };
   }
-  const raw = page.results.filter((r) => oursBy(r, key) !== null);
+  const raw = page.results.filter((r) => oursBy(r, key, emails) !== null);
   const ours: GuestlyReservation[] = [];
   for (const hit of raw) {
     const parsed = GuestlyReservation.safeParse(hit);

@@ -140,22 +140,19 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
   const page = result.data ?? { results: [] };
   // A hit on the stay with no reference yet is ours only with our guest: a search that does not
   // return the guest leaves its email to read from the guest's profile.
-  const results: unknown[] = [];
+  const emails = new Map<string, string | null>();
   for (const hit of page.results) {
     const guestId = needsGuestEmail(hit, key);
-    if (!guestId) {
-      results.push(hit);
-      continue;
-    }
+    if (!guestId || emails.has(guestId)) continue;
     const guest = await attempt(
       ctx,
       "lookup",
       (options) => deps.guestly.getGuestEmail(guestId, options),
     );
     if (guest.outcome !== "success") return toStep(ctx, "lookup", guest);
-    results.push({ ...(hit as object), guest: { email: guest.data } });
+    emails.set(guestId, guest.data ?? null);
   }
-  const verdict = judgeLookup({ ...page, results }, key);
+  const verdict = judgeLookup(page, key, emails);
   if (verdict.kind === "unreadable") return { kind: "permanent", error: verdict.error };
   if (verdict.kind !== "duplicates" && verdict.ignored > 0) {
     // The search matched reservations that are not this booking's (another booking's
