@@ -7,7 +7,7 @@ import { guestlyTarget, syncedStatusAfter } from "../../functions/_shared/guestl
 import { HoldMinutes, reservedUntilHours } from "../../functions/_shared/guestly/hold.ts";
 import { parseGuestlyEnv } from "../../functions/_shared/guestly/config.ts";
 import type { RateLimiter, RequestPriority } from "../../functions/_shared/guestly/client.ts";
-import { bookingRow, FakeGuestly, MemoryStore, status, testDeps } from "./fakes.ts";
+import { bookingRow, FakeGuestly, MemoryStore, referenceSet, status, testDeps } from "./fakes.ts";
 
 const HOLD_ID = "65bbbbbbbbbbbbbbbbbbbbbb";
 const reserved = () => () =>
@@ -110,6 +110,7 @@ Deno.test("a hold waiting for a send slot stops within a second once the guest p
   const guestly = new FakeGuestly([
     () =>
       Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(HOLD_ID),
   ]);
   const { deps, clock } = testDeps(store, guestly);
   const started = clock.now;
@@ -130,7 +131,11 @@ Deno.test("a hold waiting for a send slot stops within a second once the guest p
   assert.equal(result.outcome, "synced");
   assert.ok(paidAt !== null);
   assert.ok(clock.now - paidAt! <= 1_500, `the paid booking waited ${clock.now - paidAt!} ms`);
-  assert.equal(guestly.requests.length, 1, "no hold is sent: the paid create is");
+  assert.equal(
+    guestly.requests.filter((r) => r.method === "POST").length,
+    1,
+    "no hold is sent: the paid create is",
+  );
   assert.equal((guestly.bodies[0] as { status: string }).status, "confirmed");
 });
 
@@ -149,14 +154,16 @@ Deno.test("taken nights: the hold is unavailable, final, and nobody is alerted",
 
 Deno.test("paid after the hold was placed: the same reservation is confirmed, nothing created", async () => {
   const store = new MemoryStore(holdBooking());
-  const guestly = new FakeGuestly([reserved(), confirmed()]);
+  const guestly = new FakeGuestly([reserved(), confirmed(), ...referenceSet(HOLD_ID)]);
   const { deps } = testDeps(store, guestly);
   await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(guestly.requests.length, 1, "a hold gets its reference once it is paid for");
   store.row!.status = "confirmed";
   store.row!.guestly_sync_status = "pending";
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 2);
+  assert.equal(guestly.requests.length, 2 + 3);
+  assert.match(guestly.requests[2].url, new RegExp(`/reservations-v3/${HOLD_ID}/custom-fields$`));
   assert.equal(guestly.requests[1].method, "PUT");
   assert.match(guestly.requests[1].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
   assert.deepEqual(guestly.bodies[1], { status: "confirmed" });
@@ -175,6 +182,7 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
     blocked(), // nor can a new reservation be made: a double booking
     () =>
       Response.json({ reservationId: NEW_ID, _id: NEW_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(NEW_ID),
   ]);
   const { deps } = testDeps(store, guestly);
   await syncBookingToGuestly(store.row!.id, deps);
@@ -193,8 +201,9 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   store.row!.guestly_ignore_calendar = true;
   const forced = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(forced.outcome, "synced");
-  assert.equal(guestly.requests.at(-1)?.method, "POST");
-  assert.equal((guestly.bodies.at(-1) as { ignoreCalendar?: boolean }).ignoreCalendar, true);
+  const lastPost = guestly.requests.map((r) => r.method).lastIndexOf("POST");
+  assert.equal(lastPost, guestly.requests.length - 4, "the create, then the reference's 3");
+  assert.equal((guestly.bodies[lastPost] as { ignoreCalendar?: boolean }).ignoreCalendar, true);
   assert.equal(store.row!.guestly_reservation_id, NEW_ID);
 });
 
@@ -203,6 +212,7 @@ Deno.test("paid before the hold's request left: one confirmed create, no hold", 
   const guestly = new FakeGuestly([
     () =>
       Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(HOLD_ID),
   ]);
   const { deps } = testDeps(store, guestly);
   // The payment lands between the claim and the request: the pre-send check sees it.
@@ -213,7 +223,7 @@ Deno.test("paid before the hold's request left: one confirmed create, no hold", 
   };
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 1);
+  assert.equal(guestly.requests.filter((r) => r.method === "POST").length, 1);
   assert.equal((guestly.bodies[0] as { status: string }).status, "confirmed");
   assert.equal(store.row!.guestly_hold_status, "confirmed");
 });
