@@ -293,8 +293,9 @@ export class FakeGuestly {
 }
 
 /**
- * The reference step's three answers after a create or a lookup bound `id`: the custom-fields
- * PUT, the notes PUT, and the read back showing our reference (`bookingId`) in `fieldId`.
+ * The reference step's two answers after a create or a lookup bound `id`: the custom-fields PUT
+ * (its declared answer lists the reservation's custom fields: our reference `bookingId` in
+ * `fieldId`, so no read back is needed) and the notes PUT.
  */
 export const referenceSet = (
   id = "65aaaaaaaaaaaaaaaaaaaaaa",
@@ -303,7 +304,6 @@ export const referenceSet = (
 ) => [
   status(200, { reservationId: id, customFields: [{ _id: "c1", fieldId, value: bookingId }] }),
   status(200, { reservationId: id, notes: {} }),
-  status(200, { _id: id, customFields: [{ fieldId, value: bookingId }] }),
 ];
 
 export const created = (id = "65aaaaaaaaaaaaaaaaaaaaaa") => () =>

@@ -50,10 +50,9 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
     // The reference before the money: every later match by reference rests on it.
     "PUT /v1/reservations-v3/65r1/custom-fields",
     "PUT /v1/reservations-v3/65r1/notes",
-    "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments",
   ]);
-  const body = guestly.bodies[4] as Record<string, unknown>;
+  const body = guestly.bodies[3] as Record<string, unknown>;
   assert.equal(body.amount, 640.5);
   assert.equal(body.note, "Stripe pi_123");
   assert.deepEqual(body.paymentMethod, { method: "OTHER" });
@@ -71,7 +70,7 @@ Deno.test("Guesty's declared payment answer (201, the payment provider) records 
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.equal(store.payments[0].status, "recorded");
-  assert.equal(guestly.requests.length, 2 + 3, "recorded once, not looked up or re-sent");
+  assert.equal(guestly.requests.length, 2 + 2, "recorded once, not looked up or re-sent");
 });
 
 Deno.test("a payment whose answer was lost is looked up after the settle delay, never sent twice", async () => {
@@ -86,7 +85,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   // Back too early: nothing is sent.
   const early = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(early.outcome, "deferred");
-  assert.equal(guestly.requests.length, 2 + 3);
+  assert.equal(guestly.requests.length, 2 + 2);
 
   // After the settle delay: the reservation shows the payment (it did commit): recorded.
   clock.now += 61_000;
@@ -96,7 +95,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   }));
   const later = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(later.outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2 + 3), ["GET /v1/reservations/65r1"]);
+  assert.deepEqual(paths(guestly).slice(2 + 2), ["GET /v1/reservations/65r1"]);
   assert.equal(store.payments[0].status, "recorded");
 });
 
@@ -226,7 +225,7 @@ Deno.test("Guesty's pause between create and payment is kept; a 404 then is unkn
     status(200, [{ _id: "pay-1", note: "Stripe pi_123" }]),
   );
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2 + 3), [
+  assert.deepEqual(paths(guestly).slice(2 + 2), [
     "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments",
   ]);

@@ -162,7 +162,7 @@ Deno.test("paid after the hold was placed: the same reservation is confirmed, no
   store.row!.guestly_sync_status = "pending";
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 2 + 3);
+  assert.equal(guestly.requests.length, 2 + 2);
   assert.match(guestly.requests[2].url, new RegExp(`/reservations-v3/${HOLD_ID}/custom-fields$`));
   assert.equal(guestly.requests[1].method, "PUT");
   assert.match(guestly.requests[1].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
@@ -202,7 +202,7 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   const forced = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(forced.outcome, "synced");
   const lastPost = guestly.requests.map((r) => r.method).lastIndexOf("POST");
-  assert.equal(lastPost, guestly.requests.length - 4, "the create, then the reference's 3");
+  assert.equal(lastPost, guestly.requests.length - 3, "the create, then the reference's 2");
   assert.equal((guestly.bodies[lastPost] as { ignoreCalendar?: boolean }).ignoreCalendar, true);
   assert.equal(store.row!.guestly_reservation_id, NEW_ID);
 });

@@ -16,7 +16,7 @@ Deno.test("a confirmed booking creates one reservation, then sets our reference 
   const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1")]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
-  assert.deepEqual(result, { outcome: "synced", reservationId: "65r1", attempts: 4 });
+  assert.deepEqual(result, { outcome: "synced", reservationId: "65r1", attempts: 3 });
   assert.equal(store.row!.guestly_reservation_id, "65r1");
   assert.equal(store.row!.guestly_sync_status, "synced");
   assert.ok(store.row!.guestly_reference_set_at, "the reference was read back");
@@ -30,7 +30,6 @@ Deno.test("a confirmed booking creates one reservation, then sets our reference 
     [
       "PUT /v1/reservations-v3/65r1/custom-fields",
       "PUT /v1/reservations-v3/65r1/notes",
-      "GET /v1/reservations/65r1",
     ],
   );
   assert.deepEqual(guestly.bodies[1], {
@@ -40,7 +39,6 @@ Deno.test("a confirmed booking creates one reservation, then sets our reference 
     "create",
     "set_reference",
     "set_notes",
-    "get_reservation",
   ]);
 });
 
@@ -58,9 +56,28 @@ Deno.test("a crash after the create was recorded: the next round sets the refere
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
   assert.equal(guestly.requests.some((r) => r.method === "POST"), false, "no second create");
-  assert.equal(guestly.requests.length, 3);
+  assert.equal(guestly.requests.length, 2);
   assert.ok(store.row!.guestly_reference_set_at);
   assert.equal(store.row!.guestly_sync_status, "synced");
+});
+
+Deno.test("a custom-fields answer that does not show our reference: read back before it counts", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    status(200, {}), // an answer that lists no custom fields
+    status(200, { reservationId: "65r1", notes: {} }),
+    status(200, { _id: "65r1", customFields: [{ fieldId: "ref-field", value: store.row!.id }] }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.deepEqual(store.attempts.map((a) => a.operation), [
+    "create",
+    "set_reference",
+    "set_notes",
+    "get_reservation",
+  ]);
+  assert.ok(store.row!.guestly_reference_set_at);
 });
 
 Deno.test("a reference Guestly did not keep is an operator's problem, never a second create", async () => {
@@ -167,7 +184,7 @@ Deno.test("an earlier unknown outcome makes the next invocation look up first", 
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65new");
-  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST", "PUT", "PUT", "GET"]);
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST", "PUT", "PUT"]);
 });
 
 Deno.test("cancelling after sync changes the reservation's status; nothing new is created", async () => {

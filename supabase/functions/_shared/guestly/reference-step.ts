@@ -1,10 +1,12 @@
 // The reference step of a sync round: once a paid booking's reservation id is recorded, put our
 // booking reference on it through the operation Guesty's definition declares for it
 // (`PUT /reservations-v3/{id}/custom-fields`; the create declares no customFields and Guesty
-// drops them), then the notes (`PUT …/notes`), then read the reservation back to see that the
-// reference stuck. Only then is "reference set" recorded (record_success's reference_set), so a
-// crash anywhere in between leaves the reference due and the next round sets it again — both
-// PUTs set values, so repeating them changes nothing more.
+// drops them), then the notes (`PUT …/notes`), and see that the reference stuck: in the PUT's
+// answer, which the definition declares as the reservation's custom fields after the update
+// (`{reservationId, customFields: [{_id, fieldId, value}]}`), or — when the answer does not show
+// it — by reading the reservation back. Only then is "reference set" recorded (record_success's
+// reference_set), so a crash anywhere in between leaves the reference due and the next round
+// sets it again — both PUTs set values, so repeating them changes nothing more.
 import type { BookingRow, GuestlyStatus } from "./schemas.ts";
 import { bookingNotes, bookingReference } from "./mapping.ts";
 import { carriesBookingRef } from "./lookup.ts";
@@ -49,6 +51,10 @@ export async function setReference(
     });
   } else if (notes.outcome !== "success") return toStep(ctx, "set_notes", notes);
 
+  // The PUT's declared answer lists the reservation's custom fields: ours there is the read back.
+  if (carriesBookingRef(reference.data, fieldId, booking.id)) {
+    return { kind: "done", reservationId, referenceSet: true };
+  }
   const read = await attempt(
     ctx,
     "get_reservation",
