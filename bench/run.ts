@@ -116,7 +116,7 @@ try {
       baselineSlowEvents: Math.max(8, Math.ceil(onlyEvents / 10)),
       rounds: 2,
       chunksPerBlock: 4,
-      diagnosticEvents: 0,
+      diagnosticEvents: onlyEvents,
     });
     throw new OnlyDone();
   }

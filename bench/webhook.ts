@@ -12,7 +12,7 @@
 // retries never overlap the next.
 import type { StackConfig } from "../local/stack/config.ts";
 import { functionsEnv } from "../local/stack/env.ts";
-import { startService, stopService } from "../local/stack/services.ts";
+import { servicePid, startService, stopService } from "../local/stack/services.ts";
 import { fetchFunctionDependencies } from "../local/stack/function-deps.ts";
 import {
   closedLoop,
@@ -140,7 +140,8 @@ export async function measureWebhooks(
   const toml = `${config.stateDir}/bench-gateway.toml`;
   await Deno.writeTextFile(
     toml,
-    "[functions.baseline-webhook]\nverify_jwt = false\n[functions.floor-webhook]\nverify_jwt = false\n",
+    "[functions.baseline-webhook]\nverify_jwt = false\n[functions.floor-webhook]\nverify_jwt = false\n" +
+      "[functions.stripe-webhook-beside-floor]\nverify_jwt = false\n",
   );
   const benchUrl = (name: string) => `http://127.0.0.1:${BASELINE_PORT}/functions/v1/${name}`;
   const oursUrl = `${config.functionsUrl}/stripe-webhook`;
@@ -281,8 +282,85 @@ export async function measureWebhooks(
         concurrency: top,
       });
     }
-    const diagnosticSamples: { what: string; eventIds: string[]; deliveries: Delivery[] }[] = [];
+    const diagnosticSamples: {
+      what: string;
+      /** The log with this run's server times. */
+      log: string;
+      eventIds: string[];
+      deliveries: Delivery[];
+    }[] = [];
+    /** Ours and the floor in alternating chunks of `n` events each (rotated every chunk). */
+    const interleaved = async (oursUrl: string, n: number, concurrency: number) => {
+      const bookings = await insertPendingBookings(sql, n, "m1-diag");
+      const lists: [Webhook, string, string[]][] = [
+        ["ours", oursUrl, bookings.map(paymentPayload)],
+        ["floor", url("floor"), floorEvents(n).map(paymentPayload)],
+      ];
+      const results = new Map<Webhook, { eventIds: string[]; deliveries: Delivery[] }>();
+      const split = lists.map(([w, to, payloads]) =>
+        [w, to, chunks(payloads, options.chunksPerBlock)] as const
+      );
+      for (let i = 0; i < options.chunksPerBlock; i++) {
+        for (const [w, to, parts] of i % 2 === 0 ? split : [...split].reverse()) {
+          const part = parts[i] ?? [];
+          const deliveries = await closedLoop(to, part, config.stripeWebhookSecret, concurrency);
+          const so = results.get(w) ?? { eventIds: [], deliveries: [] };
+          so.eventIds.push(...part.map((p) => JSON.parse(p).id));
+          so.deliveries.push(...deliveries);
+          results.set(w, so);
+        }
+      }
+      return { bookings, results };
+    };
+    const sizeAt = (concurrency: number) =>
+      concurrency === top ? options.diagnosticEvents : Math.ceil(options.diagnosticEvents / 2);
     await box.clearFaults();
+    // Diagnostic, Guestly healthy: ours and the floor interleaved as above, with the pg_net
+    // worker paused (SIGSTOP), so no payment wakes a sync while the block runs — the requests
+    // wait in pg_net's queue and go out when it resumes. What ours ÷ floor is then is our
+    // webhook's own cost; the difference to the rows above is the sync the payments woke.
+    const worker = await servicePid(config, "pg-net-worker");
+    for (const concurrency of worker && options.diagnosticEvents > 0 ? options.concurrencies : []) {
+      const n = sizeAt(concurrency);
+      progress(`webhook: diagnostic: pg_net worker paused, concurrency ${concurrency}: ${n} each`);
+      Deno.kill(worker!, "SIGSTOP");
+      let run;
+      try {
+        run = await interleaved(url("ours"), n, concurrency);
+      } finally {
+        Deno.kill(worker!, "SIGCONT");
+      }
+      for (const [w, r] of run.results) {
+        diagnosticSamples.push({
+          what: `${w === "ours" ? "stripe-webhook" : "floor"}, concurrency ${concurrency}, ` +
+            "pg_net worker paused (no sync runs during the block)",
+          log: logs[w],
+          ...r,
+        });
+      }
+      await waitSettled(sql, run.bookings.map((b) => b.id), 120_000);
+      await neutralize(sql, run.bookings.map((b) => b.id));
+    }
+    // Diagnostic, Guestly healthy, syncs running: ours through the floor's gateway process (a
+    // copy of stripe-webhook there), so both wait in the same gateway and neither behind the
+    // syncs' invocations, which still run on the same cores.
+    const besideLog = `${logDir}/stripe-webhook-beside-floor.log`;
+    const besideOffset = await fileSize(besideLog);
+    for (const concurrency of options.diagnosticEvents > 0 ? options.concurrencies : []) {
+      const n = sizeAt(concurrency);
+      progress(`webhook: diagnostic: ours beside the floor, concurrency ${concurrency}: ${n} each`);
+      const run = await interleaved(benchUrl("stripe-webhook-beside-floor"), n, concurrency);
+      for (const [w, r] of run.results) {
+        diagnosticSamples.push({
+          what: `${w === "ours" ? "stripe-webhook" : "floor"}, concurrency ${concurrency}, ` +
+            "both behind the floor's gateway process, syncs running",
+          log: w === "ours" ? besideLog : logs.floor,
+          ...r,
+        });
+      }
+      await waitSettled(sql, run.bookings.map((b) => b.id), 120_000);
+      await neutralize(sql, run.bookings.map((b) => b.id));
+    }
     for (const d of diagnosticRuns) {
       progress(`webhook: diagnostic: ${d.what}`);
       const bookings = await insertPendingBookings(sql, d.n, "m1-diag");
@@ -295,6 +373,7 @@ export async function measureWebhooks(
       );
       diagnosticSamples.push({
         what: d.what,
+        log: logs.ours,
         eventIds: payloads.map((p) => JSON.parse(p).id),
         deliveries,
       });
@@ -304,8 +383,11 @@ export async function measureWebhooks(
 
     const server = {} as Record<Webhook, Map<string, number>>;
     for (const w of WEBHOOKS) server[w] = await serverTimes(logs[w], offsets[w]);
+    const besideTimes = await serverTimes(besideLog, besideOffset);
+    const logTimes = (log: string) =>
+      log === besideLog ? besideTimes : server[WEBHOOKS.find((w) => logs[w] === log)!];
     const diagnostics: Diagnostic[] = diagnosticSamples.map((d) => {
-      const times = d.eventIds.map((id) => server.ours.get(id))
+      const times = d.eventIds.map((id) => logTimes(d.log).get(id))
         .filter((v): v is number => v !== undefined);
       const ms = d.deliveries.map((x) => x.ms);
       return {

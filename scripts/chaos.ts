@@ -15,12 +15,25 @@
 // check), report.ts (the written result).
 import postgres from "postgres";
 import { parseArgs, prepareEnv } from "./chaos/options.ts";
-import { type ChaosAction, chaosPlan, describeFaults, sandboxFaults } from "./chaos/fault-plan.ts";
-import { insertBookings, newDeliveryStats, payAll } from "./chaos/load.ts";
+import {
+  type ChaosAction,
+  chaosPlan,
+  describeFaults,
+  PAYMENTS_NOT_READY_MS,
+  sandboxFaults,
+} from "./chaos/fault-plan.ts";
+import {
+  earlyRefundPlan,
+  insertBookings,
+  newDeliveryStats,
+  payAll,
+  payEarlyRefunds,
+} from "./chaos/load.ts";
 import { verify } from "./chaos/verify.ts";
 import { HEADER, machine, report, type Result } from "./chaos/report.ts";
 import { httpJson, portInUse, sleep } from "./chaos/util.ts";
 import { hostChanges, reconcileFix, WEBHOOK_FAULTS, webhookFaults } from "./chaos/guestly-side.ts";
+import { deleteReservations, refundAfterRecreate } from "./chaos/recreated.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const options = parseArgs(Deno.args);
@@ -179,6 +192,13 @@ async function run(): Promise<Result> {
     const ids = seeds.map((s) => s.id);
     mark("insert", t);
     progress(`${n} bookings inserted (pending_payment) over ${properties} properties`);
+    // A few are paid the hard way: payment unmatched, refunded, then the Checkout event late.
+    const early = earlyRefundPlan(seeds, runId);
+    const earlyIds = new Set(early.map((e) => e.id));
+    const plainSeeds = seeds.filter((s) => !earlyIds.has(s.id));
+    settings["early refunds"] = `${early.length} bookings (${
+      early.filter((e) => e.full).length
+    } refunded in full) paid by an unmatched payment, its refund, then the late Checkout event`;
 
     // -- pay everything at a steady rate, chaos on a schedule tied to progress ------------------
     t = Date.now();
@@ -195,13 +215,17 @@ async function run(): Promise<Result> {
         }
       }
     })();
-    await payAll(config, seeds, runId, stats, {
+    const payDeadline = started + options.maxRunMs - options.settleMs - 60_000;
+    const earlyPaid = payEarlyRefunds(config, early, stats, payDeadline);
+    await payAll(config, plainSeeds, runId, stats, {
       rate: options.rate,
       concurrency: options.concurrency,
-      deadline: started + options.maxRunMs - options.settleMs - 60_000,
-      onDispatched: (count) => dispatched = count,
+      deadline: payDeadline,
+      // The chaos schedule is in shares of all n bookings.
+      onDispatched: (count) => dispatched = Math.round((count * n) / plainSeeds.length),
       progress,
     });
+    await earlyPaid;
     await chaosLoop;
     mark("payments (faults on)", t);
     progress(
@@ -245,9 +269,37 @@ async function run(): Promise<Result> {
     act("Guestly side off", "webhook and API faults off; Svix-like retries still land");
     await sleep(5_000);
     await settle(ids);
+    // Reservations deleted in Guestly (half after a partial refund): the reconciliation creates
+    // them again, and their money must follow — through Guesty's create/payment race, so the
+    // first record of each is lost and looked up on the new reservation.
+    const recreated = await deleteReservations(config, sql, ids, changes.cancelled, {
+      run: runId,
+      deadline: started + options.maxRunMs,
+      settle: () => settle(ids),
+    });
+    act(
+      "reservations deleted in Guestly",
+      `${recreated.deleted.length} deleted, ${recreated.refundedBefore.length} of them after a ` +
+        "partial refund was recorded on them",
+    );
+    await httpJson(`${sandboxUrl}/__sandbox/faults`, {
+      method: "POST",
+      body: JSON.stringify({ paymentsNotReadyMs: PAYMENTS_NOT_READY_MS }),
+    });
     const reconciled = await reconcileFix(REPO);
     act("reconciliation --fix", reconciled.summary);
     if (!reconciled.ok) problems.push(`sync:reconcile --fix failed: ${reconciled.summary}`);
+    await settle(ids);
+    await httpJson(`${sandboxUrl}/__sandbox/faults`, { method: "DELETE" });
+    await refundAfterRecreate(config, recreated, {
+      run: runId,
+      deadline: started + options.maxRunMs,
+    });
+    act(
+      "refunds after the re-create",
+      `${recreated.refundedAfter.length} partial refunds of re-created reservations`,
+    );
+    if (recreated.lost) problems.push(`${recreated.lost} refund events never accepted`);
     await settle(ids);
     mark("Guestly side (host changes, webhook faults, reconciliation)", t);
 
@@ -264,6 +316,8 @@ async function run(): Promise<Result> {
       started,
       faultsOffAt,
       hostCancelled: changes.cancelled,
+      recreated,
+      early,
     });
     return {
       ok: checks.every((c) => c.ok),

@@ -64,13 +64,10 @@ create function net._encode_url_with_params_array(url text, params_array text[])
                 else url || '?' || array_to_string(params_array, '&') end
   $$;
 
-create function net._params_array(params jsonb) returns text[]
-  language sql immutable
-  as $$
-    select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
-    from jsonb_each_text(coalesce(params, '{}'::jsonb))
-  $$;
-
+-- The query-string parameters are collected inside each function, as in pg_net's own SQL: a
+-- plpgsql statement keeps its plan for the session, where a separate SQL function (this
+-- stand-in had one) is planned again on every call — 0.2 ms per request that the real
+-- extension does not spend (its encoders are C).
 create function net.http_get(
   url text,
   params jsonb default '{}'::jsonb,
@@ -84,9 +81,13 @@ create function net.http_get(
   as $$
 declare
   request_id bigint;
+  params_array text[];
 begin
+  select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
+    into params_array
+    from jsonb_each_text(params);
   insert into net.http_request_queue (method, url, headers, timeout_milliseconds)
-  values ('GET', net._encode_url_with_params_array(url, net._params_array(params)), headers,
+  values ('GET', net._encode_url_with_params_array(url, params_array), headers,
           timeout_milliseconds)
   returning id into request_id;
   return request_id;
@@ -107,6 +108,7 @@ create function net.http_post(
   as $$
 declare
   request_id bigint;
+  params_array text[];
   content_type text;
 begin
   select header_value into content_type
@@ -122,8 +124,12 @@ begin
     raise exception 'Content-Type header must be "application/json"';
   end if;
 
+  select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
+    into params_array
+    from jsonb_each_text(coalesce(params, '{}'::jsonb));
+
   insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values ('POST', net._encode_url_with_params_array(url, net._params_array(params)), headers,
+  values ('POST', net._encode_url_with_params_array(url, params_array), headers,
           convert_to(body::text, 'UTF8'), timeout_milliseconds)
   returning id into request_id;
   return request_id;
@@ -144,9 +150,13 @@ create function net.http_delete(
   as $$
 declare
   request_id bigint;
+  params_array text[];
 begin
+  select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
+    into params_array
+    from jsonb_each_text(coalesce(params, '{}'::jsonb));
   insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values ('DELETE', net._encode_url_with_params_array(url, net._params_array(params)), headers,
+  values ('DELETE', net._encode_url_with_params_array(url, params_array), headers,
           case when body is null then null else convert_to(body::text, 'UTF8') end,
           timeout_milliseconds)
   returning id into request_id;

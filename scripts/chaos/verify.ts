@@ -5,10 +5,11 @@
 import type postgres from "postgres";
 import type { StackConfig } from "../../local/stack/config.ts";
 import { type ChaosAction, chaosDone } from "./fault-plan.ts";
-import type { DeliveryStats } from "./load.ts";
+import type { DeliveryStats, EarlyRefund } from "./load.ts";
 import type { Options } from "./options.ts";
 import { httpJson } from "./util.ts";
 import { mismatches } from "./guestly-side.ts";
+import { type DeletedInGuestly, moneyExact } from "./recreated.ts";
 
 interface FinalRow {
   id: string;
@@ -72,6 +73,10 @@ export async function verify(input: {
   faultsOffAt: number;
   /** Bookings a host cancelled in Guestly on purpose (the Guestly side of the run). */
   hostCancelled: string[];
+  /** Bookings whose reservation was deleted in Guestly, and their refunds (recreated.ts). */
+  recreated: DeletedInGuestly;
+  /** Bookings paid by an unmatched payment, its refund, then the late Checkout event. */
+  early: EarlyRefund[];
 }): Promise<Verification> {
   const { sql, admin, config, ids, stats, chaos, problems, options, started } = input;
   const n = ids.length;
@@ -109,6 +114,8 @@ export async function verify(input: {
     reservationId: string;
     note: string | null;
     status: string;
+    amount: number;
+    refundedAmount: number;
   }>;
   const requests = await httpJson(`${sandboxUrl}/__sandbox/requests`) as SandboxRequest[];
   const gateway = await httpJson(`${config.apiUrl}/__gateway/status`) as Array<{
@@ -154,10 +161,14 @@ export async function verify(input: {
       ))
   );
   const paid = bookings.filter((b) => b.status === "confirmed");
-  // Every booking was paid once; it stays confirmed unless the host cancelled it in Guestly.
+  // Every booking was paid once; it stays confirmed unless the host cancelled it in Guestly, or
+  // its whole payment was refunded before it was matched (an early refund in full).
   const hostCancelled = new Set(input.hostCancelled);
+  const early = new Map(input.early.map((e) => [e.id, e]));
+  const refundedInFull = (id: string) => early.get(id)?.full === true;
   const wrongStatus = bookings.filter((b) =>
-    b.status !== (hostCancelled.has(b.id) ? "cancelled" : "confirmed")
+    b.status !==
+      (refundedInFull(b.id) ? "refunded" : hostCancelled.has(b.id) ? "cancelled" : "confirmed")
   );
   const synced = bookings.filter((b) => b.guestly_sync_status === "synced");
   const failed = bookings.filter((b) => b.guestly_sync_status === "failed");
@@ -174,7 +185,8 @@ export async function verify(input: {
     if (ref && r.status !== "canceled") livePerBooking.set(ref, (livePerBooking.get(ref) ?? 0) + 1);
   }
   const liveDuplicates = [...livePerBooking.values()].filter((c) => c > 1).length;
-  const withoutReservation = ids.filter((id) => !perBooking.has(id));
+  // A booking refunded in full never needed a reservation (its hold, if placed, is cancelled).
+  const withoutReservation = ids.filter((id) => !perBooking.has(id) && !refundedInFull(id));
   const wrongId = synced.filter((b) =>
     (perBooking.get(b.id) ?? []).length === 1 &&
     perBooking.get(b.id)![0] !== b.guestly_reservation_id
@@ -184,7 +196,15 @@ export async function verify(input: {
     b.alerts > 0 && !(b.guestly_sync_status === "failed" && b.guestly_sync_gave_up_at)
   );
   const failedWithoutOneAlert = failedFinal.filter((b) => b.alerts !== 1);
-  const ledgerWrong = bookings.filter((b) => b.ledger !== 1 || b.ledger_confirmed !== 1);
+  // One ledger row for the payment, and one for the partial refund of a re-created stay; early
+  // refunds: the payment, its refund and the Checkout event (payment and Checkout confirmed).
+  const refunded = new Set([...input.recreated.refundedBefore, ...input.recreated.refundedAfter]);
+  const ledgerWrong = bookings.filter((b) =>
+    early.has(b.id)
+      ? b.ledger !== 3 || b.ledger_confirmed !== 2
+      : b.ledger !== 1 + (refunded.has(b.id) ? 1 : 0) || b.ledger_confirmed !== 1
+  );
+  const money = await moneyExact(config, sql, ids, input.recreated);
   const foreign = reservations.length - [...perBooking.values()].flat().length;
   // Money: each synced booking's Stripe payment is on its reservation exactly once.
   const paymentsOn = (b: FinalRow) =>
@@ -193,7 +213,39 @@ export async function verify(input: {
       p.note === `Stripe ${b.stripe_payment_intent_id}`
     ).length;
   const paymentsDoubled = synced.filter((b) => paymentsOn(b) > 1);
-  const paymentsMissing = synced.filter((b) => paymentsOn(b) === 0);
+  const paymentsMissing = synced.filter((b) => paymentsOn(b) === 0 && !refundedInFull(b.id));
+  // Early refunds: Guestly holds what Stripe does — the payment once, less what was refunded;
+  // a booking refunded in full has nothing live and nothing paid in Guestly.
+  const [matchedLate] = await admin`
+    select coalesce(jsonb_object_agg(k.id, k.n), '{}'::jsonb) as per_booking from (
+      select booking_id::text as id, count(*)::int as n from guestly.admin_alerts
+       where kind = 'money_matched_late' and booking_id = any(${[...early.keys()]}::uuid[])
+       group by booking_id) k`;
+  const earlyWrong: string[] = [];
+  for (const e of input.early) {
+    const b = bookings.find((row) => row.id === e.id);
+    const onGuestly = guestlyPayments.filter((p) => p.note === `Stripe ${e.paymentIntentId}`);
+    const net = onGuestly.reduce((sum, p) => sum + p.amount - p.refundedAmount, 0);
+    const liveReservations = reservations.filter((r) =>
+      (perBooking.get(e.id) ?? []).includes(r.reservationId) && r.status !== "canceled"
+    ).length;
+    const alerted = Number((matchedLate.per_booking as Record<string, number>)[e.id] ?? 0);
+    const wantNet = e.full ? 0 : (e.amount - e.refunded) / 100;
+    const problem = !b
+      ? "missing"
+      : e.full && liveReservations > 0
+      ? `${liveReservations} live reservation(s)`
+      : !e.full && onGuestly.length !== 1
+      ? `${onGuestly.length} payments of ${e.paymentIntentId} in Guestly`
+      : Math.abs(net - wantNet) > 0.005
+      ? `Guestly shows ${net.toFixed(2)} paid, Stripe holds ${wantNet.toFixed(2)}`
+      : alerted !== 1
+      ? `${alerted} money_matched_late alerts`
+      : null;
+    if (problem) {
+      earlyWrong.push(`${e.id} (${e.full ? "full" : "partial"}): ${problem}`);
+    }
+  }
 
   const creates = requests.filter(isCreate);
   // The share is measured over the creates sent while the faults were on (the settle phase
@@ -265,7 +317,7 @@ export async function verify(input: {
     },
     {
       name:
-        "every booking paid, one ledger row each (confirmed; cancelled only where the host cancelled)",
+        "every booking paid, one ledger row each, and one per refund (confirmed; cancelled only where the host cancelled)",
       ok: wrongStatus.length === 0 && ledgerWrong.length === 0,
       detail: `${paid.length}/${n} confirmed, ${hostCancelled.size} cancelled by the host; ` +
         `${wrongStatus.length} in another state ${sample(wrongStatus)}; ` +
@@ -303,6 +355,34 @@ export async function verify(input: {
         `${synced.length - paymentsDoubled.length - paymentsMissing.length}/${synced.length}` +
         ` once; ${paymentsDoubled.length} doubled ${sample(paymentsDoubled)}, ` +
         `${paymentsMissing.length} missing ${sample(paymentsMissing)}`,
+    },
+    {
+      name: "money exact in Guestly: every stay shows what Stripe took less what it gave back",
+      ok: money.exact.length === 0,
+      detail: `${money.checked - money.exact.length}/${money.checked} exact${
+        money.exact.length ? `: ${money.exact.slice(0, 5).join("; ")}` : ""
+      }`,
+    },
+    {
+      name: "reservations deleted in Guestly: re-created once, their payment (and refund) on " +
+        "the new one",
+      ok: input.recreated.deleted.length > 0 && money.recreatedWrong.length === 0,
+      detail:
+        `${input.recreated.deleted.length} deleted (${input.recreated.refundedBefore.length} ` +
+        `refunded before, ${input.recreated.refundedAfter.length} after the re-create); ` +
+        `${money.recreatedWrong.length} wrong ${money.recreatedWrong.slice(0, 5).join(", ")}`,
+    },
+    {
+      name: "early refunds (refunded before the payment was matched): money exact in Guestly, " +
+        "one money_matched_late alert each",
+      ok: earlyWrong.length === 0,
+      detail:
+        `${input.early.length - earlyWrong.length}/${input.early.length} exact (${
+          input.early.filter((e) => e.full).length
+        } refunded in full: booking refunded, nothing live or paid in Guestly; the rest confirmed ` +
+        `with payment less refund)${
+          earlyWrong.length ? `; ${earlyWrong.slice(0, 5).join("; ")}` : ""
+        }`,
     },
     {
       name: `at least ${

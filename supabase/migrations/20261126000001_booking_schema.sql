@@ -32,6 +32,9 @@ create table public.properties (
 --   releasing   the Checkout ended without payment: the hold is being cancelled in Guestly
 --   released    cancelled in Guestly (or never placed) — nobody blocks the nights any more
 --   expired     the hold's time ran out before payment; Guestly stopped blocking the nights
+--   cancelled   the host cancelled the hold in Guestly (or Guestly declined it): the booking let
+--               go of it (the website is told not to take payment; a payment anyway creates a new
+--               reservation, never confirms the cancelled one, and alerts the admin)
 --   confirmed   the payment confirmed the held reservation
 create table public.bookings (
   id uuid primary key default gen_random_uuid(),
@@ -124,7 +127,7 @@ create table public.bookings (
     check (guestly_sync_status in ('pending', 'synced', 'failed')),
   constraint bookings_guestly_hold_status_check
     check (guestly_hold_status in ('placing', 'held', 'unavailable', 'failed', 'releasing',
-                                   'released', 'expired', 'confirmed')),
+                                   'released', 'expired', 'confirmed', 'cancelled')),
   constraint bookings_guestly_hold_minutes_check
     check (guestly_hold_minutes is null or guestly_hold_minutes > 0)
 );

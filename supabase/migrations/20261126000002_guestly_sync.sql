@@ -276,8 +276,12 @@ declare
   problem text;
 begin
   begin
-    select decrypted_secret into project_url from vault.decrypted_secrets where name = 'project_url';
-    select decrypted_secret into service_key from vault.decrypted_secrets where name = 'service_role_key';
+    -- Both secrets in one read of the view (it decrypts what it returns; every payment and
+    -- booking change comes through here).
+    select max(decrypted_secret) filter (where name = 'project_url'),
+           max(decrypted_secret) filter (where name = 'service_role_key')
+      into project_url, service_key
+      from vault.decrypted_secrets where name in ('project_url', 'service_role_key');
     service_key := btrim(service_key);
     if project_url is null or service_key is null or service_key = '' then
       problem := 'Vault secrets project_url/service_role_key missing';

@@ -47,9 +47,16 @@ begin
     for i in 1..3 loop
       select slot_at into oldest_in_window from guestly.request_slots
        order by slot_at desc offset limits[i] - 1 limit 1;
-      -- 100 ms guard against the clocks of this database and Guestly disagreeing slightly.
-      if oldest_in_window is not null and oldest_in_window + windows[i] + interval '100 ms' > slot then
-        slot := oldest_in_window + windows[i] + interval '100 ms';
+      -- Each window is counted 300 ms longer than Guestly's: a request reaches Guestly some time
+      -- after its slot (a fresh TLS connection for a create, a pooled one for the rest, a busy
+      -- runtime), and one that arrives later than the next window's first ones is counted in
+      -- that window too. Slots come in bursts (a whole second's share at once), so the extra
+      -- length is the spread of arrival delays we absorb without a 429 (send-slot.ts lets a
+      -- request leave at most 50 ms after its slot, which leaves 250 ms for the way there).
+      -- 100 ms was too little: on a busy machine creates reached the sandbox up to 170 ms after
+      -- leaving, and the burst of 300 bookings met 429s.
+      if oldest_in_window is not null and oldest_in_window + windows[i] + interval '300 ms' > slot then
+        slot := oldest_in_window + windows[i] + interval '300 ms';
         changed := true;
       end if;
     end loop;

@@ -1,7 +1,8 @@
 -- Stripe ledger and money outcomes: the private `payments` schema, the event ledger
 -- payments.stripe_events, payments.record_stripe_event (the one call the stripe-webhook makes
 -- per verified event), and guestly.payments — the money still to be recorded in Guestly — with
--- the trigger that fills it from the ledger and the function that records its outcome.
+-- the trigger that fills it from the ledger, the function that records its outcome, and the
+-- trigger that makes it due again when the booking's reservation is replaced.
 -- Concern: money. Depends on 20261126000001 (bookings) and 20261126000002 (guestly schema).
 
 -- ---- The payments schema and the event ledger
@@ -64,12 +65,16 @@ alter table payments.stripe_events enable row level security;
 --     the webhook answers 503, so Stripe delivers it again; after the window it is recorded as
 --     `unmatched` with a `payment_unmatched` alert;
 --   * a payment for a cancelled/refunded booking → `payment_for_cancelled_booking` + alert;
---   * a second, different payment for a confirmed booking → `duplicate_payment` + alert;
+--   * a second, different payment for a confirmed booking → `duplicate_payment` + alert; but a
+--     booking confirmed without any payment (by hand) takes a payment of its amount as its own;
+--   * a refund that matches no booking → `unmatched` + a `refund_unmatched` alert;
 --   * charge.dispute.created → `disputed` + a `payment_disputed` alert (amount, reason);
 --   * a partial refund → `partial_refund` + alert; the booking stays as it is;
 --   * a Checkout session with payment_status `no_payment_required` (100 % coupon) confirms only
 --     when its own totals show the discount covered the booking's amount; otherwise
 --     `amount_mismatch` + alert.
+-- Money recorded `unmatched` is applied when a booking gets its PaymentIntent, by this function's
+-- own update or by an operator's (payments.match_unmatched_stripe_events, below).
 -- One alert per payment and kind: the Checkout session event and the PaymentIntent event of one
 -- payment share the PaymentIntent id, and the second one writes no second alert. A repeated event
 -- id is still a no-op, so a redelivery never doubles an alert.
@@ -197,12 +202,30 @@ begin
     end;
     if money_in then
       alert_kind := 'payment_unmatched';
+    elsif record_stripe_event.action = 'refund' then
+      -- Money went back for a payment no booking took (often one an admin refunded after its
+      -- payment_unmatched alert): kept `unmatched` until a booking gets its PaymentIntent
+      -- (payments.match_unmatched_stripe_events), and alerted now.
+      alert_kind := 'refund_unmatched';
     end if;
 
   elsif money_in then
     if b.status = 'confirmed' then
       result_outcome := 'confirmed';
-      if record_stripe_event.action = 'paid'
+      if record_stripe_event.action = 'paid' and b.stripe_payment_intent_id is null
+         and record_stripe_event.payment_intent_id is not null
+         and record_stripe_event.amount is not distinct from b.amount_total
+         and lower(record_stripe_event.currency) is not distinct from b.currency
+         and not exists (select 1 from payments.stripe_events e
+                          where e.booking_id = b.id and e.outcome = 'confirmed') then
+        -- Confirmed without any payment (by hand, e.g. after a payment_unmatched alert), and
+        -- this payment is of its amount: it is the booking's only payment, not a second one.
+        result_error := 'booking was confirmed without a payment; this payment is its payment';
+        update public.bookings s
+           set stripe_payment_intent_id = record_stripe_event.payment_intent_id
+         where s.id = b.id;
+        select s.status into b.status from public.bookings s where s.id = b.id;
+      elsif record_stripe_event.action = 'paid'
          and b.stripe_payment_intent_id is distinct from record_stripe_event.payment_intent_id then
         result_outcome := 'duplicate_payment';
         result_error := 'booking already confirmed by ' || coalesce(b.stripe_payment_intent_id, '(no payment intent)')
@@ -336,8 +359,10 @@ begin
        set status = new_status,
            stripe_payment_intent_id = coalesce(record_stripe_event.payment_intent_id,
                                                s.stripe_payment_intent_id)
-     where s.id = b.id
-    returning s.status into b.status;
+     where s.id = b.id;
+    -- Read back: money that arrived before this booking got its PaymentIntent is applied by the
+    -- bookings trigger of that update (a full refund leaves the booking refunded).
+    select s.status into b.status from public.bookings s where s.id = b.id;
   end if;
 
   update payments.stripe_events e
@@ -399,6 +424,10 @@ create table guestly.payments (
   status text not null default 'pending' check (status in ('pending', 'recorded')),
   -- When a request recording it had an unknown outcome: look it up before sending again.
   unknown_at timestamptz,
+  -- The reservation the row's request went to (`sending`, `unknown`) or that shows it
+  -- (`recorded`); null while nothing was sent. Always the booking's reservation: when that is
+  -- replaced, the rows on the old one are due again for the new one (the trigger below).
+  guestly_reservation_id text,
   guestly_payment_id text,
   recorded_at timestamptz,
   created_at timestamptz not null default now(),
@@ -420,18 +449,62 @@ create function guestly.payment_record_due(b public.bookings) returns boolean
      and exists (select 1 from guestly.payments p where p.booking_id = b.id and p.status = 'pending')
 $$;
 
--- Stripe's ledger gives each event its outcome in a second statement (it is inserted as
--- `ignored` first): the money rows follow that outcome. `confirmed` is the booking's payment;
--- `refunded` and `partial_refund` carry Stripe's cumulative amount_refunded, so the refund to
--- record is what that adds to the refunds already known for this PaymentIntent.
-create function payments.tg_stripe_events__guestly_payments() returns trigger
+-- The refund row Guestly is owed for a PaymentIntent of a booking: what Stripe's cumulative
+-- `refunded_so_far` adds to the refunds already known, and only for a payment we record (Guestly
+-- takes a refund on the payment it returns money from). Returns the rows added (0 or 1).
+create function payments.add_guestly_refund(
+  for_booking uuid,
+  for_payment_intent text,
+  refunded_so_far bigint,
+  refund_currency text,
+  from_event text
+) returns int
   language plpgsql
   security definer
   set search_path = ''
   as $$
 declare
   refunded_before bigint;
-  added int;
+  added int := 0;
+begin
+  -- A booking paid before this migration, or a second PaymentIntent the booking never applied,
+  -- has no payment row; its refund stays in Stripe's ledger (and alerted there).
+  if not exists (select 1 from guestly.payments p
+                  where p.booking_id = add_guestly_refund.for_booking and p.kind = 'payment'
+                    and p.reference = add_guestly_refund.for_payment_intent) then
+    return 0;
+  end if;
+  select coalesce(sum(p.amount), 0) into refunded_before from guestly.payments p
+   where p.booking_id = add_guestly_refund.for_booking and p.kind = 'refund'
+     and left(p.reference, length(add_guestly_refund.for_payment_intent) + 8)
+         = add_guestly_refund.for_payment_intent || '#refund-';
+  if add_guestly_refund.refunded_so_far > refunded_before then
+    insert into guestly.payments (booking_id, kind, amount, currency, reference, stripe_event_id)
+    values (add_guestly_refund.for_booking, 'refund',
+            add_guestly_refund.refunded_so_far - refunded_before, add_guestly_refund.refund_currency,
+            add_guestly_refund.for_payment_intent || '#refund-' || add_guestly_refund.refunded_so_far,
+            add_guestly_refund.from_event)
+    on conflict (booking_id, reference) do nothing;
+    get diagnostics added = row_count;
+  end if;
+  return added;
+end;
+$$;
+
+-- Stripe's ledger gives each event its outcome in a second statement (it is inserted as
+-- `ignored` first): the money rows follow that outcome. `confirmed` is the booking's payment;
+-- `refunded` and `partial_refund` carry Stripe's cumulative amount_refunded, so the refund to
+-- record is what that adds to the refunds already known for this PaymentIntent. A refund that
+-- reached the booking before its payment did (a partial refund of a booking still waiting for
+-- payment, or one matched late) is recorded with the payment.
+create function payments.tg_stripe_events__guestly_payments() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  added int := 0;
+  earlier_refund payments.stripe_events;
 begin
   if new.booking_id is null or new.amount is null or new.currency is null then
     return null;
@@ -444,28 +517,25 @@ begin
       on conflict (booking_id, reference) do nothing;
       get diagnostics added = row_count;
     end if;
-  elsif exists (select 1 from guestly.payments p
-                 where p.booking_id = new.booking_id and p.kind = 'payment'
-                   and p.reference = new.payment_intent_id) then
-    -- Only a refund of a payment we record: Guestly takes a refund on the payment it returns
-    -- money from. (A booking paid before this migration, or a second PaymentIntent the booking
-    -- never applied, has no payment row; its refund stays in Stripe's ledger and alerts.)
-    select coalesce(sum(p.amount), 0) into refunded_before from guestly.payments p
-     where p.booking_id = new.booking_id and p.kind = 'refund'
-       and left(p.reference, length(new.payment_intent_id) + 8) = new.payment_intent_id || '#refund-';
-    if new.amount > refunded_before then
-      insert into guestly.payments (booking_id, kind, amount, currency, reference, stripe_event_id)
-      values (new.booking_id, 'refund', new.amount - refunded_before, new.currency,
-              new.payment_intent_id || '#refund-' || new.amount, new.id)
-      on conflict (booking_id, reference) do nothing;
-      get diagnostics added = row_count;
+    if added > 0 and new.payment_intent_id is not null then
+      select * into earlier_refund from payments.stripe_events e
+       where e.booking_id = new.booking_id and e.payment_intent_id = new.payment_intent_id
+         and e.outcome in ('refunded', 'partial_refund') and e.amount is not null
+       order by e.amount desc limit 1;
+      if found then
+        added := added + payments.add_guestly_refund(new.booking_id, new.payment_intent_id,
+          earlier_refund.amount, earlier_refund.currency, earlier_refund.id);
+      end if;
     end if;
+  elsif new.payment_intent_id is not null then
+    added := payments.add_guestly_refund(new.booking_id, new.payment_intent_id, new.amount,
+                                         new.currency, new.id);
   end if;
   -- A partial refund changes nothing else on the booking: wake its sync here (a payment or a
   -- full refund changes the status, whose trigger already does). Only a synced booking: one
   -- that failed is retried by the sweep (its claim carries the money), and one that failed for
   -- good waits for an operator — a refund must not re-run a double booking and alert again.
-  if coalesce(added, 0) > 0 then
+  if added > 0 then
     update public.bookings b
        set guestly_sync_status = 'pending',
            guestly_sync_episode_base = coalesce(b.guestly_sync_attempts, 0),
@@ -484,31 +554,40 @@ $$;
 -- (if the invocation dies before it learns the answer, the next one looks it up first);
 -- `recorded` (Guestly's payment id when known); `unknown` (an answer lost: look it up before
 -- sending again); `not_sent` (a definite refusal: nothing reached Guestly). Lease holder only.
+-- reservation_id: the reservation the request went to. When the booking no longer holds it (the
+-- reservation was replaced while the request was out), nothing is written and the answer is
+-- false, as for a lost lease: the row stays due for the booking's new reservation.
 create function guestly.record_payment_outcome(
   booking_id uuid,
   lease_id uuid,
   payment_id uuid,
   outcome text,
-  guestly_payment_id text default null
+  guestly_payment_id text default null,
+  reservation_id text default null
 ) returns boolean
   language plpgsql
   security definer
   set search_path = ''
   as $$
+declare
+  current_reservation text;
 begin
   if record_payment_outcome.outcome not in ('sending', 'recorded', 'unknown', 'not_sent') then
     raise exception 'outcome must be sending, recorded, unknown or not_sent, not %',
       record_payment_outcome.outcome using errcode = 'invalid_parameter_value';
   end if;
-  perform 1 from public.bookings b
+  select b.guestly_reservation_id into current_reservation from public.bookings b
    where b.id = record_payment_outcome.booking_id
      and b.guestly_sync_lease_id = record_payment_outcome.lease_id
      for update;
-  if not found then
+  if not found or current_reservation is distinct from
+                  coalesce(record_payment_outcome.reservation_id, current_reservation) then
     return false;
   end if;
   update guestly.payments p
      set status = case when record_payment_outcome.outcome = 'recorded' then 'recorded' else p.status end,
+         guestly_reservation_id = case when record_payment_outcome.outcome = 'not_sent' then null
+                                       else current_reservation end,
          -- sending/unknown: the settle delay counts from the latest request that may have landed.
          unknown_at = case record_payment_outcome.outcome
                         when 'not_sent' then null
@@ -522,9 +601,234 @@ begin
 end;
 $$;
 
+-- ---- Payments follow the reservation they belong on
+
+-- A booking's reservation replaced (deleted in Guestly and re-created by the reconciliation's
+-- heal_missing, a lapsed hold let go, a released hold whose booking was paid meanwhile, an
+-- operator clearing the id after a 404): Guestly's record of the money was on the old
+-- reservation, so every payment and refund recorded (or in flight, or of unknown outcome) there
+-- is due again, on whatever reservation the booking gets next, oldest first, as the first time.
+-- Each is looked up before it is sent, as after an unknown outcome: the reservation the sync
+-- binds next may show it already (the lookup by our reference found the old one after all, or
+-- one re-created by hand with its payment), and recording is not idempotent in Guestly. A row
+-- that was recorded landed long ago as far as the settle delay is concerned (unknown_at: the
+-- epoch — only where it is, is unknown); a request still of unknown outcome keeps its time, so
+-- its settle delay holds. Done by a trigger so that it happens in the very transaction that
+-- replaces the id, whichever path (or hand) replaces it. Rows recorded before the reservation
+-- was tracked (no guestly_reservation_id) were recorded on the only one the booking had.
+create function guestly.tg_bookings__payments_follow_reservation() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  update guestly.payments p
+     set status = 'pending',
+         unknown_at = case when p.status = 'recorded' then timestamptz 'epoch'
+                           else coalesce(p.unknown_at, timestamptz 'epoch') end,
+         guestly_reservation_id = null,
+         guestly_payment_id = null,
+         recorded_at = null
+   where p.booking_id = new.id
+     and (p.guestly_reservation_id = old.guestly_reservation_id
+          or (p.guestly_reservation_id is null and p.status = 'recorded'));
+  return null;
+end;
+$$;
+
+-- How many payments and refunds of a booking are still to record in Guestly (after its
+-- reservation was replaced: all of them): what the reconciliation's heal says (and its email
+-- repeats), so "healed" never hides money Guestly does not show yet.
+create function guestly.money_to_record(booking_id uuid) returns jsonb
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select jsonb_build_object(
+    'payments', count(*) filter (where p.kind = 'payment'),
+    'refunds', count(*) filter (where p.kind = 'refund'))
+    from guestly.payments p
+   where p.booking_id = money_to_record.booking_id and p.status = 'pending'
+$$;
+
+create trigger tg_bookings__payments_follow_reservation
+  after update of guestly_reservation_id on public.bookings
+  for each row
+  when (old.guestly_reservation_id is not null
+        and old.guestly_reservation_id is distinct from new.guestly_reservation_id)
+  execute function guestly.tg_bookings__payments_follow_reservation();
+
 create trigger tg_stripe_events__guestly_payments
   after update of outcome on payments.stripe_events
   for each row
   when (new.outcome in ('confirmed', 'refunded', 'partial_refund')
         and old.outcome is distinct from new.outcome)
   execute function payments.tg_stripe_events__guestly_payments();
+
+-- ---- Money that arrived before its booking
+
+-- Stripe may report a payment, and even its refund, before anything ties it to a booking: the
+-- Checkout session event failed and is retried hours later, the website left the booking id off
+-- the PaymentIntent, the admin refunded a payment_unmatched payment as its email suggests. Those
+-- events are recorded `unmatched`. When a booking gets their PaymentIntent — record_stripe_event
+-- stores it on a confirmation, or an operator confirms the booking by hand — this applies them as
+-- they would have been applied had the booking been known, in order (payments, then refunds by
+-- Stripe's cumulative amount), so the booking and Guestly end with the money Stripe holds:
+--   * a payment: `confirmed` when the booking is (or, if waiting, becomes) confirmed with its
+--     amount; `amount_mismatch` when waiting with another amount; `stale` on a cancelled or
+--     refunded booking (a payment never brings one back);
+--   * a partial refund: `partial_refund`; the booking stays as it is;
+--   * a full refund: `refunded`; a confirmed or waiting booking becomes `refunded`, so its
+--     Guestly reservation is cancelled (or never created). Nobody paid for that stay any more; the
+--     alert asks the admin to decide with the guest (who paid, and was paid back);
+--   * a dispute already alerted: linked to the booking.
+-- The money rows for Guestly follow from the outcomes (tg_stripe_events__guestly_payments), and
+-- one `money_matched_late` alert says what was applied. Runs under the PaymentIntent's lock and
+-- the booking's row lock, like record_stripe_event. Returns how many events it matched.
+create function payments.match_unmatched_stripe_events(booking_id uuid, payment_intent_id text)
+  returns int
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  b public.bookings;
+  e payments.stripe_events;
+  status_before text;
+  new_outcome text;
+  note text;
+  in_full boolean;
+  paid bigint;
+  refunded bigint := 0;
+  refunded_full boolean := false;
+  money_events int := 0;
+  matched jsonb := '[]'::jsonb;
+  binding_event text;
+  live boolean;
+begin
+  if match_unmatched_stripe_events.payment_intent_id is null then
+    return 0;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended(
+    'payments.stripe_payment_intent:' || match_unmatched_stripe_events.payment_intent_id, 0));
+  select * into b from public.bookings s where s.id = match_unmatched_stripe_events.booking_id
+     for update;
+  if not found or b.stripe_payment_intent_id is distinct from match_unmatched_stripe_events.payment_intent_id then
+    return 0;
+  end if;
+  status_before := b.status;
+
+  for e in
+    select * from payments.stripe_events s
+     where s.payment_intent_id = match_unmatched_stripe_events.payment_intent_id
+       and s.booking_id is null
+       and ((s.outcome = 'unmatched'
+             and s.type in ('payment_intent.succeeded', 'checkout.session.completed',
+                            'checkout.session.async_payment_succeeded', 'charge.refunded'))
+            or s.outcome = 'disputed')
+     order by s.type = 'charge.refunded', s.amount nulls first, s.created, s.id
+  loop
+    note := null;
+    if e.outcome = 'disputed' then
+      update payments.stripe_events s set booking_id = b.id where s.id = e.id;
+      continue;
+    elsif e.type <> 'charge.refunded' then
+      paid := greatest(paid, e.amount);
+      if b.status = 'confirmed' then
+        new_outcome := 'confirmed';
+      elsif b.status = 'pending_payment'
+            and e.amount is not distinct from b.amount_total
+            and e.currency is not distinct from b.currency then
+        new_outcome := 'confirmed';
+        update public.bookings s set status = 'confirmed' where s.id = b.id;
+        b.status := 'confirmed';
+      elsif b.status = 'pending_payment' then
+        new_outcome := 'amount_mismatch';
+      else
+        new_outcome := 'stale';
+      end if;
+      note := format('matched late to booking %s (%s): %s', b.id, b.status,
+                     case new_outcome
+                       when 'confirmed' then 'the booking''s payment'
+                       when 'amount_mismatch' then format('expected %s %s, received %s %s',
+                         b.amount_total, b.currency, coalesce(e.amount::text, '(none)'),
+                         coalesce(e.currency, '(none)'))
+                       else 'a payment never brings the booking back' end);
+    else
+      -- Stripe's own flag, or the cumulative refund reaching the charge (or the payment).
+      in_full := case when jsonb_typeof(e.payload #> '{data,object,refunded}') = 'boolean'
+                        then (e.payload #>> '{data,object,refunded}')::boolean
+                      else false end
+                 or e.amount >= coalesce(
+                      case when jsonb_typeof(e.payload #> '{data,object,amount}') = 'number'
+                             then (e.payload #>> '{data,object,amount}')::numeric::bigint end,
+                      paid, b.amount_total);
+      refunded := greatest(refunded, e.amount);
+      refunded_full := refunded_full or in_full;
+      if in_full then
+        new_outcome := 'refunded';
+        note := format('refunded before its payment was matched (%s %s): booking %s was %s',
+                       e.amount, e.currency, b.id, b.status);
+        if b.status in ('confirmed', 'pending_payment') then
+          update public.bookings s set status = 'refunded' where s.id = b.id;
+          b.status := 'refunded';
+        end if;
+      else
+        new_outcome := 'partial_refund';
+        note := format('partial refund (%s %s refunded so far) made before its payment was '
+                       || 'matched: booking %s stays %s', e.amount, e.currency, b.id, b.status);
+      end if;
+    end if;
+    update payments.stripe_events s
+       set outcome = new_outcome, booking_id = b.id, error = note
+     where s.id = e.id;
+    money_events := money_events + 1;
+    live := coalesce(live, e.livemode);
+    matched := matched || jsonb_build_array(jsonb_build_object(
+      'event_id', e.id, 'type', e.type, 'created', e.created,
+      'amount', e.amount, 'outcome', new_outcome));
+  end loop;
+
+  if money_events > 0 then
+    -- The event being recorded right now, if one bound the PaymentIntent (its row is provisional).
+    select s.id into binding_event from payments.stripe_events s
+     where s.payment_intent_id = match_unmatched_stripe_events.payment_intent_id
+       and s.processed_at is null
+     limit 1;
+    insert into guestly.admin_alerts (booking_id, kind, details)
+    values (b.id, 'money_matched_late', jsonb_strip_nulls(jsonb_build_object(
+      'payment_intent_id', match_unmatched_stripe_events.payment_intent_id,
+      'livemode', live,
+      'amount', coalesce(paid, (select s.amount from payments.stripe_events s
+                                 where s.id = binding_event), b.amount_total),
+      'currency', b.currency,
+      'refunded_amount', refunded,
+      'refunded_in_full', refunded_full,
+      'booking_status_before', status_before,
+      'booking_status', b.status,
+      'matched_by', coalesce(binding_event, 'booking_update'),
+      'events', matched)));
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
+  end if;
+  return money_events;
+end;
+$$;
+
+create function payments.tg_bookings__match_unmatched_stripe_events() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  perform payments.match_unmatched_stripe_events(new.id, new.stripe_payment_intent_id);
+  return null;
+end;
+$$;
+
+-- A booking gets a PaymentIntent: whatever Stripe reported of it before is applied now.
+create trigger tg_bookings__match_unmatched_stripe_events
+  after insert or update of stripe_payment_intent_id on public.bookings
+  for each row
+  when (new.stripe_payment_intent_id is not null)
+  execute function payments.tg_bookings__match_unmatched_stripe_events();

@@ -253,7 +253,13 @@ insert into guestly.alert_kinds (kind, description) values
    'A guest disputed a charge (charge.dispute.created): evidence is due before the deadline.'),
   ('partial_refund',
    'A charge was partly refunded; the booking stays confirmed and Guestly '
-   'records the refund on the payment (the reservation stays).');
+   'records the refund on the payment (the reservation stays).'),
+  ('refund_unmatched',
+   'Stripe reported a refund of a payment no booking has: recorded unmatched, applied if a '
+   'booking later gets its payment intent.'),
+  ('money_matched_late',
+   'Money Stripe reported before any booking had its payment intent (a payment, a refund) was '
+   'applied when a booking got it; a full refund leaves the booking refunded.');
 
 -- ---- Undelivered alerts
 
@@ -779,6 +785,16 @@ insert into guestly.alert_kinds (kind, description) values
   ('guestly_change_price_differs', 'Guestly changed a booking''s dates or guests and the price '
                                    'would differ from what the guest paid: money was not changed.');
 
+-- A paid booking whose hold the host cancelled in Guestly (20261126000006): one per booking.
+insert into guestly.alert_kinds (kind, description) values
+  ('hold_cancelled_in_guestly', 'The host cancelled a booking''s hold in Guestly and the guest '
+                                'paid: a new reservation is created, never the cancelled one '
+                                'confirmed.');
+
+create unique index admin_alerts_hold_cancelled_in_guestly_idx
+  on guestly.admin_alerts (booking_id)
+  where kind = 'hold_cancelled_in_guestly';
+
 -- ---- The operator overview
 
 -- The operator's overview counts holds too (GUESTLY_HOLD_MINUTES): bookings waiting for payment
@@ -834,6 +850,17 @@ from public.bookings b;
 insert into guestly.alert_kinds (kind, description) values
   ('reconciliation_drift', 'The reconciliation found bookings and Guestly reservations that '
                            'disagree: what it healed, and what needs an operator.');
+
+-- A run that never recorded its result (guestly_reconcile.abandon_dead_runs): one email per run,
+-- whoever notices it first (the 5-minute check or the next begin_run).
+insert into guestly.alert_kinds (kind, description) values
+  ('reconciliation_abandoned', 'A reconciliation run never finished (the function was ended, '
+                               'e.g. by the platform''s wall clock): nothing after its last step '
+                               'was checked.');
+
+create unique index admin_alerts_reconciliation_abandoned_run_idx
+  on guestly.admin_alerts ((details ->> 'run_id'))
+  where kind = 'reconciliation_abandoned';
 
 -- ---- Triggers: outbox
 

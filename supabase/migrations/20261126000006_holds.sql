@@ -58,7 +58,8 @@ $$;
 
 -- A booking cancelled before its hold ever reached Guestly (no attempt, no lease): the status
 -- trigger marks it synced without a request (it fires first: BEFORE triggers run in name
--- order), and the hold is released with it.
+-- order), and the hold is released with it. Also when it was confirmed meanwhile and nothing was
+-- sent yet (a payment and a refund made before it was matched, applied in one transaction).
 create function public.tg_bookings__release_unplaced_hold() returns trigger
   language plpgsql
   security definer
@@ -225,7 +226,84 @@ create function guestly.expire_holds(as_of timestamptz default now()) returns in
   select count(*)::int from expired
 $$;
 
+-- ---- A hold the host cancelled, and the payment after it
+
+-- The host cancelled the booking's hold in Guestly (or Guestly declined it) while Guestly held
+-- only that hold: it is not the booking's reservation any more (kept on record in
+-- guestly_hold_reservation_id, hold `cancelled`, so guestly-hold answers `unavailable`). Called
+-- by guestly_events.apply_guestly_change (the webhook, the reconciliation: lease_id null) and by
+-- the sync, which reads the hold before the payment confirms it (its lease: a cancellation whose
+-- webhook never came must not be undone by our confirm). False if the binding (or the lease)
+-- changed. The sync creates the paid stay's reservation anew; tg_bookings__alert_paid_after_…
+-- below tells the admin.
+create function guestly.forget_cancelled_hold(
+  booking_id uuid,
+  lease_id uuid,
+  reservation_id text,
+  canceled_by text default null
+) returns boolean
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with forgotten as (
+    update public.bookings b
+       set guestly_reservation_id = null,
+           guestly_synced_status = null,
+           guestly_synced_state = null,
+           guestly_hold_status = 'cancelled',
+           guestly_hold_reservation_id = forget_cancelled_hold.reservation_id,
+           guestly_hold_error = 'cancelled in Guestly'
+                                || coalesce(' by ' || forget_cancelled_hold.canceled_by, ''),
+           guestly_sync_next_attempt_at = case when b.status = 'confirmed'
+                                               then b.guestly_sync_next_attempt_at end
+     where b.id = forget_cancelled_hold.booking_id
+       and b.guestly_reservation_id = forget_cancelled_hold.reservation_id
+       and b.guestly_synced_status = 'pending_payment'
+       and b.status in ('pending_payment', 'confirmed')
+       and (forget_cancelled_hold.lease_id is null
+            or b.guestly_sync_lease_id = forget_cancelled_hold.lease_id)
+    returning 1
+  )
+  select exists (select 1 from forgotten)
+$$;
+
+-- The host cancelled the hold in Guestly (guestly_events.apply_guestly_change, from the webhook
+-- or the reconciliation) and the guest paid anyway — before the cancellation reached us or after:
+-- the sync creates a new reservation for the stay instead of confirming the cancelled one, and
+-- the admin hears of it once, since the host may have meant the stay not to happen.
+create function public.tg_bookings__alert_paid_after_hold_cancelled() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  insert into guestly.admin_alerts (booking_id, kind, details)
+  values (new.id, 'hold_cancelled_in_guestly', jsonb_build_object(
+    'hold_reservation_id', new.guestly_hold_reservation_id,
+    'hold_error', new.guestly_hold_error,
+    -- Paid after the cancellation had reached us (else: the payment came first).
+    'paid_after_cancellation', old.status = 'pending_payment',
+    'payment_intent_id', new.stripe_payment_intent_id,
+    'amount', new.amount_total,
+    'currency', new.currency))
+  on conflict (booking_id) where kind = 'hold_cancelled_in_guestly' do nothing;
+  if found then
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
+  end if;
+  return null;
+end;
+$$;
+
 -- ---- Triggers on bookings
+
+create trigger tg_bookings__alert_paid_after_hold_cancelled
+  after update of status, guestly_hold_status on public.bookings
+  for each row
+  when (new.status = 'confirmed' and new.guestly_hold_status = 'cancelled'
+        and (old.status is distinct from new.status
+             or old.guestly_hold_status is distinct from new.guestly_hold_status))
+  execute function public.tg_bookings__alert_paid_after_hold_cancelled();
 
 create trigger tg_bookings__request_guestly_hold
   before insert on public.bookings
@@ -237,7 +315,7 @@ create trigger tg_bookings__request_guestly_hold
 create trigger tg_bookings__release_unplaced_hold
   before update of status on public.bookings
   for each row
-  when (new.status in ('cancelled', 'refunded') and old.status = 'pending_payment'
+  when (new.status in ('cancelled', 'refunded') and old.status in ('pending_payment', 'confirmed')
         and new.guestly_hold_status in ('placing', 'releasing'))
   execute function public.tg_bookings__release_unplaced_hold();
 
@@ -263,7 +341,8 @@ create trigger tg_stripe_events__release_guestly_hold
 -- never moved. Exactly once holds: the hold is not live in Guestly (Guestly just said so by
 -- refusing it; a lookup binds only live reservations), and no create of this booking is pending.
 -- record_success (20261126000002) calls a placed hold confirmed only when the
--- confirmed reservation is the hold.
+-- confirmed reservation is the hold. Money recorded on the hold is due again for the new
+-- reservation (guestly.tg_bookings__payments_follow_reservation, 20261126000004).
 
 create function guestly.forget_lapsed_hold(booking_id uuid, lease_id uuid, reservation_id text)
   returns boolean

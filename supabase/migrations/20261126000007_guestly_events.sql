@@ -240,6 +240,23 @@ create function guestly_events.alert_details(
                   order by s.received_at desc limit 1))
 $$;
 
+-- An event that cannot be applied yet (the sync is at the booking): counted and due again in a
+-- minute, for at most 30 tries. False when its tries are used up: the caller decides then.
+create function guestly_events.defer_apply(message_id text, why text) returns boolean
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  update guestly_events.events x
+     set apply_attempts = x.apply_attempts + 1,
+         last_error = defer_apply.why,
+         next_attempt_at = now() + interval '1 minute'
+   where x.message_id = defer_apply.message_id and x.apply_attempts < 30;
+  return found;
+end;
+$$;
+
 -- ---- The events view
 
 -- What Guestly changed, newest first, with where each event came from.
@@ -298,6 +315,9 @@ declare
   learned jsonb;
   reported jsonb;
   older_than_known boolean;
+  website_ahead text[] := array[]::text[];
+  field text;
+  overridden boolean := false;
 begin
   select * into e from guestly_events.events x where x.message_id = apply_guestly_change.message_id
      for update;
@@ -349,6 +369,45 @@ begin
     end if;
   end if;
 
+  -- The host cancelled our hold in Guestly (or Guestly declined it) before the payment confirmed
+  -- it: the booking lets go of the reservation (as of a lapsed hold: guestly_hold_reservation_id
+  -- keeps it on record) and the hold is `cancelled`, so guestly-hold tells the website not to
+  -- take payment. A payment (before or after this) never confirms the cancelled reservation: the
+  -- sync creates a new one (or finds the nights taken: a double booking), and a paid booking
+  -- alerts the admin (tg_bookings__alert_paid_after_hold_cancelled, 20261126000006). Our own
+  -- release (`releasing`) cancels the hold too: that echo is no host's doing.
+  if result_outcome is null and b.guestly_synced_status = 'pending_payment'
+     and b.guestly_reservation_id = e.reservation_id
+     and b.status in ('pending_payment', 'confirmed')
+     and stay ->> 'status' in ('canceled', 'declined')
+     and b.guestly_hold_status is distinct from 'releasing' then
+    -- A sync is at the hold right now (confirming it after the payment): whether Guestly took
+    -- that confirm is known after its pass. Later.
+    if coalesce(b.guestly_sync_lease_until > now(), false)
+       and guestly_events.defer_apply(e.message_id, 'waiting for the sync''s pass on the hold') then
+      return jsonb_build_object('deferred', true, 'booking_id', b.id);
+    end if;
+    perform guestly.forget_cancelled_hold(b.id, null, e.reservation_id, stay ->> 'canceled_by');
+    if b.status = 'confirmed' then
+      -- Paid already: the stay needs a reservation of its own now.
+      select * into nb from public.bookings x where x.id = b.id;
+      nb := guestly.start_sync_episode(nb);
+      update public.bookings x
+         set guestly_sync_status = nb.guestly_sync_status,
+             guestly_sync_pending_since = nb.guestly_sync_pending_since,
+             guestly_sync_error = nb.guestly_sync_error,
+             guestly_sync_gave_up_at = nb.guestly_sync_gave_up_at,
+             guestly_sync_episode_base = nb.guestly_sync_episode_base,
+             guestly_sync_episode_started_at = nb.guestly_sync_episode_started_at,
+             guestly_ignore_calendar = nb.guestly_ignore_calendar,
+             guestly_sync_next_attempt_at = nb.guestly_sync_next_attempt_at
+       where x.id = b.id;
+    end if;
+    result_outcome := 'applied';
+    result_reason := 'hold_cancelled_in_guestly';
+    changed := jsonb_build_object('hold_status', jsonb_build_array(b.guestly_hold_status, 'cancelled'));
+  end if;
+
   if result_outcome is null then
     nb := b;
     -- While Guestly holds only our hold (its confirmation still on its way after the payment),
@@ -370,17 +429,37 @@ begin
       'guests_count', (stay ->> 'guests_count')::int));
     learned := known || reported;
     older_than_known := e.published_at < b.guestly_synced_at;
+    -- Fields the website changed that Guestly has not confirmed yet, while a sync is sending them
+    -- (it holds the lease) or will (its episode is open): Guestly's report of such a field is our
+    -- own change echoing back — perhaps an older one, the website having moved on during the pass
+    -- (dates D0 → D1 sent, D2 chosen meanwhile: the echo says D1) — or a host's change that the
+    -- website's newer one overrides on its way. guestly_synced_state is written only at the end
+    -- of a pass, so it cannot tell; applying the report would undo the newer change here, and
+    -- the sync would never send it. A sync that gave up sends nothing: Guestly's report counts.
+    if coalesce(b.guestly_sync_lease_until > now(), false)
+       or (b.guestly_sync_status <> 'synced' and b.guestly_sync_gave_up_at is null) then
+      select coalesce(array_agg(f), array[]::text[]) into website_ahead
+        from unnest(array['check_in', 'check_out', 'guests_count']) f
+       where guestly.desired_state(b) -> f is distinct from known -> f;
+      -- The stay's dates go together: never one from each side.
+      if website_ahead && array['check_in', 'check_out'] then
+        website_ahead := website_ahead || array['check_in', 'check_out'];
+      end if;
+    end if;
     if live and not coalesce(older_than_known, false) then
-      if reported -> 'check_in' is distinct from known -> 'check_in' and reported ? 'check_in' then
-        nb.check_in := (reported ->> 'check_in')::date;
-      end if;
-      if reported -> 'check_out' is distinct from known -> 'check_out' and reported ? 'check_out' then
-        nb.check_out := (reported ->> 'check_out')::date;
-      end if;
-      if reported -> 'guests_count' is distinct from known -> 'guests_count'
-         and reported ? 'guests_count' then
-        nb.guests_count := (reported ->> 'guests_count')::int;
-      end if;
+      foreach field in array array['check_in', 'check_out', 'guests_count'] loop
+        if reported ? field and reported -> field is distinct from known -> field then
+          if field = any(website_ahead) then
+            overridden := true;
+          elsif field = 'check_in' then
+            nb.check_in := (reported ->> 'check_in')::date;
+          elsif field = 'check_out' then
+            nb.check_out := (reported ->> 'check_out')::date;
+          else
+            nb.guests_count := (reported ->> 'guests_count')::int;
+          end if;
+        end if;
+      end loop;
     end if;
     if nb.status is distinct from b.status then
       changed := changed || jsonb_build_object('status', jsonb_build_array(b.status, nb.status));
@@ -400,7 +479,8 @@ begin
       -- is cancelled here: our cancellation is on its way to Guestly).
       result_outcome := 'no_change';
       result_reason := case when b.status <> 'confirmed' and not guestly_events.ends_stay(stay ->> 'status')
-                            then 'booking_not_live' end;
+                            then 'booking_not_live'
+                            when overridden then 'website_change_on_its_way' end;
       -- Still worth knowing: what Guestly holds now (an echo of our own change in flight).
       if b.guestly_reservation_id is not null and not coalesce(older_than_known, false)
          and learned is distinct from b.guestly_synced_state then
@@ -410,12 +490,7 @@ begin
           and (b.guestly_sync_lease_until > now() or b.guestly_sync_lookup_needed) then
       -- The sync has not recorded this reservation yet (its create is in flight, or its answer
       -- was lost): changing the booking under it now could make it create again. Later.
-      if e.apply_attempts < 30 then
-        update guestly_events.events x
-           set apply_attempts = x.apply_attempts + 1,
-               last_error = 'waiting for the sync to record the reservation',
-               next_attempt_at = now() + interval '1 minute'
-         where x.message_id = e.message_id;
+      if guestly_events.defer_apply(e.message_id, 'waiting for the sync to record the reservation') then
         return jsonb_build_object('deferred', true, 'booking_id', b.id);
       end if;
       result_outcome := 'ignored';

@@ -30,7 +30,12 @@ create table guestly_reconcile.runs (
   requests_used int,
   error text,
   -- The admin alert the run wrote (null: no drift, or not finished).
-  alert_id uuid
+  alert_id uuid,
+  -- The run's own time limit inside guestly-reconcile (GUESTLY_RECONCILE_TIME_BUDGET_SECONDS);
+  -- null: a run without one (`npm run sync:reconcile` in a process of its own). A run with one
+  -- lives inside an Edge Function invocation, which the platform ends at its wall clock: see
+  -- abandon_dead_runs.
+  time_budget_seconds int
 );
 
 create index runs_started_idx on guestly_reconcile.runs (started_at desc);
@@ -65,10 +70,86 @@ alter table guestly_reconcile.runs enable row level security;
 
 alter table guestly_reconcile.drift_items enable row level security;
 
+-- ---- A run that never finished
+
+-- A run that died without recording its result (the platform's wall clock ended the function,
+-- it ran out of memory, a deploy replaced it) stays `running` and would look like a day without
+-- drift: it is marked failed and the admin gets one `reconciliation_abandoned` email. pg_cron
+-- checks every 5 minutes, and begin_run before it starts a run (so a run noticed there alerts
+-- too).
+--
+-- When is a run dead for sure? A run with a time budget runs inside a guestly-reconcile
+-- invocation and begins after that invocation started; the platform ends every invocation at its
+-- wall clock, 150 s on the free plan and 400 s on paid plans, whatever the budget says (the
+-- budget is at most 390 s, and the run records itself before it). So 400 s after started_at
+-- nobody can still be working for it; finish_run is one short transaction. 10 minutes is 400 s
+-- with 200 s to spare (a slow last transaction, a cron tick): with the 5-minute check the admin
+-- hears of it at most 15 minutes after the run began. A run without a budget (the CLI in a
+-- process of its own) has no wall clock: it counts as dead after an hour, as before (at
+-- Guesty's 5,000 requests an hour a run that long is far past any account we hold).
+create function guestly_reconcile.abandon_dead_runs(as_of timestamptz default now())
+  returns int
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+declare
+  r guestly_reconcile.runs;
+  new_alert uuid;
+  alerted int := 0;
+begin
+  for r in
+    update guestly_reconcile.runs x
+       set status = 'failed',
+           finished_at = abandon_dead_runs.as_of,
+           error = case when x.time_budget_seconds is null
+                        then 'abandoned: no result within an hour'
+                        else 'abandoned: no result 10 minutes after it began (the platform ends '
+                             || 'a function at its wall clock, 400 s at most): the function was '
+                             || 'ended before it recorded one' end
+     where x.status = 'running'
+       and x.started_at < abandon_dead_runs.as_of
+                          - case when x.time_budget_seconds is null then interval '1 hour'
+                                 else interval '10 minutes' end
+    returning x.*
+  loop
+    insert into guestly.admin_alerts (booking_id, kind, details)
+    values (null, 'reconciliation_abandoned', jsonb_build_object(
+      'run_id', r.id,
+      'started_at', r.started_at,
+      'abandoned_at', r.finished_at,
+      'triggered_by', r.triggered_by,
+      'fix', r.fix,
+      'time_budget_seconds', r.time_budget_seconds,
+      'error', r.error,
+      -- Heals it made before it died were started (sync:status shows them); nothing after.
+      'drift_recorded', (select count(*) from guestly_reconcile.drift_items d
+                          where d.run_id = r.id),
+      'healed', (select count(*) from guestly_reconcile.drift_items d
+                  where d.run_id = r.id and d.action = 'healed')))
+    on conflict ((details ->> 'run_id')) where kind = 'reconciliation_abandoned' do nothing
+    returning id into new_alert;
+    if new_alert is not null then
+      update guestly_reconcile.runs x set alert_id = new_alert where x.id = r.id;
+      alerted := alerted + 1;
+    end if;
+  end loop;
+  if alerted > 0 then
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
+  end if;
+  return alerted;
+end;
+$$;
+
 -- Starts a run. Only one at a time: a second one (the cron while an operator runs it) would
--- double the requests and could heal the same booking twice. A run still `running` after an
--- hour died (the function was stopped) and no longer counts.
-create function guestly_reconcile.begin_run(triggered_by text, fix boolean) returns jsonb
+-- double the requests and could heal the same booking twice. A run that died no longer counts
+-- (abandon_dead_runs, which also tells the admin). time_budget_seconds: the run's own limit
+-- inside the function (null: none, the CLI's own process).
+create function guestly_reconcile.begin_run(
+  triggered_by text,
+  fix boolean,
+  time_budget_seconds int default null
+) returns jsonb
   language plpgsql
   security definer
   set search_path = ''
@@ -78,17 +159,15 @@ declare
   new_id uuid;
 begin
   perform pg_advisory_xact_lock(hashtext('guestly_reconcile.begin_run'));
-  update guestly_reconcile.runs r
-     set status = 'failed', finished_at = now(), error = 'abandoned: no result within an hour'
-   where r.status = 'running' and r.started_at < now() - interval '1 hour';
+  perform guestly_reconcile.abandon_dead_runs(now());
   select * into running from guestly_reconcile.runs r where r.status = 'running'
    order by r.started_at desc limit 1;
   if found then
     return jsonb_build_object('started', false, 'reason', 'already_running',
                               'run_id', running.id, 'started_at', running.started_at);
   end if;
-  insert into guestly_reconcile.runs (triggered_by, fix)
-  values (begin_run.triggered_by, begin_run.fix)
+  insert into guestly_reconcile.runs (triggered_by, fix, time_budget_seconds)
+  values (begin_run.triggered_by, begin_run.fix, begin_run.time_budget_seconds)
   returning id into new_id;
   return jsonb_build_object('started', true, 'run_id', new_id);
 end;
@@ -192,6 +271,7 @@ create function guestly_reconcile.heal_missing(
 declare
   b public.bookings;
   skipped text;
+  money jsonb;
 begin
   select * into b from public.bookings x where x.id = heal_missing.booking_id for update;
   if not found then
@@ -228,10 +308,19 @@ begin
          guestly_ignore_calendar = b.guestly_ignore_calendar,
          guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
    where x.id = b.id;
+  -- Clearing the id made the money recorded on the deleted reservation due again (the trigger
+  -- tg_bookings__payments_follow_reservation, in this transaction): the item says so, so the
+  -- email never calls a reservation healed whose payments Guestly does not show yet.
+  money := guestly.money_to_record(b.id);
   perform guestly_reconcile.record_item(run_id, 'missing_in_guestly', booking_id,
-                                        missing_reservation_id, details, 'healed',
-                                        'sync episode started: lookup, then create');
-  return jsonb_build_object('healed', true);
+    missing_reservation_id, details, 'healed',
+    'sync episode started: lookup, then create' ||
+    case when (money ->> 'payments')::int + (money ->> 'refunds')::int > 0
+         then format('; its %s payment(s) and %s refund(s) are being recorded on the new '
+                     'reservation (until then Guestly shows the stay unpaid)',
+                     money ->> 'payments', money ->> 'refunds')
+         else '' end);
+  return jsonb_build_object('healed', true, 'money_to_record', money);
 end;
 $$;
 

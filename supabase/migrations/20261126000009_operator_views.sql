@@ -4,10 +4,10 @@
 -- ---- stripe_events_needing_attention
 
 -- The operator's view of Stripe events that need a person, with the money outcomes
--- (20261126000004). What is no longer listed:
---   * an `unmatched` event whose PaymentIntent has since confirmed (or refunded) a booking —
---     typically a payment_intent.succeeded without booking metadata that arrived after the grace
---     window, before its Checkout session event stored the PaymentIntent on the booking;
+-- (20261126000004). An `unmatched` payment or refund is listed until it is matched: when a
+-- booking gets its PaymentIntent, payments.match_unmatched_stripe_events applies it and it takes
+-- the outcome it would have had (a refund that then undid a stay stays listed: `refunded`,
+-- "refunded before its payment was matched"). What is not listed:
 --   * an `unmatched` payment failure (no money arrived; the guest may try again);
 --   * a `stale` event for a cancelled booking that is the booking's own payment arriving late.
 -- Rows written before that migration keep their old outcomes: a second payment was `confirmed`
@@ -29,10 +29,8 @@ select e.id as event_id,
   from payments.stripe_events e
   left join public.bookings b on b.id = e.booking_id
  where (e.outcome = 'unmatched'
-        and e.type not in ('payment_intent.payment_failed', 'checkout.session.async_payment_failed')
-        and not exists (select 1 from public.bookings p
-                         where e.payment_intent_id is not null
-                           and p.stripe_payment_intent_id = e.payment_intent_id))
+        and e.type not in ('payment_intent.payment_failed', 'checkout.session.async_payment_failed'))
+    or (e.outcome = 'refunded' and e.error like 'refunded before its payment was matched%')
     or e.outcome in ('amount_mismatch', 'duplicate_payment', 'payment_for_cancelled_booking',
                      'partial_refund', 'disputed')
     or (e.outcome = 'stale' and b.status = 'cancelled'

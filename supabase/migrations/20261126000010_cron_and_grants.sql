@@ -156,10 +156,25 @@ grant execute on function guestly.payment_record_due(public.bookings) to service
 revoke all on function payments.tg_stripe_events__guestly_payments()
   from public, anon, authenticated, service_role;
 
-revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text)
+revoke all on function payments.add_guestly_refund(uuid, text, bigint, text, text)
+  from public, anon, authenticated, service_role;
+
+revoke all on function payments.match_unmatched_stripe_events(uuid, text)
+  from public, anon, authenticated, service_role;
+
+revoke all on function payments.tg_bookings__match_unmatched_stripe_events()
+  from public, anon, authenticated, service_role;
+
+revoke all on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text, text)
   from public, anon, authenticated;
 
-grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text) to service_role;
+grant execute on function guestly.record_payment_outcome(uuid, uuid, uuid, text, text, text)
+  to service_role;
+
+revoke all on function guestly.tg_bookings__payments_follow_reservation()
+  from public, anon, authenticated, service_role;
+
+revoke all on function guestly.money_to_record(uuid) from public, anon, authenticated;
 
 -- ---- Alert kinds
 
@@ -257,6 +272,9 @@ revoke all on function public.tg_bookings__request_guestly_hold()
 revoke all on function public.tg_bookings__release_unplaced_hold()
   from public, anon, authenticated, service_role;
 
+revoke all on function public.tg_bookings__alert_paid_after_hold_cancelled()
+  from public, anon, authenticated, service_role;
+
 -- ---- Holds: hold failure
 
 revoke all on function guestly.record_hold_failure(uuid, uuid, text, boolean, text, timestamptz)
@@ -338,6 +356,21 @@ grant execute on function guestly_reconcile.request_run(boolean) to service_role
 -- Idempotent by job name.
 select cron.schedule('guestly-reconcile-daily', '17 3 * * *',
                      'select guestly_reconcile.request_run(true)');
+
+-- ---- Reconciliation: a run that never finished
+
+-- Every 5 minutes: a run dead for 10 minutes is alerted at most 15 minutes after it began
+-- (abandon_dead_runs says why 10). Execute on it: the schema-wide grant above.
+
+select cron.schedule('guestly-reconcile-abandoned-check', '*/5 * * * *',
+                     'select guestly_reconcile.abandon_dead_runs()');
+
+-- ---- Holds: a hold the host cancelled
+
+revoke all on function guestly.forget_cancelled_hold(uuid, uuid, text, text)
+  from public, anon, authenticated;
+
+grant execute on function guestly.forget_cancelled_hold(uuid, uuid, text, text) to service_role;
 
 -- ---- Reconciliation: forget_lapsed_hold
 

@@ -3,7 +3,7 @@
 -- Stripe's payments and refunds become money rows exactly once; lower priorities leave Guestly's
 -- limits to paid work.
 begin;
-select plan(33);
+select plan(34);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -187,6 +187,15 @@ select isnt(guestly.reserve_request_slot(10, 1000, 10000, 0, 'live'), null,
   'while a paid booking still gets one at once');
 select throws_ok($$select guestly.reserve_request_slot(10, 100, 1000, 0, 'urgent')$$, '22023', null,
   'an unknown priority is refused');
+
+-- A request reaches Guestly some time after its slot: the next second's share starts 1.3 s after
+-- the first, so a 300 ms spread of arrival delays never puts 11 in one of Guestly's seconds.
+delete from guestly.request_slots;
+create temp table burst_slots as
+  select guestly.reserve_request_slot(10, 1000, 10000, 60000, 'live') as slot_at
+    from generate_series(1, 11);
+select cmp_ok((select max(slot_at) - min(slot_at) from burst_slots), '>=', interval '1.3 s',
+  'the 11th of 10 per second waits 1.3 s after the first');
 
 select * from finish();
 rollback;

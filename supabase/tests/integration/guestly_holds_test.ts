@@ -17,6 +17,7 @@ import {
   waitFor,
 } from "./harness.ts";
 import { withGateway, withVaultSecret } from "./second_gateway.ts";
+import { sandboxPost } from "./guestly_side.ts";
 import type { Gateway } from "../../../local/gateway/server.ts";
 import { reportedHoldMinutes } from "../../../local/stack/function-state.ts";
 
@@ -142,6 +143,93 @@ Deno.test(
                 assert.equal(row.guestly_reservation_id, null);
                 const channel = await ota(stay.checkIn, stay.checkOut);
                 assert.equal(channel.status, 201, "nobody blocks the nights any more");
+              },
+            );
+
+            await t.step(
+              "the host cancels the hold in Guestly: no longer held; the payment makes a new reservation and tells the admin",
+              async () => {
+                const stay = nextStay(3);
+                const id = await insertBooking(sql, {
+                  firstName: "Hugo",
+                  lastName: "Hostcancel",
+                  ...stay,
+                });
+                assert.equal((await askHold(gateway, id)).body.hold, "held");
+                const [hold] = await sandbox.reservationsFor(id);
+                await sandboxPost(`/__sandbox/reservations/${hold._id}/host-cancel`, {});
+                await waitFor(
+                  "the booking lets go of the cancelled hold (its webhook)",
+                  async () => (await booking(sql, id)).guestly_hold_status === "cancelled",
+                  30_000,
+                );
+                const answer = await askHold(gateway, id, 0);
+                assert.equal(answer.body.hold, "unavailable", JSON.stringify(answer.body));
+                assert.equal(answer.body.holdStatus, "cancelled");
+                // The guest paid anyway (the Checkout was already open).
+                await stripe("payment_intent.succeeded", id);
+                const row = await waitFor("a reservation of its own", async () => {
+                  const b = await booking(sql, id);
+                  return b.guestly_sync_status === "synced" && b.guestly_reservation_id &&
+                      b.guestly_reservation_id !== hold._id
+                    ? b
+                    : null;
+                }, 30_000);
+                const statuses = new Map(
+                  (await sandbox.reservationsFor(id)).map((r) => [r._id, r.status]),
+                );
+                assert.equal(statuses.get(hold._id), "canceled", "the host's cancellation stands");
+                assert.equal(statuses.get(row.guestly_reservation_id), "confirmed");
+                assert.equal(row.status, "confirmed");
+                await waitFor(
+                  "the admin's email",
+                  async () =>
+                    (await mail.messages()).find((m) =>
+                      String(m.subject ?? "").startsWith(
+                        "Hold cancelled in Guestly, the guest paid",
+                      ) && String(m.text ?? "").includes(id)
+                    ),
+                  20_000,
+                );
+              },
+            );
+
+            await t.step(
+              "the host cancels the hold and its webhook is lost: the payment reads the hold and makes a new reservation",
+              async () => {
+                const stay = nextStay(3);
+                const id = await insertBooking(sql, {
+                  firstName: "Lena",
+                  lastName: "Lostwebhook",
+                  ...stay,
+                });
+                assert.equal((await askHold(gateway, id)).body.hold, "held");
+                const [hold] = await sandbox.reservationsFor(id);
+                // The hold's own create echo dealt with, so the one dropped is the cancellation's.
+                await waitFor("the hold's create echo handled", async () => {
+                  const rows = await sql`select outcome from guestly_events.events
+                                          where reservation_id = ${String(hold._id)}`;
+                  return rows.length > 0 && rows.every((r) => r.outcome !== null);
+                });
+                await sandboxPost("/__sandbox/webhook-faults", { dropNext: 1 });
+                await sandboxPost(`/__sandbox/reservations/${hold._id}/host-cancel`, {});
+                await stripe("payment_intent.succeeded", id);
+                const row = await waitFor("a reservation of its own", async () => {
+                  const b = await booking(sql, id);
+                  return b.guestly_sync_status === "synced" && b.guestly_reservation_id &&
+                      b.guestly_reservation_id !== hold._id
+                    ? b
+                    : null;
+                }, 30_000);
+                assert.equal(row.guestly_hold_status, "cancelled");
+                const statuses = new Map(
+                  (await sandbox.reservationsFor(id)).map((r) => [r._id, r.status]),
+                );
+                assert.equal(statuses.get(hold._id), "canceled", "never confirmed again");
+                assert.equal(statuses.get(row.guestly_reservation_id), "confirmed");
+                const [{ n }] = await sql`select count(*)::int as n from guestly.sync_attempts
+                                           where booking_id = ${id} and operation = 'update_status'`;
+                assert.equal(n, 0, "no status change was sent to the cancelled hold");
               },
             );
 

@@ -5,8 +5,9 @@
 // booking (--booking), so other tests' leftovers on the shared stack are not touched.
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { booking, invokeFunction, mail, stack, waitFor } from "./harness.ts";
-import { dbTest } from "./stripe_helpers.ts";
+import { booking, invokeFunction, mail, sandbox, stack, waitFor } from "./harness.ts";
+import { dbTest, deliver } from "./stripe_helpers.ts";
+import { stripeEvent } from "../fixtures/stripe/events.ts";
 import { sandboxJson, sandboxPost, syncedBooking } from "./guestly_side.ts";
 import { nextStay } from "../../../local/stays.ts";
 import { main as reconcileCli } from "../../../scripts/sync-reconcile.ts";
@@ -179,5 +180,121 @@ dbTest(
     // sync:status shows the last run.
     const [last] = await sql`select guestly_reconcile.run_result() -> 'run' ->> 'id' as id`;
     assert.equal(last.id, runId);
+  },
+);
+
+type Money = {
+  totalPaid: number;
+  balanceDue: number;
+  payments: Array<{ _id: string; amount: number; refunds: Array<{ amount: number }> }>;
+};
+
+/** The stack's one reservation of a booking once `done` holds for it. */
+async function reservationOf(
+  id: string,
+  what: string,
+  done: (r: Record<string, unknown>) => boolean,
+) {
+  return await waitFor(
+    what,
+    async () => {
+      const [only, ...more] = await sandbox.reservationsFor(id);
+      return only && more.length === 0 && done(only) ? only : null;
+    },
+    30_000,
+    200,
+  );
+}
+
+dbTest(
+  "a reservation deleted in Guestly is re-created with its payment; a later refund lands on it",
+  async (sql) => {
+    const { id, reservationId } = await syncedBooking(sql);
+    const paidOnce = await reservationOf(
+      id,
+      "the payment on the first reservation",
+      (r) => (r.money as Money).totalPaid === 450,
+    );
+    assert.equal(paidOnce._id, reservationId);
+    const gone = await fetch(`${stack.sandboxUrl}/__sandbox/reservations/${reservationId}`, {
+      method: "DELETE",
+    });
+    assert.equal(gone.status, 200, await gone.text());
+
+    // As the nightly job does.
+    const fix = await invokeFunction("guestly-reconcile", {
+      fix: true,
+      wait: true,
+      bookingIds: [id],
+      settleMinutes: 0,
+    });
+    assert.equal(fix.status, 200, fix.text);
+    const runId = (fix.body as { run_id: string }).run_id;
+    assert.deepEqual((await items(sql, runId)).map((i) => [i.kind, i.action]), [
+      ["missing_in_guestly", "healed"],
+    ]);
+
+    // Guestly shows the stay paid again on the new reservation: the payment recorded once.
+    const remade = await reservationOf(
+      id,
+      "the payment on the new reservation",
+      (r) => r._id !== reservationId && (r.money as Money).payments.length > 0,
+    );
+    const money = remade.money as Money;
+    assert.equal(money.payments.length, 1, "recorded once on the new reservation");
+    assert.equal(money.totalPaid, 450);
+    assert.equal(money.balanceDue, 0);
+    const row = await waitFor("synced", async () => {
+      const b = await booking(sql, id);
+      return b.guestly_sync_status === "synced" ? b : null;
+    });
+    assert.equal(row.guestly_reservation_id, remade._id);
+    const rows = await sql`
+      select status, guestly_reservation_id from guestly.payments where booking_id = ${id}`;
+    assert.deepEqual(rows.map((r) => [r.status, r.guestly_reservation_id]), [
+      ["recorded", remade._id],
+    ]);
+
+    // The email calls it healed and says the money is being recorded again.
+    const message = await waitFor(
+      "the reconciliation email",
+      async () =>
+        (await mail.messages()).find((m) =>
+          String(m.subject ?? "").startsWith("Reconciliation with Guestly") &&
+          String(m.text ?? "").includes(runId)
+        ),
+      20_000,
+    );
+    assert.match(
+      String(message.text),
+      /its 1 payment\(s\) and 0 refund\(s\) are being recorded on the new reservation/,
+    );
+
+    // A partial refund afterwards is recorded on the payment the new reservation shows.
+    const refund = stripeEvent("charge.refunded", {
+      bookingId: id,
+      amount: 45000,
+      amountRefunded: 15000,
+      currency: "usd",
+      paymentIntentId: row.stripe_payment_intent_id,
+    });
+    assert.equal((await deliver(refund)).body.outcome, "partial_refund");
+    const refunded = await reservationOf(
+      id,
+      "the refund on the new reservation",
+      (r) => (r.money as Money).totalPaid === 300,
+    );
+    assert.equal(refunded._id, remade._id);
+    assert.deepEqual(
+      (refunded.money as Money).payments.map((p) => p.refunds.map((f) => f.amount)),
+      [
+        [150],
+      ],
+    );
+    const after = await waitFor("synced after the refund", async () => {
+      const b = await booking(sql, id);
+      return b.guestly_sync_status !== "pending" ? b : null;
+    });
+    assert.equal(after.guestly_sync_status, "synced", after.guestly_sync_error ?? "");
   },
 );

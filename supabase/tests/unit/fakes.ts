@@ -118,8 +118,12 @@ export class MemoryStore implements SyncStore {
     leaseId: string,
     paymentId: string,
     outcome: "sending" | "recorded" | "unknown" | "not_sent",
+    _guestlyPaymentId: string | null = null,
+    reservationId: string | null = null,
   ) {
     if (leaseId !== this.lease) return Promise.resolve(false);
+    // As guestly.record_payment_outcome: an answer about a replaced reservation is not written.
+    if (reservationId !== this.row!.guestly_reservation_id) return Promise.resolve(false);
     const payment = this.payments.find((p) => p.id === paymentId)!;
     if (outcome === "recorded") payment.status = "recorded";
     else if (outcome === "not_sent") payment.unknown_at = null;
@@ -253,6 +257,18 @@ export class MemoryStore implements SyncStore {
     row.guestly_synced_status = null;
     row.guestly_synced_state = null;
     row.guestly_hold_status = "expired";
+    return Promise.resolve(true);
+  }
+  forgetCancelledHold(_id: string, leaseId: string, reservationId: string) {
+    const row = this.row!;
+    if (
+      leaseId !== this.lease || row.guestly_reservation_id !== reservationId ||
+      row.guestly_synced_status !== "pending_payment"
+    ) return Promise.resolve(false);
+    row.guestly_reservation_id = null;
+    row.guestly_synced_status = null;
+    row.guestly_synced_state = null;
+    row.guestly_hold_status = "cancelled";
     return Promise.resolve(true);
   }
   release(_id: string, leaseId: string, retryAt?: Date) {

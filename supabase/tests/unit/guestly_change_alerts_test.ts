@@ -92,3 +92,21 @@ Deno.test("dates changed with another price: both amounts, never a money change"
   assert.match(email.text, /Check-out: 2027-02-05 → 2027-02-07/);
   assert.match(email.text, /we never change money on our own/);
 });
+
+Deno.test("a hold the host cancelled, then paid: the email says nothing was revived and what to do", () => {
+  const email = renderAlertEmail(
+    context("hold_cancelled_in_guestly", {
+      hold_reservation_id: "res-hold-77",
+      hold_error: "cancelled in Guestly by host",
+      paid_after_cancellation: true,
+    }),
+    null,
+  );
+  assert.match(email.subject, /^Hold cancelled in Guestly, the guest paid: booking 5eed0000…/);
+  assert.match(email.text, /reservation res-hold-77\) was cancelled in Guestly \(cancelled in/);
+  assert.match(email.text, /after that \(the website was told/);
+  assert.match(email.text, /NOT confirmed again\. The sync creates a new reservation/);
+  assert.match(email.text, /refund the guest in Stripe/);
+  assert.match(email.text, /https:\/\/dashboard\.stripe\.com\/test\/payments\/pi_3QxYz/);
+  assert.doesNotMatch(email.subject, /Guestly sync failed/);
+});

@@ -115,6 +115,26 @@ Deno.test("a lost payment that never committed is sent again once, after the loo
   ]);
 });
 
+Deno.test("a payment whose reservation is replaced while its record is out is not marked recorded", async () => {
+  const store = storeWith({ guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" });
+  store.row!.guestly_synced_state = desiredContent(store.row!);
+  const guestly = new FakeGuestly([
+    () => {
+      // The reconciliation heals the reservation as deleted while the record is out.
+      store.row!.guestly_reservation_id = null;
+      return status(200, [{ _id: "pay-1", amount: 640.5, note: "Stripe pi_123" }])();
+    },
+  ]);
+  const { deps } = testDeps(store, guestly);
+  await syncBookingToGuestly(store.row!.id, deps);
+  assert.deepEqual(paths(guestly), ["POST /v1/reservations/65r1/payments"]);
+  assert.equal(
+    store.payments[0].status,
+    "pending",
+    "still due, for the booking's next reservation",
+  );
+});
+
 Deno.test("a full refund: the reservation is cancelled, then the refund recorded on its payment", async () => {
   const store = storeWith(
     { status: "refunded", guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },

@@ -14,6 +14,9 @@ const reserved = () => () =>
   Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "reserved" }, { status: 201 });
 const confirmed = () => () =>
   Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" });
+/** Guestly's read of the hold (GET /reservations/{id}) before the payment confirms it. */
+const read = (status: string, more: Record<string, unknown> = {}) => () =>
+  Response.json({ _id: HOLD_ID, status, ...more });
 const canceled = () => () =>
   Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "canceled" });
 
@@ -154,7 +157,12 @@ Deno.test("taken nights: the hold is unavailable, final, and nobody is alerted",
 
 Deno.test("paid after the hold was placed: the same reservation is confirmed, nothing created", async () => {
   const store = new MemoryStore(holdBooking());
-  const guestly = new FakeGuestly([reserved(), confirmed(), ...referenceSet(HOLD_ID)]);
+  const guestly = new FakeGuestly([
+    reserved(),
+    read("reserved"),
+    confirmed(),
+    ...referenceSet(HOLD_ID),
+  ]);
   const { deps } = testDeps(store, guestly);
   await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(guestly.requests.length, 1, "a hold gets its reference once it is paid for");
@@ -162,11 +170,13 @@ Deno.test("paid after the hold was placed: the same reservation is confirmed, no
   store.row!.guestly_sync_status = "pending";
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 2 + 2);
-  assert.match(guestly.requests[2].url, new RegExp(`/reservations-v3/${HOLD_ID}/custom-fields$`));
-  assert.equal(guestly.requests[1].method, "PUT");
-  assert.match(guestly.requests[1].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
-  assert.deepEqual(guestly.bodies[1], { status: "confirmed" });
+  assert.equal(guestly.requests.length, 3 + 2);
+  assert.equal(guestly.requests[1].method, "GET", "the hold is read: still live?");
+  assert.equal(guestly.requests[2].method, "PUT");
+  assert.match(guestly.requests[2].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
+  assert.deepEqual(guestly.bodies[2], { status: "confirmed" });
+  // Paid for: our reference goes on it next.
+  assert.match(guestly.requests[3].url, new RegExp(`/reservations-v3/${HOLD_ID}/custom-fields$`));
   assert.equal(store.row!.guestly_hold_status, "confirmed");
   assert.equal(store.row!.guestly_reservation_id, HOLD_ID);
 });
@@ -178,6 +188,7 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   const store = new MemoryStore(holdBooking());
   const guestly = new FakeGuestly([
     reserved(),
+    read("expired"), // ran out: not cancelled, so the confirm is tried
     blocked(), // the lapsed hold cannot be confirmed
     blocked(), // nor can a new reservation be made: a double booking
     () =>
@@ -193,7 +204,7 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   assert.ok(result.outcome === "failed" && result.final);
   assert.equal(store.failures.at(-1)?.errorKind, "conflict");
   assert.equal(store.alerts, 1, "one double-booking alert");
-  assert.deepEqual(guestly.requests.slice(1).map((r) => r.method), ["PUT", "POST"]);
+  assert.deepEqual(guestly.requests.slice(1).map((r) => r.method), ["GET", "PUT", "POST"]);
   // The booking no longer holds the lapsed hold: the operator's forced retry creates anew.
   assert.equal(store.row!.guestly_reservation_id, null);
   assert.equal(store.row!.guestly_hold_status, "expired");
@@ -205,6 +216,39 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   assert.equal(lastPost, guestly.requests.length - 3, "the create, then the reference's 2");
   assert.equal((guestly.bodies[lastPost] as { ignoreCalendar?: boolean }).ignoreCalendar, true);
   assert.equal(store.row!.guestly_reservation_id, NEW_ID);
+});
+
+Deno.test("the host cancelled the hold and its webhook never came: the payment makes a new reservation, never confirms the cancelled one", async () => {
+  const NEW_ID = "65dddddddddddddddddddddd";
+  const store = new MemoryStore(holdBooking());
+  const guestly = new FakeGuestly([
+    reserved(),
+    read("canceled", { canceledBy: "host" }),
+    () =>
+      Response.json({ reservationId: NEW_ID, _id: NEW_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(NEW_ID),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  await syncBookingToGuestly(store.row!.id, deps);
+  store.row!.status = "confirmed";
+  store.row!.guestly_sync_status = "pending";
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.deepEqual(
+    guestly.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`),
+    [
+      "POST /v1/reservations-v3",
+      `GET /v1/reservations/${HOLD_ID}`,
+      "POST /v1/reservations-v3",
+      // Our reference and notes on the new one.
+      `PUT /v1/reservations-v3/${NEW_ID}/custom-fields`,
+      `PUT /v1/reservations-v3/${NEW_ID}/notes`,
+    ],
+    "no status change is sent to the cancelled hold",
+  );
+  assert.equal((guestly.bodies[2] as { status?: string }).status, "confirmed");
+  assert.equal(store.row!.guestly_reservation_id, NEW_ID);
+  assert.equal(store.row!.guestly_hold_status, "cancelled");
 });
 
 Deno.test("paid before the hold's request left: one confirmed create, no hold", async () => {
@@ -327,6 +371,13 @@ Deno.test("guestly-hold: taken nights → unavailable; Guestly silent past the w
   const off = await (await holdHandler([pending(null)]).ask({ bookingId: ID })).json();
   assert.equal(off.hold, "unknown");
   assert.match(off.reason, /GUESTLY_HOLD_MINUTES/);
+});
+
+Deno.test("guestly-hold: a hold the host cancelled in Guestly is no longer held: do not take payment", async () => {
+  const body = await (await holdHandler([pending("cancelled")]).ask({ bookingId: ID })).json();
+  assert.equal(body.hold, "unavailable");
+  assert.equal(body.holdStatus, "cancelled");
+  assert.match(body.reason, /host cancelled the hold in Guestly: do not take payment/);
 });
 
 Deno.test("guestly-hold: bad input names the field; unknown booking 404; paid 409; no key 401", async () => {

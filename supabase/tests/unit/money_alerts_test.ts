@@ -1,5 +1,5 @@
 // The money alert emails (payment_unmatched, payment_for_cancelled_booking, duplicate_payment,
-// payment_disputed, partial_refund) as renderAlertEmail produces them from what
+// payment_disputed, partial_refund, refund_unmatched, money_matched_late) as renderAlertEmail produces them from what
 // guestly.alert_email_context returns: each names what the admin needs, escapes what it shows,
 // and is the same bytes on every render (Resend's idempotency key).
 import assert from "node:assert/strict";
@@ -121,6 +121,12 @@ Deno.test("duplicate_payment: names the first and the second payment", () => {
   assertBoth(email, ["already paid by pi_money_1", "pi_money_2", "refund the second one"]);
 });
 
+Deno.test("duplicate_payment for a booking with no payment intent never just says to refund it", () => {
+  const email = renderAlertEmail(context("duplicate_payment", {}), null);
+  assert.ok(!email.text.includes("refund the second one"), "it may be the stay's only payment");
+  assertBoth(email, ["no Stripe payment of its own", "Check whether the guest paid twice"]);
+});
+
 Deno.test("payment_disputed: amount, reason, deadline and the dispute's Dashboard page", () => {
   const email = renderAlertEmail(
     context("payment_disputed", {
@@ -178,6 +184,152 @@ Deno.test("partial_refund: refunded so far of the charge; the booking stays", ()
   );
   assertBoth(email, ["Refunded so far", "$150.00 USD", "$450.00 USD", "ch_money_1", "by hand"]);
   assert.match(email.text, /The booking stays confirmed/);
+});
+
+Deno.test("partial_refund of a booking still waiting for payment: recorded with the payment", () => {
+  const email = renderAlertEmail(
+    context(
+      "partial_refund",
+      {
+        event_type: "charge.refunded",
+        amount: 5000,
+        charge_amount: 45000,
+        booking_status: "pending_payment",
+      },
+      true,
+      "pending_payment",
+    ),
+    null,
+  );
+  assert.match(
+    email.text,
+    /Guestly records this refund with the payment, once the payment arrives/,
+  );
+});
+
+Deno.test("refund_unmatched: the refund, its charge, and that it is applied if matched later", () => {
+  const email = renderAlertEmail(
+    context("refund_unmatched", {
+      event_type: "charge.refunded",
+      amount: 45000,
+      charge_amount: 45000,
+      charge_id: "ch_money_9",
+      booking_ref: "BK-9",
+      reason: "the event names no booking",
+    }, false),
+    null,
+  );
+  assert.equal(email.subject, "Refund not matched to any booking: $450.00 USD (pi_money_2)");
+  assertBoth(email, [
+    "Refunded so far",
+    "ch_money_9",
+    "BK-9",
+    "https://dashboard.stripe.com/test/payments/pi_money_2",
+    "stripe_events_needing_attention",
+    "stripe_payment_intent_id",
+  ]);
+  assert.match(email.text, /Nothing was changed on any booking/);
+});
+
+function matchedLate(details: Record<string, unknown>, status: string) {
+  return renderAlertEmail(
+    context(
+      "money_matched_late",
+      {
+        event_id: undefined,
+        event_type: undefined,
+        booking_status_before: "confirmed",
+        booking_status: status,
+        matched_by: "evt_money_c",
+        events: [
+          {
+            event_id: "evt_money_p",
+            type: "payment_intent.succeeded",
+            created: "2026-12-02T10:00:00+00:00",
+            amount: 45000,
+            outcome: "confirmed",
+          },
+          ...(details.refunded_amount
+            ? [{
+              event_id: "evt_money_r",
+              type: "charge.refunded",
+              created: "2026-12-02T11:00:00+00:00",
+              amount: details.refunded_amount,
+              outcome: details.refunded_in_full ? "refunded" : "partial_refund",
+            }]
+            : []),
+        ],
+        ...details,
+      },
+      true,
+      status,
+    ),
+    null,
+  );
+}
+
+Deno.test("money_matched_late, refunded in full: the booking is refunded; contact the guest", () => {
+  const email = matchedLate({ refunded_amount: 45000, refunded_in_full: true }, "refunded");
+  assert.equal(
+    email.subject,
+    "Refunded before it was matched: booking 5eed0000… — Grace Hopper at Pine Cabin is now " +
+      "refunded ($450.00 USD paid, $450.00 USD refunded)",
+  );
+  assertBoth(email, [
+    "confirmed → refunded",
+    "evt_money_c",
+    "evt_money_p",
+    "evt_money_r",
+    "2026-12-02 11:00:00 UTC",
+    "Contact them",
+    "make a new booking",
+  ]);
+  assert.match(email.text, /Nobody has paid for this stay any more/);
+});
+
+Deno.test("money_matched_late, partly refunded: the stay stays; Guestly shows what is due", () => {
+  const email = matchedLate({ refunded_amount: 10000, refunded_in_full: false }, "confirmed");
+  assert.equal(
+    email.subject,
+    "Matched late, partly refunded: booking 5eed0000… — Grace Hopper at Pine Cabin " +
+      "($450.00 USD paid, $100.00 USD refunded)",
+  );
+  assertBoth(email, ["$100.00 USD", "balance shows what is still due", "collect the difference"]);
+});
+
+Deno.test("money_matched_late, the payment only: matched by hand; do not refund it", () => {
+  const email = matchedLate({ matched_by: "booking_update" }, "confirmed");
+  assert.equal(
+    email.subject,
+    "Unmatched payment now matched: booking 5eed0000… — Grace Hopper at Pine Cabin ($450.00 USD)",
+  );
+  assertBoth(email, ["confirmed by hand", "do not refund it", "Refunded"]);
+  assert.match(email.text, /Refunded: +nothing/);
+  assert.ok(!email.text.includes("Contact them"), "nothing for the admin to decide");
+});
+
+Deno.test("money_matched_late to a booking already refunded: not applied, never 'do not refund'", () => {
+  const email = renderAlertEmail(
+    context(
+      "money_matched_late",
+      {
+        booking_status_before: "refunded",
+        booking_status: "refunded",
+        matched_by: "evt_money_refund",
+        events: [{
+          event_id: "evt_money_p",
+          type: "payment_intent.succeeded",
+          amount: 45000,
+          outcome: "stale",
+        }],
+      },
+      true,
+      "refunded",
+    ),
+    null,
+  );
+  assertBoth(email, ["the payment was not applied", "refund the payment in Stripe"]);
+  assert.ok(!email.text.includes("do not refund it"));
 });
 
 Deno.test("money emails are the same bytes on every render, for every kind", () => {

@@ -167,6 +167,18 @@ Deno.test("a hold while the guest pays is no drift; a confirmed reservation for 
   assert.equal(compareBound(hold, reservation({ status: "confirmed" }), OPTS)?.kind, "not_ours");
 });
 
+Deno.test("a hold the host cancelled, its webhook lost: applied as the webhook would have been", () => {
+  for (const status of ["pending_payment", "confirmed"] as const) {
+    const hold = booking({ status, synced_status: "pending_payment" });
+    for (const guestly of ["canceled", "declined"]) {
+      const item = compareBound(hold, reservation({ status: guestly, canceledBy: "host" }), OPTS);
+      assert.equal(item?.kind, "missed_webhook", `${status} / ${guestly}`);
+      assert.equal(item?.heal?.kind, "apply");
+      assert.equal(item?.heal?.kind === "apply" && item.heal.stay.status, guestly);
+    }
+  }
+});
+
 Deno.test("Guestly's side: duplicates, no reference, no such booking; ended ones are ignored", () => {
   const items = classify({
     bookings: [booking()],

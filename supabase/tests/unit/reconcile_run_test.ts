@@ -72,8 +72,11 @@ function fakes(bookings: BookingSnapshot[], reservations: unknown[], opts: {
 } = {}) {
   const calls: string[] = [];
   let deferrals = opts.deferFirst ?? 0;
-  const store: RunStore & { finished?: unknown } = {
-    begin: () => Promise.resolve({ started: true, runId: "run-1" }),
+  const store: RunStore & { finished?: unknown; begunWith?: unknown[] } = {
+    begin: (...args) => {
+      store.begunWith = args;
+      return Promise.resolve({ started: true, runId: "run-1" });
+    },
     bookings: () => Promise.resolve(bookings),
     record: (_run, item, action) => {
       calls.push(`${action} ${item.kind} ${item.reservationId}`);
@@ -269,6 +272,9 @@ Deno.test("a run stops and records itself before the platform's wall clock, neve
     timeBudgetMs: 100_000,
   });
   assert.ok(result.started);
+  // The database is told the run has a budget: it lives inside a function invocation, so one
+  // still running past the platform's wall clock died (abandon_dead_runs alerts it).
+  assert.deepEqual(store.begunWith, ["cron", true, 100]);
   assert.deepEqual(pages, [0, PAGE_SIZE, PAGE_SIZE * 2, PAGE_SIZE * 3]);
   const error = (store.finished as { error: string | null }).error ?? "";
   assert.match(
@@ -284,6 +290,7 @@ Deno.test("a run stops and records itself before the platform's wall clock, neve
     bookings.map((_, i) => raw(i, i === 0 ? { status: "canceled" } : {})),
   );
   await runReconciliation(cli.deps, { fix: true, triggeredBy: "cli", settleMs: 0 });
+  assert.deepEqual(cli.store.begunWith, ["cli", true, undefined], "no budget: no wall clock");
   assert.equal(cli.pages.length, 5);
   assert.equal((cli.store.finished as { error: unknown }).error, null);
 });

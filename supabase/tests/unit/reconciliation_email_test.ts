@@ -132,3 +132,46 @@ Deno.test("a reservation the host reinstated tells the admin what happened and w
   assert.match(text, /here cancelled, Guestly confirmed \(Guestly had it cancelled; someone there/);
   assert.match(text, /Not cancelled again on our own/);
 });
+
+Deno.test("a run that never finished: its own email says it died, why, and what to do", () => {
+  const abandoned = (details: Record<string, unknown>): AlertContext => ({
+    alert: {
+      id: "a1e70000-0000-4000-8000-0000000000d2",
+      kind: "reconciliation_abandoned",
+      booking_id: null,
+      created_at: "2026-12-03T03:30:00.000Z",
+      details: {
+        run_id: RUN,
+        started_at: "2026-12-03T03:17:00.000Z",
+        abandoned_at: "2026-12-03T03:30:00.000Z",
+        triggered_by: "cron",
+        fix: true,
+        drift_recorded: 2,
+        healed: 1,
+        ...details,
+      },
+    },
+    booking: null,
+    attempts: [],
+    attempts_total: 0,
+  });
+  const inFunction = renderAlertEmail(abandoned({ time_budget_seconds: 360 }), null);
+  assert.equal(
+    inFunction.subject,
+    "Reconciliation with Guestly: the run of 2026-12-03 03:17:00 UTC never finished",
+  );
+  assert.match(inFunction.text, /with a 360 s budget/);
+  assert.match(inFunction.text, /150 s on the free plan, 400 s on paid plans/);
+  assert.match(inFunction.text, /recorded 2 difference\(s\), 1 of them healed/);
+  assert.match(inFunction.text, /GUESTLY_RECONCILE_TIME_BUDGET_SECONDS below your plan's limit/);
+  assert.match(inFunction.text, new RegExp(`guestly_reconcile.runs where id = '${RUN}'`));
+  assert.doesNotMatch(inFunction.text, /Guestly sync failed/);
+
+  const cli = renderAlertEmail(abandoned({ time_budget_seconds: null, triggered_by: "cli" }), null);
+  assert.match(cli.text, /without a time limit/);
+  assert.doesNotMatch(cli.text, /GUESTLY_RECONCILE_TIME_BUDGET_SECONDS/);
+  assert.equal(
+    renderAlertEmail(abandoned({}), null).text,
+    renderAlertEmail(abandoned({}), null).text,
+  );
+});

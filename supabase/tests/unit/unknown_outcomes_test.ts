@@ -361,6 +361,37 @@ Deno.test("a create whose pre-send check ends after its slot takes a fresh slot 
   assert.deepEqual(sentAt, [slots[1]], "and left exactly at it");
 });
 
+Deno.test("a create whose wait for its slot overruns (a busy runtime) takes a fresh slot", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1")]);
+  const { deps, clock } = testDeps(store, guestly);
+  const slots: number[] = [];
+  // deno-lint-ignore no-explicit-any
+  const client = deps.guestly.deps as any;
+  client.limiter = {
+    reserve: () => {
+      const slot = clock.now + 500;
+      slots.push(slot);
+      return Promise.resolve(new Date(slot));
+    },
+  };
+  client.sleep = (ms: number) => {
+    // The wait that ends at the first slot fires 200 ms late: the event loop was busy.
+    const overrun = clock.now + ms === slots[0] && slots.length === 1 ? 200 : 0;
+    clock.now += ms + overrun;
+    return Promise.resolve();
+  };
+  const sentAt: number[] = [];
+  const send = guestly.fetch;
+  client.fetchOnce = (input: RequestInfo | URL, init?: RequestInit) => {
+    sentAt.push(clock.now);
+    return send(input, init);
+  };
+  assert.equal((await syncBookingToGuestly(BOOKING, deps)).outcome, "synced");
+  assert.equal(slots.length, 2 + 2, "the late create reserved a second slot (+ the reference's 2)");
+  assert.deepEqual(sentAt, [slots[1]], "and left exactly at it, not 200 ms after the first");
+});
+
 Deno.test("a name Guestly would refuse is caught before sending, naming the field", async () => {
   const store = new MemoryStore(bookingRow({ guest_first_name: "   " }));
   const guestly = new FakeGuestly([]);

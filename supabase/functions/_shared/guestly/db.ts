@@ -77,6 +77,12 @@ export function postgresSyncStore(sql: Sql): SyncStore {
           as forgotten`;
       return row.forgotten as boolean;
     },
+    async forgetCancelledHold(bookingId, leaseId, reservationId, canceledBy) {
+      const [row] = await sql`
+        select guestly.forget_cancelled_hold(${bookingId}::uuid, ${leaseId}::uuid,
+          ${reservationId}, ${canceledBy}) as forgotten`;
+      return row.forgotten as boolean;
+    },
     async recordHoldFailure(bookingId, leaseId, error, permanent, options = {}) {
       const [row] = await sql`
         select guestly.record_hold_failure(${bookingId}::uuid, ${leaseId}::uuid, ${error},
@@ -89,10 +95,17 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         nextAttemptAt: result.next_attempt_at ?? null,
       };
     },
-    async recordPaymentOutcome(bookingId, leaseId, paymentId, outcome, guestlyPaymentId) {
+    async recordPaymentOutcome(
+      bookingId,
+      leaseId,
+      paymentId,
+      outcome,
+      guestlyPaymentId,
+      reservationId,
+    ) {
       const [row] = await sql`
         select guestly.record_payment_outcome(${bookingId}::uuid, ${leaseId}::uuid,
-          ${paymentId}::uuid, ${outcome}, ${guestlyPaymentId ?? null}) as recorded`;
+          ${paymentId}::uuid, ${outcome}, ${guestlyPaymentId}, ${reservationId}) as recorded`;
       return row.recorded as boolean;
     },
     async beginManualRetry(bookingId, options = {}) {

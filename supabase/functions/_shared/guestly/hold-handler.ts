@@ -57,6 +57,13 @@ export function holdAnswer(state: HoldState): { hold: HoldAnswer; reason: string
       return { hold: "unknown", reason: "the hold was released (the Checkout ended)" };
     case "expired":
       return { hold: "unknown", reason: "the hold ran out before payment" };
+    case "cancelled":
+      // The host said no to these nights for this booking: a payment would only make a
+      // reservation the host may not want (it alerts the admin if it comes anyway).
+      return {
+        hold: "unavailable",
+        reason: "the host cancelled the hold in Guestly: do not take payment",
+      };
     case null:
     case undefined:
       return {

@@ -13,6 +13,7 @@ export const HOLD_STATUSES = [
   "released",
   "expired",
   "confirmed",
+  "cancelled",
 ] as const;
 export const HoldStatus = z.enum(HOLD_STATUSES);
 export type HoldStatus = z.infer<typeof HoldStatus>;

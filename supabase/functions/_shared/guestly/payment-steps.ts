@@ -180,12 +180,15 @@ async function settle(
   event?: "recorded" | "found_after_unknown",
 ): Promise<Step | null> {
   const { booking, deps, leaseId } = ctx;
+  // The round records money only on the booking's reservation as claimed (recordPayments gets
+  // it): if that was replaced meanwhile, the outcome is refused and the row stays due.
   const held = await deps.store.recordPaymentOutcome(
     booking.id,
     leaseId,
     payment.id,
     outcome,
     guestlyPaymentId,
+    booking.guestly_reservation_id,
   );
   if (!held) return { kind: "lease_lost" };
   if (event) {

@@ -72,6 +72,10 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
   if (target === "canceled") return await cancelAll(ctx);
 
   if (known) {
+    if (target === "confirmed" && booking.guestly_synced_status === "pending_payment") {
+      const cancelled = await unlessHoldCancelled(ctx, known);
+      if (cancelled) return cancelled;
+    }
     const step = await setStatus(ctx, known, target);
     if (
       step.kind === "permanent" && step.errorKind === "conflict" && target === "confirmed" &&
@@ -98,6 +102,45 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
   const syncedState = contentOf(only, booking.guestly_desired_state);
   if (only.status === target) return { kind: "done", reservationId: only.id, syncedState };
   return withContent(await setStatus(ctx, only.id, target), syncedState);
+}
+
+/**
+ * Before the payment confirms the hold, is it still live in Guestly? The host may have cancelled
+ * it (or Guestly declined it) and the webhook not reached us yet — lost, or on its way: setting
+ * it to confirmed would undo the host's cancellation without anyone noticing. A cancelled hold is
+ * let go of, as the webhook would (the admin is alerted, tg_bookings__alert_paid_after_hold_…),
+ * and the stay gets a reservation of its own in this round. Null: go on and confirm it.
+ */
+async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<Step | null> {
+  const { booking, deps } = ctx;
+  const read = await attempt(
+    ctx,
+    "get_reservation",
+    (options) => deps.guestly.getReservation(holdId, options),
+  );
+  // Gone (404): the confirm answers it as for any reservation.
+  if (read.outcome !== "success") {
+    return read.httpStatus === 404 ? null : toStep(ctx, "get_reservation", read);
+  }
+  const status = read.data?.status;
+  if (status !== "canceled" && status !== "declined") return null;
+  const by = read.data?.canceledBy ?? null;
+  if (!await deps.store.forgetCancelledHold(booking.id, ctx.leaseId, holdId, by)) {
+    return { kind: "lease_lost" };
+  }
+  deps.log.warn("guestly.hold.cancelled_in_guestly", {
+    booking_id: booking.id,
+    reservation_id: holdId,
+    guestly_status: status,
+  });
+  ctx.booking = {
+    ...booking,
+    guestly_reservation_id: null,
+    guestly_synced_status: null,
+    guestly_synced_state: null,
+    guestly_hold_status: "cancelled",
+  };
+  return await create(ctx, "confirmed");
 }
 
 function withContent(step: Step, syncedState: ReservationContent | undefined): Step {

@@ -63,13 +63,18 @@ export interface SyncStore {
     /** `referenceSet`: our booking reference was read back from `reservationId`. */
     options?: { referenceSet?: boolean },
   ): Promise<{ recorded: boolean; moreWork: boolean }>;
-  /** A payment row's request: `recorded` in Guestly, or `unknown` (look it up first next time). */
+  /**
+   * A payment row's request to `reservationId`: `recorded` in Guestly, or `unknown` (look it up
+   * there first next time). False if the lease was lost or the booking's reservation was
+   * replaced meanwhile (the row then stays due for the new one).
+   */
   recordPaymentOutcome(
     bookingId: string,
     leaseId: string,
     paymentId: string,
     outcome: "sending" | "recorded" | "unknown" | "not_sent",
-    guestlyPaymentId?: string | null,
+    guestlyPaymentId: string | null,
+    reservationId: string | null,
   ): Promise<boolean>;
   recordFailure(
     bookingId: string,
@@ -105,6 +110,17 @@ export interface SyncStore {
    * or the binding changed.
    */
   forgetLapsedHold(bookingId: string, leaseId: string, reservationId: string): Promise<boolean>;
+  /**
+   * The host cancelled the booking's hold in Guestly (read right before the payment would confirm
+   * it): it is not the booking's reservation any more (kept on record, hold `cancelled`). False if
+   * the lease or the binding changed.
+   */
+  forgetCancelledHold(
+    bookingId: string,
+    leaseId: string,
+    reservationId: string,
+    canceledBy: string | null,
+  ): Promise<boolean>;
   /** `ignoreCalendar`: this episode's create sends `ignoreCalendar: true` (a forced booking). */
   beginManualRetry(
     bookingId: string,

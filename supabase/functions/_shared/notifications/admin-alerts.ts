@@ -10,7 +10,12 @@ import {
   guestlyChangeSections,
   guestlyChangeSubject,
 } from "./guestly-changes.ts";
-import { reconciliationSections, reconciliationSubject } from "./reconciliation.ts";
+import {
+  abandonedRunSections,
+  abandonedRunSubject,
+  reconciliationSections,
+  reconciliationSubject,
+} from "./reconciliation.ts";
 import { minorToMajor } from "../currency.ts";
 
 export interface AlertAttempt {
@@ -246,6 +251,7 @@ function subjectFor(ctx: AlertContext): string {
   if (ctx.alert.kind === "double_booking") return doubleBookingSubject(ctx);
   if (GUESTLY_CHANGE_KINDS.includes(ctx.alert.kind)) return guestlyChangeSubject(ctx);
   if (ctx.alert.kind === "reconciliation_drift") return reconciliationSubject(ctx);
+  if (ctx.alert.kind === "reconciliation_abandoned") return abandonedRunSubject(ctx);
   if (ctx.alert.kind === "payment_mismatch") {
     const d = ctx.alert.details ?? {};
     return `Payment mismatch: ${booking} — ${who} (received ${
@@ -326,6 +332,8 @@ export function renderAlertEmail(ctx: AlertContext, link: RetryLink | null): Ale
     ? guestlyChangeSections(ctx)
     : ctx.alert.kind === "reconciliation_drift"
     ? reconciliationSections(ctx)
+    : ctx.alert.kind === "reconciliation_abandoned"
+    ? abandonedRunSections(ctx)
     : syncFailedSections(ctx, link);
   return { subject, text: renderText(subject, sections), html: renderHtml(subject, sections) };
 }

@@ -16,7 +16,11 @@ import {
 } from "./admin-alerts.ts";
 import { dashboardUrl } from "./money-alerts.ts";
 
-export const GUESTLY_CHANGE_KINDS = ["cancelled_in_guestly", "guestly_change_price_differs"];
+export const GUESTLY_CHANGE_KINDS = [
+  "cancelled_in_guestly",
+  "guestly_change_price_differs",
+  "hold_cancelled_in_guestly",
+];
 
 type Change = [unknown, unknown];
 
@@ -67,6 +71,9 @@ export function guestlyChangeSubject(ctx: AlertContext): string {
   if (ctx.alert.kind === "cancelled_in_guestly") {
     return `Cancelled in Guestly — decide on the refund: ${booking} — ${who}`;
   }
+  if (ctx.alert.kind === "hold_cancelled_in_guestly") {
+    return `Hold cancelled in Guestly, the guest paid: ${booking} — ${who}`;
+  }
   return `Changed in Guestly, price differs: ${booking} — ${who}`;
 }
 
@@ -88,6 +95,30 @@ export function guestlyChangeSections(ctx: AlertContext): Section[] {
       { title: "Payment", rows: paymentRows(ctx) },
       { title: "Booking", rows: bookingRows(ctx) },
       { title: "In Guestly", rows: eventRows(ctx), lines: changeLines(ctx) },
+    ];
+  }
+  if (ctx.alert.kind === "hold_cancelled_in_guestly") {
+    const hold = str(d.hold_reservation_id) ?? "(unknown)";
+    return [
+      {
+        title: "What happened",
+        lines: [
+          `The hold on this booking's nights (Guestly reservation ${hold}) was cancelled in ` +
+          `Guestly (${str(d.hold_error) ?? "cancelled in Guestly"}) and the guest paid ` +
+          (d.paid_after_cancellation
+            ? "after that (the website was told the nights were no longer held)."
+            : "before the cancellation reached us."),
+          "The cancelled reservation was NOT confirmed again. The sync creates a new " +
+          "reservation for the stay; if the nights are taken in Guestly you get a double-booking " +
+          "email instead.",
+          "If the host cancelled on purpose (the stay must not happen): cancel the new " +
+          "reservation in Guestly (the booking here follows) and refund the guest in Stripe. " +
+          "Otherwise nothing to do.",
+          `Alert written ${formatTime(ctx.alert.created_at)}.`,
+        ],
+      },
+      { title: "Payment", rows: paymentRows(ctx) },
+      { title: "Booking", rows: bookingRows(ctx) },
     ];
   }
   const estimate = d.guestly_total_minor ?? d.estimated_total_minor;

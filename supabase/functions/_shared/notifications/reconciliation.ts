@@ -18,7 +18,8 @@ interface Item {
 export const DRIFT_ADVICE: Record<string, string> = {
   missing_in_guestly:
     "The booking's reservation is gone from Guestly. `npm run sync:reconcile -- " +
-    "--fix --booking <id>` starts a sync that looks it up, then creates it again.",
+    "--fix --booking <id>` starts a sync that looks it up, then creates it again and records " +
+    "its payments and refunds on it again.",
   not_ours: "A live reservation carries our source or reference but no booking here holds it " +
     "(a booking never paid, deleted, or a reservation entered by hand): check it in Guestly and " +
     "cancel it there if nobody is staying.",
@@ -140,4 +141,55 @@ export function reconciliationSections(ctx: AlertContext): Section[] {
     sections.push({ title: "More", lines: [`${drift - shown} more not listed here.`] });
   }
   return sections;
+}
+
+// The `reconciliation_abandoned` email: a run that never recorded its result, found by
+// guestly_reconcile.abandon_dead_runs (the 5-minute check, or the next run's begin).
+
+export function abandonedRunSubject(ctx: AlertContext): string {
+  const d = ctx.alert.details ?? {};
+  return `Reconciliation with Guestly: the run of ${formatTime(str(d.started_at))} never finished`;
+}
+
+export function abandonedRunSections(ctx: AlertContext): Section[] {
+  const d = ctx.alert.details ?? {};
+  const budget = typeof d.time_budget_seconds === "number" ? d.time_budget_seconds : null;
+  const healed = Number(d.healed ?? 0);
+  const recorded = Number(d.drift_recorded ?? 0);
+  return [
+    {
+      title: "What happened",
+      lines: [
+        `The reconciliation that began ${formatTime(str(d.started_at))} (${
+          str(d.triggered_by) ?? "?"
+        }${d.fix ? ", with --fix" : ""}) never recorded a result; it was marked failed at ` +
+        `${formatTime(str(d.abandoned_at))}.`,
+        budget === null
+          ? "It ran without a time limit (npm run sync:reconcile in a process of its own) and " +
+            "gave no result within an hour: the process was stopped or lost its connection."
+          : `It ran inside guestly-reconcile with a ${budget} s budget. No function lives past ` +
+            "the platform's wall clock (150 s on the free plan, 400 s on paid plans), so the " +
+            "function was ended before the run could stop itself: the wall clock (a budget " +
+            "above the plan's limit), memory, or a deploy or crash.",
+        `Before it died it had recorded ${recorded} difference(s)` +
+        (healed ? `, ${healed} of them healed (sync:status shows those syncs)` : "") +
+        ". Nothing after its last step was compared or healed; the next daily run (03:17 UTC) " +
+        "checks everything again.",
+      ],
+    },
+    {
+      title: "What to do",
+      lines: [
+        "Look at guestly-reconcile's logs around the start time (guestly.reconcile.* lines) " +
+        "for how far it got.",
+        budget === null
+          ? "Run npm run sync:reconcile -- --fix again from a machine that stays up."
+          : "If it hit the wall clock, set GUESTLY_RECONCILE_TIME_BUDGET_SECONDS below your " +
+            "plan's limit (free plan: the default 120; paid: up to 390), or run " +
+            "npm run sync:reconcile -- --fix from a machine (no time limit).",
+        "To check now instead of waiting for tomorrow: npm run sync:reconcile -- --fix.",
+        `The run: select * from guestly_reconcile.runs where id = '${str(d.run_id) ?? "?"}';`,
+      ],
+    },
+  ];
 }

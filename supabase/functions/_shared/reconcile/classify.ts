@@ -173,6 +173,23 @@ export function compareBound(
     };
   }
   if (recent(r.lastUpdatedAt, o)) return null;
+  // Guestly holds only our hold (the payment, if any, has not confirmed it) and the host
+  // cancelled it (or Guestly declined it), and its webhook never came: apply it as the webhook
+  // would have — the booking lets go of the hold, the website stops hearing `held`, and a payment
+  // makes a new reservation instead of confirming the cancelled one. (`expired` is the hold's
+  // time running out: no drift.)
+  if (
+    b.synced_status === "pending_payment" && (target === null || target === "confirmed") &&
+    (r.status === "canceled" || r.status === "declined")
+  ) {
+    return {
+      ...base,
+      kind: "missed_webhook",
+      details: { booking_status: b.status, guestly_status: r.status, reason: "hold_cancelled" },
+      heal: { kind: "apply", stay: stayOf(r) },
+      guestlyUpdatedAt: r.lastUpdatedAt,
+    };
+  }
   if (target === null) {
     // A hold while the guest pays (GUESTLY_HOLD_MINUTES, docs/holds.md): Guestly holds it
     // `reserved` until its end, as it should.

@@ -14,9 +14,11 @@ import {
 } from "./classify.ts";
 
 export interface RunStore {
+  /** timeBudgetSeconds: the run's limit inside the function (none: the CLI's own process). */
   begin(
     triggeredBy: string,
     fix: boolean,
+    timeBudgetSeconds?: number,
   ): Promise<{ started: boolean; runId: string; reason?: string }>;
   bookings(): Promise<BookingSnapshot[]>;
   record(
@@ -120,7 +122,13 @@ function outOfTimeMessage(budgetMs: number, read: number, total: number | undefi
 
 export async function runReconciliation(deps: RunDeps, options: RunOptions): Promise<RunResult> {
   const { store, log } = deps;
-  const begun = await store.begin(options.triggeredBy, options.fix);
+  // The database learns the budget: a run with one lives inside a function invocation, so one
+  // still running past the platform's wall clock died and is alerted (abandon_dead_runs).
+  const begun = await store.begin(
+    options.triggeredBy,
+    options.fix,
+    options.timeBudgetMs === undefined ? undefined : Math.ceil(options.timeBudgetMs / 1000),
+  );
   if (!begun.started) {
     log.warn("guestly.reconcile.not_started", { reason: begun.reason, run_id: begun.runId });
     return { started: false, reason: begun.reason ?? "not_started", runId: begun.runId };

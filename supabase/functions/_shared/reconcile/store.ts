@@ -11,8 +11,10 @@ const json = (value: unknown) => JSON.stringify(value ?? {});
 
 export function postgresRunStore(sql: Sql): RunStore {
   return {
-    async begin(triggeredBy, fix) {
-      const [row] = await sql`select guestly_reconcile.begin_run(${triggeredBy}, ${fix}) as r`;
+    async begin(triggeredBy, fix, timeBudgetSeconds) {
+      const [row] = await sql`
+        select guestly_reconcile.begin_run(${triggeredBy}, ${fix},
+          ${timeBudgetSeconds ?? null}::int) as r`;
       const r = row.r as { started: boolean; run_id: string; reason?: string };
       return { started: r.started, runId: r.run_id, reason: r.reason };
     },
