@@ -58,7 +58,7 @@ async function createInline(bookingId: string) {
      where b.id = ${bookingId}::uuid`;
   const booking = BookingRow.parse(row.booking);
   const result = await guestly.createReservation(
-    mapBookingToGuestlyReservation(booking, guestlyConfig.GUESTLY_BOOKING_REF_FIELD_ID),
+    mapBookingToGuestlyReservation(booking),
   );
   if (result.outcome !== "success" || !result.data) {
     throw new Error(result.error ?? `Guestly answered ${result.httpStatus}`);

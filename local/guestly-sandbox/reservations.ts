@@ -5,6 +5,7 @@
 
 import {
   type CreateReservationInput,
+  declaredCreateBody,
   type ReservationStatus,
   validateCreate,
   validateStatusUpdate,
@@ -15,6 +16,7 @@ import { newId, type Reservation, type SandboxState } from "./state.ts";
 import { blocksCalendar, checkAvailability, holdExpiry } from "./calendar.ts";
 import { createGuest, refuseRejectedEmail } from "./guests.ts";
 import { routeModification } from "./modifications.ts";
+import { routeAnnotation } from "./annotations.ts";
 import { newMoney } from "./payments.ts";
 import { changedAnswer, createdAnswer, legacyReservation, v3Reservation } from "./answers.ts";
 
@@ -52,7 +54,8 @@ export function asResult(fn: () => OpResult): OpResult {
 
 function create(ctx: Ctx): OpResult {
   const { state } = ctx;
-  const input = validateCreate(parseJsonBody(ctx), state.listings);
+  // Guesty keeps only what its definition declares: a reference sent in the create is lost.
+  const input = validateCreate(declaredCreateBody(parseJsonBody(ctx)), state.listings);
   refuseRejectedEmail(ctx, input.guest.email, "guest.email");
   // Only reservations that block dates are checked (an inquiry takes no nights).
   const blocking = input.status === "confirmed" || input.status === "reserved";
@@ -110,7 +113,15 @@ function changeStatus(ctx: Ctx, id: string): OpResult {
   return { status: 200, body: changedAnswer(r), reservationId: id };
 }
 
-const SIMPLE_FILTERS = ["confirmationCode", "status", "source", "listingId"] as const;
+const SIMPLE_FILTERS = [
+  "confirmationCode",
+  "status",
+  "source",
+  "listingId",
+  // The stay's dates (guestly-sync's lookup by listing and dates): our reading of the search.
+  "checkInDateLocalized",
+  "checkOutDateLocalized",
+] as const;
 const SORT_FIELDS = ["_id", "createdAt", "lastUpdatedAt"] as const;
 
 function search(ctx: Ctx) {
@@ -208,6 +219,8 @@ export function routeReservations(method: string, path: string): Route | null {
   }
   const modification = parts.length === 2 ? routeModification(method, parts[0], parts[1]) : null;
   if (modification) return modification;
+  const annotation = parts.length === 2 ? routeAnnotation(method, parts[0], parts[1]) : null;
+  if (annotation) return annotation;
   if (parts.length === 2 && parts[1] === "status") {
     if (method !== "PUT") return notAllowed(method);
     return {

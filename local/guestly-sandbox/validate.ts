@@ -1,5 +1,8 @@
 // Hand-written validation for the Guestly sandbox, so that the first failing field is
 // named exactly (Guesty-style `field: message`).
+import definition from "../../supabase/tests/contract/guesty-open-api-subset.json" with {
+  type: "json",
+};
 
 export const RESERVATION_STATUSES = [
   "confirmed",
@@ -30,8 +33,10 @@ export interface CreateReservationInput {
   source: string | null;
   guest: GuestInput;
   money: { fareAccommodation: number; currency: string } | null;
-  customFields: { fieldId: string; value: string }[];
-  notes: { other?: string } | string | null;
+  /** Set by `PUT …/custom-fields` (annotations.ts); a create's are dropped (not declared). */
+  customFields: { fieldId: string; value: string; _id?: string }[];
+  /** Set by `PUT …/notes`; the admin API's reservations may carry them from the start. */
+  notes: Record<string, string> | string | null;
   /** Hours a `reserved` hold blocks the dates (-1 = no expiry), as Guesty's API takes it. */
   reservedUntil?: number;
   /** Skip the availability check (Guesty's `ignoreCalendar`). */
@@ -94,6 +99,33 @@ function status(v: unknown, field: string): ReservationStatus {
     fail(field, `must be one of ${RESERVATION_STATUSES.join(", ")}`);
   }
   return v as ReservationStatus;
+}
+
+// deno-lint-ignore no-explicit-any
+const CREATE_BODY: any = (definition as any).paths["/reservations-v3"].post.requestBody
+  .content["application/json"].schema;
+const DECLARED_CREATE_FIELDS = new Set(Object.keys(CREATE_BODY.properties));
+// The definition wraps the guest's properties in a one-member allOf.
+const DECLARED_GUEST_FIELDS = new Set(
+  Object.keys(CREATE_BODY.properties.guest.allOf[0].properties),
+);
+
+/**
+ * The create body as Guesty keeps it: every property its definition does not declare for
+ * `POST /reservations-v3` (our `customFields` and `notes` among them — they have their own PUTs)
+ * is dropped, at the top and in `guest`, the way an API built from that definition ignores them.
+ */
+export function declaredCreateBody(body: unknown): unknown {
+  if (!isObject(body)) return body;
+  const kept = Object.fromEntries(
+    Object.entries(body).filter(([name]) => DECLARED_CREATE_FIELDS.has(name)),
+  );
+  if (isObject(kept.guest)) {
+    kept.guest = Object.fromEntries(
+      Object.entries(kept.guest).filter(([name]) => DECLARED_GUEST_FIELDS.has(name)),
+    );
+  }
+  return kept;
 }
 
 export function validateCreate(
@@ -177,7 +209,7 @@ export function validateCreate(
       if (n.other !== undefined && typeof n.other !== "string") {
         fail("notes.other", "must be a string");
       }
-      notes = { ...n } as { other?: string };
+      notes = { ...n } as Record<string, string>;
     } else fail("notes", "must be a string or an object");
   }
 

@@ -30,6 +30,9 @@ interface FinalRow {
   check_in: string;
   check_out: string;
   guests_count: number;
+  guest_email: string;
+  listing_id: string;
+  guestly_reference_set_at: Date | null;
 }
 
 export interface Check {
@@ -83,7 +86,10 @@ export async function verify(input: {
            b.guestly_reservation_id, b.guestly_sync_gave_up_at, b.guestly_sync_next_attempt_at,
            b.guestly_sync_error, b.stripe_payment_intent_id, b.guestly_hold_status,
            b.guestly_hold_reservation_id, to_char(b.check_in, 'YYYY-MM-DD') as check_in,
-           to_char(b.check_out, 'YYYY-MM-DD') as check_out, b.guests_count,
+           to_char(b.check_out, 'YYYY-MM-DD') as check_out, b.guests_count, b.guest_email,
+           b.guestly_reference_set_at,
+           (select p.guestly_listing_id from public.properties p where p.id = b.property_id)
+             as listing_id,
            (select count(*) from guestly.sync_attempts a where a.booking_id = b.id)::int as logged,
            (select count(*) from guestly.admin_alerts a
              where a.booking_id = b.id and a.kind = 'sync_failed')::int as alerts,
@@ -99,6 +105,9 @@ export async function verify(input: {
     checkInDateLocalized?: string;
     checkOutDateLocalized?: string;
     guestsCount?: number;
+    listingId?: string;
+    source?: string | null;
+    guest?: { email?: string };
   }>;
   const tokens = await httpJson(`${sandboxUrl}/__sandbox/tokens`) as { minted: number };
   const guestlyPayments = await httpJson(`${sandboxUrl}/__sandbox/payments`) as Array<{
@@ -123,11 +132,34 @@ export async function verify(input: {
   const [alertsTotal] = await admin`
     select count(*)::int as n from guestly.admin_alerts where kind = 'sync_failed'`;
 
+  // A reservation is a booking's by our reference, or — a create whose reference was never set
+  // (Guestly drops it from the create; it is set afterwards) — by the stay it was created with:
+  // listing, dates, our source and the guest's email. A duplicate without a reference counts.
+  const byStay = new Map(
+    bookings.map((b) => [`${b.listing_id}|${b.check_in}|${b.check_out}|${b.guest_email}`, b.id]),
+  );
+  const bookingOf = (r: (typeof reservations)[number]) =>
+    r.customFields?.find((f) => ids.includes(f.value))?.value ??
+      (r.source === "website"
+        ? byStay.get(
+          `${r.listingId}|${r.checkInDateLocalized?.slice(0, 10)}|` +
+            `${r.checkOutDateLocalized?.slice(0, 10)}|${r.guest?.email}`,
+        )
+        : undefined);
   const perBooking = new Map<string, string[]>();
   for (const r of reservations) {
-    const ref = r.customFields?.find((f) => ids.includes(f.value))?.value;
+    const ref = bookingOf(r);
     if (ref) perBooking.set(ref, [...(perBooking.get(ref) ?? []), r.reservationId]);
   }
+  // Every synced paid booking's reservation carries our reference, read back.
+  const unreferenced = bookings.filter((b) =>
+    b.status === "confirmed" && b.guestly_sync_status === "synced" &&
+    (b.guestly_reference_set_at === null ||
+      !reservations.some((r) =>
+        r.reservationId === b.guestly_reservation_id &&
+        r.customFields?.some((f) => f.value === b.id)
+      ))
+  );
   const paid = bookings.filter((b) => b.status === "confirmed");
   // Every booking was paid once; it stays confirmed unless the host cancelled it in Guestly, or
   // its whole payment was refunded before it was matched (an early refund in full).
@@ -149,7 +181,7 @@ export async function verify(input: {
   const duplicates = [...perBooking.entries()].filter(([, list]) => list.length > 1);
   const livePerBooking = new Map<string, number>();
   for (const r of reservations) {
-    const ref = r.customFields?.find((f) => ids.includes(f.value))?.value;
+    const ref = bookingOf(r);
     if (ref && r.status !== "canceled") livePerBooking.set(ref, (livePerBooking.get(ref) ?? 0) + 1);
   }
   const liveDuplicates = [...livePerBooking.values()].filter((c) => c > 1).length;
@@ -310,6 +342,13 @@ export async function verify(input: {
         `${wrongId.length} with another id than recorded${
           duplicates.length ? `: ${duplicates.slice(0, 5).map(([id]) => id).join(", ")}` : ""
         }`,
+    },
+    {
+      name: "every synced paid booking's reservation carries our reference (set after the create)",
+      ok: unreferenced.length === 0,
+      detail: `${unreferenced.length} without it${
+        unreferenced.length ? `: ${unreferenced.slice(0, 5).map((b) => b.id).join(", ")}` : ""
+      }`,
     },
     {
       name: "every synced booking's payment recorded in Guestly exactly once",

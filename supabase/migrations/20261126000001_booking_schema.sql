@@ -111,6 +111,12 @@ create table public.bookings (
   guestly_hold_reservation_id text,
   guestly_hold_error text,
 
+  -- When our booking reference was seen set on the reservation (guestly_reservation_id): the
+  -- create cannot carry it (Guesty's definition declares no customFields there), so it is set
+  -- through PUT /reservations-v3/{id}/custom-fields once the id is recorded, and read back. Null
+  -- = not verified yet (guestly.reference_due); reset whenever the reservation id changes.
+  guestly_reference_set_at timestamptz,
+
   constraint bookings_dates_check check (check_out > check_in),
   constraint bookings_guests_count_check check (guests_count > 0),
   constraint bookings_amount_total_check check (amount_total >= 0),

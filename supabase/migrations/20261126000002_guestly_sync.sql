@@ -27,7 +27,7 @@ create table guestly.sync_attempts (
     constraint sync_attempts_operation_check
     check (operation in ('create', 'update_status', 'lookup', 'update_dates', 'update_guests',
                          'relocate', 'update_guest', 'get_reservation', 'get_guest',
-                         'record_payment')),
+                         'record_payment', 'set_reference', 'set_notes')),
   started_at timestamptz not null,
   duration_ms int not null,
   http_status int,
@@ -432,6 +432,18 @@ create function guestly.content_change_due(b public.bookings) returns boolean
      and guestly.desired_state(b) is distinct from b.guestly_synced_state
 $$;
 
+-- Reference work: a paid booking's reservation whose booking reference is not verified yet (set
+-- after the create, since the create cannot carry it). A hold gets it once it is paid for.
+create function guestly.reference_due(b public.bookings) returns boolean
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select b.status = 'confirmed' and b.guestly_reservation_id is not null
+     and b.guestly_reference_set_at is null
+$$;
+
 -- ---- Enqueueing: sync episodes and the trigger functions
 
 -- A real change of what Guestly holds (dates, listing, guests, guest details) on a paid booking
@@ -667,7 +679,8 @@ begin
   end if;
   if b.guestly_sync_status = 'synced' and b.guestly_synced_status is not distinct from b.status
      and b.guestly_hold_status is distinct from 'releasing'
-     and not guestly.content_change_due(b) and not guestly.payment_record_due(b) then
+     and not guestly.content_change_due(b) and not guestly.payment_record_due(b)
+     and not guestly.reference_due(b) then
     return jsonb_build_object('claimed', false, 'reason', 'already_synced',
                               'reservation_id', b.guestly_reservation_id);
   end if;
@@ -732,7 +745,9 @@ create function guestly.record_success(
   lease_id uuid,
   reservation_id text,
   synced_status text,
-  synced_state jsonb default null
+  synced_state jsonb default null,
+  -- The round saw our booking reference on reservation_id (set and read back).
+  reference_set boolean default false
 ) returns jsonb
   language plpgsql
   security definer
@@ -748,7 +763,16 @@ begin
   if not found or b.guestly_sync_lease_id is distinct from record_success.lease_id then
     return jsonb_build_object('recorded', false, 'reason', 'lease_lost');
   end if;
+  -- Another reservation than the one whose reference we saw: its reference is still to be set
+  -- (recorded first, so a crash before the reference leaves it due, not lost).
+  if record_success.reservation_id is distinct from b.guestly_reservation_id
+     and record_success.reservation_id is not null then
+    b.guestly_reference_set_at := null;
+  end if;
   b.guestly_reservation_id := coalesce(record_success.reservation_id, b.guestly_reservation_id);
+  if record_success.reference_set and b.guestly_reservation_id is not null then
+    b.guestly_reference_set_at := now();
+  end if;
   hold := b.guestly_hold_status;
   if record_success.synced_status = 'pending_payment' and b.guestly_reservation_id is not null then
     -- The hold is in Guestly (placed now, or found by a lookup after an unknown create).
@@ -775,6 +799,7 @@ begin
   if forget then
     b.guestly_reservation_id := null;
     b.guestly_synced_state := null;
+    b.guestly_reference_set_at := null;
   else
     -- Nothing recorded and nothing given (a caller that does not track content): Guestly holds
     -- what the booking says, as for the reservations backfilled by 20261202000070.
@@ -785,9 +810,11 @@ begin
     when forget then b.status = 'confirmed'
     when hold = 'releasing' then true
     else b.status is distinct from record_success.synced_status
-      or guestly.content_change_due(b) or guestly.payment_record_due(b) end;
+      or guestly.content_change_due(b) or guestly.payment_record_due(b)
+      or guestly.reference_due(b) end;
   update public.bookings
      set guestly_reservation_id = b.guestly_reservation_id,
+         guestly_reference_set_at = b.guestly_reference_set_at,
          guestly_synced_status = case when forget then null else record_success.synced_status end,
          guestly_synced_state = b.guestly_synced_state,
          guestly_sync_status = case when more_work or forget then 'pending' else 'synced' end,

@@ -130,6 +130,29 @@ create function guestly_events.event_to_apply(message_id text) returns jsonb
     jsonb_build_object('found', false))
 $$;
 
+-- A reservation of ours that carries no booking reference yet (set only after the create, which
+-- cannot carry it) and is not recorded on any booking: the booking whose sync is finding out
+-- whether its create happened (an unknown outcome being looked up, or a round in flight) on
+-- exactly that stay — a live reservation holds its nights, so on a listing the stay names at most
+-- one. Null unless exactly one booking is waiting so; its event then waits for the sync to
+-- record the reservation (apply_guestly_change defers it), never creating anything.
+create function guestly_events.booking_awaiting_stay(listing_id text, check_in date, check_out date)
+  returns uuid
+  language sql
+  stable
+  security definer
+  set search_path = ''
+  as $$
+  select case when count(*) = 1 then min(b.id::text)::uuid end
+    from public.bookings b
+    join public.properties p on p.id = b.property_id
+   where p.guestly_listing_id = booking_awaiting_stay.listing_id
+     and b.check_in = booking_awaiting_stay.check_in
+     and b.check_out = booking_awaiting_stay.check_out
+     and b.guestly_reservation_id is null
+     and (b.guestly_sync_lookup_needed or b.guestly_sync_lease_until > now())
+$$;
+
 -- The apply could not run (Guestly unreachable for the lookup, a database error): come back
 -- later, with growing spacing (1, 2, 4, … min, capped at 1 h).
 create function guestly_events.record_apply_failure(message_id text, error text) returns void
@@ -488,6 +511,7 @@ begin
     -- flight) keeps its sync open; otherwise the booking is in step with Guestly.
     more_work := nb.guestly_synced_status is distinct from nb.status
       or guestly.content_change_due(nb) or guestly.payment_record_due(nb)
+      or guestly.reference_due(nb)
       or coalesce(nb.guestly_sync_lease_until > now(), false);
     if not more_work then
       nb.guestly_sync_status := 'synced';

@@ -81,10 +81,15 @@ grant execute on function guestly.content_change_due(public.bookings) to service
 
 -- ---- Guestly sync: record_success
 
-revoke all on function guestly.record_success(uuid, uuid, text, text, jsonb)
+revoke all on function guestly.record_success(uuid, uuid, text, text, jsonb, boolean)
   from public, anon, authenticated;
 
-grant execute on function guestly.record_success(uuid, uuid, text, text, jsonb) to service_role;
+grant execute on function guestly.record_success(uuid, uuid, text, text, jsonb, boolean)
+  to service_role;
+
+revoke all on function guestly.reference_due(public.bookings) from public, anon, authenticated;
+
+grant execute on function guestly.reference_due(public.bookings) to service_role;
 
 -- ---- Guestly sync: episodes and enqueue triggers
 

@@ -137,7 +137,6 @@ Deno.test("create -> 201, visible in inspector; Unicode guest names round-trip",
       token: t,
       body: booking({
         guest: { firstName, lastName, email: "zoe@example.com" },
-        notes: "string notes ok",
       }),
     });
     assert.equal(r.status, 201, r.text);
@@ -156,8 +155,6 @@ Deno.test("create -> 201, visible in inspector; Unicode guest names round-trip",
       payments: [],
     });
     assert.match(r.body.guestId, /^[0-9a-f]{24}$/);
-    assert.deepEqual(r.body.customFields, [{ fieldId: "bookingRef", value: "BK-0001" }]);
-    assert.equal(r.body.notes, "string notes ok");
     assert.ok(r.body.createdAt && r.body.lastUpdatedAt);
     assert.equal(r.body.guest.firstName, firstName);
     assert.equal(r.body.guest.lastName, lastName);
@@ -215,7 +212,6 @@ Deno.test("create validation -> 422 naming the first failing field", async () =>
       [{ guest: { ...guest, phones: ["0044 7700 900123"] } }, "guest.phones[0]"],
       [{ money: { fareAccommodation: "100", currency: "EUR" } }, "money.fareAccommodation"],
       [{ money: { fareAccommodation: 100, currency: "euro" } }, "money.currency"],
-      [{ customFields: [{ fieldId: "x", value: 5 }] }, "customFields[0].value"],
     ];
     for (const [override, field] of cases) {
       const r = await call(sb, "POST", "/v1/reservations-v3", {
@@ -268,11 +264,95 @@ Deno.test("status change -> 200; unknown id -> 404 plain string; bad status -> 4
   });
 });
 
+Deno.test("a create keeps only declared fields; custom fields and notes are set by their PUTs", async () => {
+  await withSandbox(ROOMY, async (sb) => {
+    const t = await token(sb);
+    const created = await call(sb, "POST", "/v1/reservations-v3", {
+      token: t,
+      body: booking({
+        customFields: [{ fieldId: "bookingRef", value: "BK-0001" }],
+        notes: { other: "late arrival" },
+        externalId: "x",
+        guest: { firstName: "Ada", lastName: "L", email: "ada@example.com", phones: [], age: 3 },
+      }),
+    });
+    assert.equal(created.status, 201, created.text);
+    const id = created.body._id;
+    const read = async () => (await call(sb, "GET", `/v1/reservations/${id}`, { token: t })).body;
+    let r = await read();
+    assert.deepEqual(r.customFields, [], "the definition declares no customFields on the create");
+    assert.equal(r.notes, null, "nor notes");
+    assert.equal(r.externalId, undefined);
+    assert.equal(r.guest.age, undefined);
+
+    const set = (body: unknown) =>
+      call(sb, "PUT", `/v1/reservations-v3/${id}/custom-fields`, { token: t, body });
+    const first = await set({ customFields: [{ fieldId: "bookingRef", value: "BK-0001" }] });
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.body.reservationId, id);
+    assert.deepEqual(
+      first.body.customFields.map((f: { fieldId: string; value: string }) => [f.fieldId, f.value]),
+      [["bookingRef", "BK-0001"]],
+    );
+    // Another field joins; the same field again changes its value, never adds a second one.
+    await set({ customFields: [{ fieldId: "other", value: "x" }] });
+    await set({ customFields: [{ fieldId: "bookingRef", value: "BK-0002" }] });
+    r = await read();
+    assert.deepEqual(
+      r.customFields.map((f: { fieldId: string; value: string }) => [f.fieldId, f.value]),
+      [["bookingRef", "BK-0002"], ["other", "x"]],
+    );
+    assert.equal((await set({})).status, 422);
+    assert.equal(
+      (await set({ customFields: [{ fieldId: "x", value: 5 }] })).body.error.field,
+      "customFields[0].value",
+    );
+    const missing = await call(
+      sb,
+      "PUT",
+      "/v1/reservations-v3/ffffffffffffffffffffffff/custom-fields",
+      {
+        token: t,
+        body: { customFields: [] },
+      },
+    );
+    assert.equal(missing.status, 404);
+
+    const notes = await call(sb, "PUT", `/v1/reservations-v3/${id}/notes`, {
+      token: t,
+      body: { notes: { other: "Website booking BK-0001" } },
+    });
+    assert.equal(notes.status, 200, notes.text);
+    assert.deepEqual(notes.body.notes, { other: "Website booking BK-0001" });
+    await call(sb, "PUT", `/v1/reservations-v3/${id}/notes`, {
+      token: t,
+      body: { notes: { keyCode: "1234" } },
+    });
+    assert.deepEqual((await read()).notes, { other: "Website booking BK-0001", keyCode: "1234" });
+    const badNotes = await call(sb, "PUT", `/v1/reservations-v3/${id}/notes`, {
+      token: t,
+      body: { notes: { other: 1 } },
+    });
+    assert.equal(badNotes.body.error.field, "notes.other");
+  });
+});
+
 Deno.test("search by each filter (AND), customFields, paging; unsupported filter -> 400", async () => {
   await withSandbox(ROOMY, async (sb) => {
     const t = await token(sb);
-    const mk = async (o: Record<string, unknown>) =>
-      (await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(o) })).body;
+    // Custom fields are set on the reservation once it exists (the create ignores them).
+    const mk = async ({ customFields, ...o }: Record<string, unknown>) => {
+      const created =
+        (await call(sb, "POST", "/v1/reservations-v3", { token: t, body: booking(o) }))
+          .body;
+      if (customFields) {
+        await call(sb, "PUT", `/v1/reservations-v3/${created._id}/custom-fields`, {
+          token: t,
+          body: { customFields },
+        });
+      }
+      return created;
+    };
     const a = await mk({ customFields: [{ fieldId: "bookingRef", value: "BK-A" }] });
     const b = await mk({
       status: "inquiry",
@@ -295,6 +375,16 @@ Deno.test("search by each filter (AND), customFields, paging; unsupported filter
     assert.deepEqual(ids(await search("?filter[status]=inquiry")), [b._id]);
     assert.deepEqual(ids(await search("?filter[source]=airbnb")), [b._id, c._id]);
     assert.deepEqual(ids(await search(`?filter[listingId]=${L1}`)), [a._id, c._id]);
+    // The stay's natural key: listing and both dates (guestly-sync's lookup after an unknown create).
+    assert.deepEqual(
+      ids(
+        await search(
+          `?filter[listingId]=${L1}&filter[checkInDateLocalized]=${a.checkInDateLocalized}` +
+            `&filter[checkOutDateLocalized]=${a.checkOutDateLocalized}`,
+        ),
+      ),
+      [a._id],
+    );
     assert.deepEqual(ids(await search("?filter[customFields.bookingRef]=BK-A")), [a._id]);
     assert.deepEqual(ids(await search("?filter[customFields.bookingRef]=BK-B")), [b._id]);
     assert.deepEqual(ids(await search("?filter[customFields.other]=BK-B")), []);

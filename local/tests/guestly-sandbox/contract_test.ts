@@ -35,6 +35,10 @@ Deno.test("contract: the sandbox answers as the definition declares (or the gap 
       checkInDateLocalized: created.body.checkInDateLocalized,
       checkOutDateLocalized: created.body.checkOutDateLocalized,
     });
+    await go("PUT", `/v1/reservations-v3/${id}/custom-fields`, {
+      customFields: [{ fieldId: "bookingRef", value: "BK-1" }],
+    });
+    await go("PUT", `/v1/reservations-v3/${id}/notes`, { notes: { other: "Website booking" } });
     await go("PUT", `/v1/reservations-v3/${id}/guests`, { guestsCount: 3 });
     await go("PUT", `/v1/reservations-v3/${id}/relocate`, { listingId: L2 });
     await go("POST", `/v1/reservations/${id}/payments`, {
@@ -69,6 +73,8 @@ Deno.test("contract: the sandbox answers as the definition declares (or the gap 
         "PUT /v1/reservations-v3/{id}/relocate",
         "PUT /v1/reservations-v3/{id}/status",
         "GET /v1/reservations/{id} (with payments)",
+        "PUT /v1/reservations-v3/{id}/custom-fields",
+        "PUT /v1/reservations-v3/{id}/notes",
         "POST /v1/reservations/{id}/payments",
         "POST /v1/reservations/{id}/payments/{id}/refund",
         "GET /v1/reservations/{id}",

@@ -119,8 +119,6 @@ export function booking(overrides: Record<string, unknown> = {}) {
       phones: ["+447700900123"],
     },
     money: { fareAccommodation: 480.5, currency: "EUR" },
-    customFields: [{ fieldId: "bookingRef", value: "BK-0001" }],
-    notes: { other: "late arrival" },
     ...overrides,
   };
 }

@@ -76,24 +76,22 @@ Deno.test("commitThenErrorRate=1: create and status change ARE performed, answer
     await setFaults(sb, { commitThenErrorRate: 1 });
     const r = await call(sb, "POST", "/v1/reservations-v3", {
       token: t,
-      body: booking({ customFields: [{ fieldId: "bookingRef", value: "BK-LIE" }] }),
+      body: booking(),
     });
     assert.equal(r.status, 503);
     assert.match(r.headers.get("content-type") ?? "", /^text\/plain/);
     assert.throws(() => JSON.parse(r.text), "a gateway's 503 is not Guestly JSON");
     assert.equal(r.headers.get("x-ratelimit-limit-second"), null);
-    // The reservation really exists and the lookup by our reference finds it.
+    // The reservation really exists and a lookup by the stay (listing and dates) finds it.
     const all = await stored(sb);
     assert.equal(all.length, 1);
     await setFaults(sb, { commitThenErrorRate: 0 });
-    const found = await call(
-      sb,
-      "GET",
-      "/v1/reservations-v3/search?filter[customFields.bookingRef]=BK-LIE",
-      {
-        token: t,
-      },
-    );
+    const stay = new URLSearchParams({
+      "filter[listingId]": String(all[0].listingId),
+      "filter[checkInDateLocalized]": String(all[0].checkInDateLocalized),
+      "filter[checkOutDateLocalized]": String(all[0].checkOutDateLocalized),
+    });
+    const found = await call(sb, "GET", `/v1/reservations-v3/search?${stay}`, { token: t });
     assert.equal(found.body.count, 1);
     const [entry] = await creates(sb);
     assert.equal(entry.fault, "commitThenError(503)");

@@ -96,7 +96,7 @@ select ok(not has_function_privilege('anon', 'guestly.claim_sync(uuid, integer)'
 select ok(not has_function_privilege('authenticated',
   'guestly.record_failure(uuid, uuid, text, boolean, integer, integer, timestamp with time zone, jsonb, text, text, jsonb, jsonb)', 'execute'),
   'authenticated cannot record a failure');
-select ok(has_function_privilege('service_role', 'guestly.record_success(uuid, uuid, text, text, jsonb)', 'execute'),
+select ok(has_function_privilege('service_role', 'guestly.record_success(uuid, uuid, text, text, jsonb, boolean)', 'execute'),
   'service_role may record a success');
 select ok(not has_function_privilege('anon', 'public.guestly_retry_sync(uuid, boolean)', 'execute'),
   'anon cannot start a retry');

@@ -1,7 +1,7 @@
 -- The state functions every caller goes through: claim (with its lease), record attempt,
 -- success and failure, and the lookup that follows an abandoned lease.
 begin;
-select plan(23);
+select plan(26);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -35,10 +35,23 @@ select is(guestly.record_attempt('00000000-0000-4000-8000-00000000b001',
 select is((select count(*)::int from guestly.sync_attempts
             where booking_id = '00000000-0000-4000-8000-00000000b001'), 1, 'and logged');
 
+-- The create's success records the reservation id first; our reference is set on it after
+-- (Guesty's create cannot carry it), so the booking still owes Guestly that.
 select is((select guestly.record_success('00000000-0000-4000-8000-00000000b001',
                                          (select (result ->> 'lease_id')::uuid from claims where n = 2),
                                          'res-1', 'confirmed') ->> 'more_work'),
-  'false', 'the holder records the success');
+  'true', 'the create is recorded, the reference still due');
+select is((select row(guestly_sync_status, guestly_reservation_id, guestly_reference_set_at is null,
+                      guestly.reference_due(b))::text
+             from public.bookings b where id = '00000000-0000-4000-8000-00000000b001'),
+  '(pending,res-1,t,t)', 'a crash now leaves the reservation recorded and its reference due');
+insert into claims select 21, guestly.claim_sync('00000000-0000-4000-8000-00000000b001');
+select ok((select (result ->> 'claimed')::boolean from claims where n = 21),
+  'the next round claims it for the reference');
+select is((select guestly.record_success('00000000-0000-4000-8000-00000000b001',
+                                         (select (result ->> 'lease_id')::uuid from claims where n = 21),
+                                         'res-1', 'confirmed', reference_set => true) ->> 'more_work'),
+  'false', 'the holder records the success, the reference read back');
 select is((select row(guestly_sync_status, guestly_reservation_id, guestly_sync_lookup_needed,
                       guestly_sync_lease_id is null, guestly_sync_next_attempt_at is null)::text
              from public.bookings where id = '00000000-0000-4000-8000-00000000b001'),

@@ -14,9 +14,11 @@ values ('00000000-0000-4000-8000-0000000cc001', '0b0e7f3a-0000-4000-8000-0000000
        ('00000000-0000-4000-8000-0000000cc003', '0b0e7f3a-0000-4000-8000-000000000001', 'P', 'P',
   'p@example.com', '2032-03-01', '2032-03-04', 2, 45000, 'usd', 'pending_payment');
 
--- cc001 is in Guestly, holding what the booking says; cc002 failed for good before a create.
+-- cc001 is in Guestly, holding what the booking says (and our reference); cc002 failed for good
+-- before a create.
 update public.bookings b
    set guestly_reservation_id = 'res-cc001', guestly_synced_status = 'confirmed',
+       guestly_reference_set_at = now(),
        guestly_synced_state = guestly.desired_state(b), guestly_sync_status = 'synced',
        guestly_sync_next_attempt_at = null
  where b.id = '00000000-0000-4000-8000-0000000cc001';

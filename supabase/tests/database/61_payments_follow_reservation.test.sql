@@ -92,8 +92,9 @@ select guestly.record_payment_outcome('00000000-0000-4000-8000-0000000ff001',
 select is((select string_agg(p.status || '@' || p.guestly_reservation_id, ' ' order by p.created_at)
              from guestly.payments p where p.booking_id = '00000000-0000-4000-8000-0000000ff001'),
   'recorded@res-ff001-new recorded@res-ff001-new', 'recorded once, on the new reservation');
+-- (Its reference set and seen on it: nothing else is owed.)
 select guestly.record_success('00000000-0000-4000-8000-0000000ff001',
-  (select (c ->> 'lease_id')::uuid from claim3), 'res-ff001-new', 'confirmed');
+  (select (c ->> 'lease_id')::uuid from claim3), 'res-ff001-new', 'confirmed', reference_set => true);
 select is((select guestly_sync_status from public.bookings
             where id = '00000000-0000-4000-8000-0000000ff001'),
   'synced', 'and then nothing more is due (the same reservation bound again requeues nothing)');

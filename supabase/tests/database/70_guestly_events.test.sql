@@ -3,7 +3,7 @@
 -- ones; reservations that are not ours are recorded and ignored; paid cancellations and price
 -- differences alert; the sweep re-applies what was never applied; only service_role may call.
 begin;
-select plan(43);
+select plan(46);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status, stripe_payment_intent_id)
@@ -182,6 +182,19 @@ select is(guestly_events.sweep_unapplied_events(), 0, 'and not again before its 
 select guestly_events.record_apply_failure('m7', 'Guestly 503');
 select is((select apply_attempts || ' ' || last_error from guestly_events.events where message_id = 'm7'),
   '2 Guestly 503', 'a failed apply is counted, with the error');
+
+-- A reservation of ours without its reference yet (a lost create's answer) names its booking by
+-- the stay, only while that booking's sync is finding out (ee004's create is in flight).
+select is(guestly_events.booking_awaiting_stay(
+            (select guestly_listing_id from public.properties
+              where id = '0b0e7f3a-0000-4000-8000-000000000001'), '2033-04-01', '2033-04-05'),
+  '00000000-0000-4000-8000-0000000ee004'::uuid, 'the booking awaiting its create on that stay');
+select is(guestly_events.booking_awaiting_stay(
+            (select guestly_listing_id from public.properties
+              where id = '0b0e7f3a-0000-4000-8000-000000000001'), '2033-02-01', '2033-02-05'),
+  null, 'a booking with its reservation recorded is never matched by the stay');
+select is(guestly_events.booking_awaiting_stay('another-listing', '2033-04-01', '2033-04-05'),
+  null, 'another listing: nobody');
 
 -- Only service_role
 set local role authenticated;

@@ -69,8 +69,9 @@ select is((select details ->> 'paid_after_cancellation' || ' ' || (details ->> '
   'true res-hc-1', 'naming the cancelled hold, paid after the cancellation');
 select is((select count(*)::int from net.http_request_queue where url like '%/notify-admin'), 1,
   'notify-admin is woken');
+-- (The new reservation's round, its reference set and seen on it.)
 select guestly.record_success('00000000-0000-4000-8000-0000000dc001',
-  (select (c ->> 'lease_id')::uuid from claim1), 'res-hc-1-new', 'confirmed');
+  (select (c ->> 'lease_id')::uuid from claim1), 'res-hc-1-new', 'confirmed', reference_set => true);
 select is((select row(guestly_reservation_id, guestly_hold_status, guestly_sync_status)::text
              from public.bookings where id = '00000000-0000-4000-8000-0000000dc001'),
   '(res-hc-1-new,cancelled,synced)', 'the new reservation is the booking''s; the hold stays cancelled');

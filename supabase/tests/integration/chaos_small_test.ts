@@ -159,15 +159,30 @@ Deno.test({
 
       const rows = await sql`
         select b.id, b.status, b.guestly_sync_status, b.guestly_sync_attempts,
-               b.guestly_reservation_id,
+               b.guestly_reservation_id, b.guest_email, p.guestly_listing_id,
+               to_char(b.check_in, 'YYYY-MM-DD') as check_in,
+               to_char(b.check_out, 'YYYY-MM-DD') as check_out,
                (select count(*) from guestly.sync_attempts a where a.booking_id = b.id)::int
                  as logged
-          from public.bookings b where b.id = any(${ids}::uuid[])`;
+          from public.bookings b join public.properties p on p.id = b.property_id
+         where b.id = any(${ids}::uuid[])`;
       const reservations = await sandbox.reservations();
+      // A booking's by our reference, or — one whose reference was never set (the create cannot
+      // carry it) — by the stay it was created with: an unreferenced duplicate counts too.
+      const byStay = new Map(rows.map((b) => [
+        `${b.guestly_listing_id}|${b.check_in}|${b.check_out}|${b.guest_email}`,
+        b.id as string,
+      ]));
       const perBooking = new Map<string, string[]>();
       for (const r of reservations) {
+        const guest = r.guest as { email?: string } | undefined;
         const ref = (r.customFields as Array<{ value: string }> | undefined)
-          ?.find((f) => ids.includes(f.value))?.value;
+          ?.find((f) => ids.includes(f.value))?.value ??
+          (r.source === "website"
+            ? byStay.get(
+              `${r.listingId}|${r.checkInDateLocalized}|${r.checkOutDateLocalized}|${guest?.email}`,
+            )
+            : undefined);
         if (ref) perBooking.set(ref, [...(perBooking.get(ref) ?? []), String(r.reservationId)]);
       }
       assert.equal(rows.length, BOOKINGS);

@@ -337,7 +337,10 @@ Deno.test(
                       ? r.guestly_sync_status === "synced"
                       : r.guestly_hold_status === "held"
                   );
-                }, 60_000);
+                  // At 3 requests a second (100 a minute, shared with what the steps before
+                  // sent), and each paid booking now also sets its reference and notes (two
+                  // requests more): the order is the point, not the pace.
+                }, 120_000);
                 const creates = await sql`
             select booking_id, started_at from guestly.sync_attempts
              where operation = 'create' and booking_id = any(${[...holds, ...paid]})`;

@@ -93,10 +93,30 @@ export const sandbox = {
   async reservations(): Promise<Array<Record<string, unknown>>> {
     return await getJson(`${stack.sandboxUrl}/__sandbox/reservations`);
   },
+  /**
+   * The booking's reservations: those carrying its reference, and those on its stay with our
+   * source and its guest that carry none — the create cannot carry the reference (it is set
+   * after it, and a hold gets it only once paid), so an unreferenced copy counts too.
+   */
   async reservationsFor(bookingId: string) {
-    return (await this.reservations()).filter((r) =>
-      (r.customFields as Array<{ value: string }> | undefined)?.some((f) => f.value === bookingId)
-    );
+    const sql = connect();
+    try {
+      const [b] = await sql`
+        select b.guest_email, p.guestly_listing_id, to_char(b.check_in, 'YYYY-MM-DD') as check_in,
+               to_char(b.check_out, 'YYYY-MM-DD') as check_out
+          from public.bookings b join public.properties p on p.id = b.property_id
+         where b.id = ${bookingId}`;
+      return (await this.reservations()).filter((r) => {
+        const fields = (r.customFields as Array<{ value: string }> | undefined) ?? [];
+        if (fields.some((f) => f.value === bookingId)) return true;
+        return fields.length === 0 && b !== undefined && r.source === "website" &&
+          r.listingId === b.guestly_listing_id && r.checkInDateLocalized === b.check_in &&
+          r.checkOutDateLocalized === b.check_out &&
+          (r.guest as { email?: string } | undefined)?.email === b.guest_email;
+      });
+    } finally {
+      await sql.end();
+    }
   },
   /** Makes Guestly reject (422) one guest email — only that one: other tests share the sandbox. */
   async rejectGuest(email: string, reject = true) {

@@ -30,6 +30,8 @@ Deno.test("a 503 on a create is unknown: round ends, lookup after the settle del
       "create:503:unknown",
       "lookup:200:success",
       "create:201:success",
+      "set_reference:200:success",
+      "set_notes:200:success",
     ]);
     const all = await reservations();
     assert.equal(all.length, 1);
@@ -96,8 +98,81 @@ async function assertOneReservationBound(
   assert.deepEqual(ops.map((o) => `${o.operation}:${o.outcome}`), [
     "create:unknown",
     "lookup:success",
+    // Then our reference on it (the create could not carry it), read back.
+    "set_reference:success",
+    "set_notes:success",
   ]);
+  assert.ok(row.guestly_reference_set_at, "the reference was seen set");
+  assert.deepEqual(
+    (all[0].customFields as Array<{ fieldId: string; value: string }>).map((f) => f.value),
+    [id],
+  );
 }
+
+Deno.test("a create committed behind a 502 carries no reference: found by its stay, then referenced, one reservation", async () => {
+  await withSandbox(async ({ sql, deps, faults, reservations }) => {
+    const id = await insertConfirmed(sql);
+    await faults({ failNext: [{ status: 502, commit: true }] });
+    const first = await syncBookingToGuestly(id, deps);
+    assert.equal(first.outcome === "failed" && first.final, false, JSON.stringify(first));
+    // Guestly made it, and kept nothing of ours but what its definition declares.
+    const [phantom, ...more] = await reservations();
+    assert.equal(more.length, 0);
+    assert.deepEqual(phantom.customFields, [], "the create cannot carry our reference");
+    let row = await booking(sql, id);
+    assert.equal(row.guestly_reservation_id, null);
+    assert.equal(row.guestly_sync_lookup_needed, true);
+
+    await waitForSettle();
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    const all = await reservations();
+    assert.equal(all.length, 1, "exactly one reservation: the lookup found it by its stay");
+    row = await booking(sql, id);
+    assert.equal(row.guestly_reservation_id, phantom.reservationId);
+    assert.equal(row.guestly_sync_status, "synced");
+    assert.ok(row.guestly_reference_set_at);
+    assert.deepEqual(all[0].customFields, [
+      {
+        _id: (all[0].customFields as Array<{ _id: string }>)[0]._id,
+        fieldId: "website_booking_id",
+        value: id,
+      },
+    ]);
+    assert.match((all[0].notes as { other: string }).other, new RegExp(`Website booking ${id}`));
+    const lookups = await sql`select count(*)::int as n from guestly.sync_attempts
+                              where booking_id = ${id} and operation = 'create'`;
+    assert.equal(lookups[0].n, 1, "one create");
+  });
+});
+
+Deno.test("a crash between the recorded create and the reference: the next round sets it", async () => {
+  await withSandbox(async ({ sql, deps, reservations }) => {
+    const id = await insertConfirmed(sql);
+    // The invocation records the create and dies before the custom-fields PUT.
+    const recordSuccess = deps.store.recordSuccess.bind(deps.store);
+    let crashed = false;
+    deps.store.recordSuccess = async (...args) => {
+      const result = await recordSuccess(...args);
+      if (!crashed) {
+        crashed = true;
+        throw new Error("invocation killed");
+      }
+      return result;
+    };
+    await syncBookingToGuestly(id, deps).catch(() => {});
+    let row = await booking(sql, id);
+    assert.ok(row.guestly_reservation_id, "the reservation id was recorded first");
+    assert.equal(row.guestly_reference_set_at, null);
+    assert.equal(row.guestly_sync_status, "pending", "still due: the sweep comes back");
+    assert.deepEqual((await reservations())[0].customFields, []);
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
+    row = await booking(sql, id);
+    assert.ok(row.guestly_reference_set_at);
+    const all = await reservations();
+    assert.equal(all.length, 1, "never a second create");
+    assert.equal((all[0].customFields as Array<{ value: string }>)[0].value, id);
+  });
+});
 
 Deno.test("a lost response (created, connection dropped): found by the lookup, one reservation", async () => {
   await withSandbox(async ({ sql, deps, faults, reservations }) => {
@@ -162,16 +237,17 @@ Deno.test("a cancel right after an unknown create waits, then finds and cancels 
   });
 });
 
-Deno.test("two live reservations carry our reference: permanent failure, the alert names both", async () => {
+Deno.test("two live reservations of this booking (one referenced, one on its stay without): permanent, the alert names both", async () => {
   await withSandbox(async ({ sql, deps, sandbox, reservations }) => {
     const id = await insertConfirmed(sql);
-    // Someone (a second integration, an operator) created two with our booking id.
     for (let i = 0; i < 2; i++) {
       assert.equal((await syncBookingToGuestly(id, deps)).outcome, i === 0 ? "synced" : "skipped");
     }
     const token = await sql`select access_token from guestly.api_tokens
                              where client_id = ${deps.guestly.credentials.clientId}`;
     const [first] = await reservations();
+    // A second create of the same stay that committed unseen (an operator forced it over the
+    // calendar): our source, the booking's guest, no reference.
     const copy = await fetch(`${sandbox.url}/v1/reservations-v3`, {
       method: "POST",
       headers: {
@@ -180,11 +256,11 @@ Deno.test("two live reservations carry our reference: permanent failure, the ale
       },
       body: JSON.stringify({
         listingId: first.listingId,
-        checkInDateLocalized: "2027-06-01",
-        checkOutDateLocalized: "2027-06-03",
+        checkInDateLocalized: first.checkInDateLocalized,
+        checkOutDateLocalized: first.checkOutDateLocalized,
         status: "confirmed",
-        guest: { firstName: "Dup", lastName: "Licate", email: "dup@example.com" },
-        customFields: [{ fieldId: "website_booking_id", value: id }],
+        source: "website",
+        guest: first.guest,
         ignoreCalendar: true,
       }),
     });
@@ -260,9 +336,13 @@ Deno.test("the token is cached in the database: many syncs mint one token", asyn
       assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
     }
     // A function restart loses memory, not the database: a fresh client reuses the stored token.
+    // (A second later: five syncs of three requests each used this second's 15 requests, and
+    // this sandbox's client has no limiter and sleeps nothing between retries.)
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     const fresh = new GuestlyClient(deps.guestly.credentials, deps.guestly.deps);
     const id = await insertConfirmed(sql);
-    assert.equal((await syncBookingToGuestly(id, { ...deps, guestly: fresh })).outcome, "synced");
+    const again = await syncBookingToGuestly(id, { ...deps, guestly: fresh });
+    assert.equal(again.outcome, "synced", JSON.stringify(again));
     const tokens = await (await fetch(`${sandbox.url}/__sandbox/tokens`)).json();
     assert.equal(tokens.minted, 1);
   });

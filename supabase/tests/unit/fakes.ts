@@ -17,6 +17,7 @@ import type {
 } from "../../functions/_shared/guestly/schemas.ts";
 import type { SyncDeps } from "../../functions/_shared/guestly/sync.ts";
 import { memoryLogger } from "../../functions/_shared/log.ts";
+import { referenceDue } from "../../functions/_shared/guestly/reference-step.ts";
 
 export function bookingRow(overrides: Partial<BookingRow> = {}): BookingRow {
   return {
@@ -39,6 +40,9 @@ export function bookingRow(overrides: Partial<BookingRow> = {}): BookingRow {
     guestly_sync_attempts: 0,
     guestly_sync_lookup_needed: false,
     guestly_synced_status: null,
+    // A reservation a fixture names already carries our reference; a new one (a create, a
+    // lookup's find) resets it, as record_success does.
+    guestly_reference_set_at: "2027-01-01T00:00:00.000Z",
     ...overrides,
   };
 }
@@ -92,7 +96,8 @@ export class MemoryStore implements SyncStore {
     }
     if (
       row.guestly_sync_status === "synced" && row.guestly_synced_status === row.status &&
-      row.guestly_hold_status !== "releasing" && !this.contentDue() && !this.paymentDue()
+      row.guestly_hold_status !== "releasing" && !this.contentDue() && !this.paymentDue() &&
+      !referenceDue(row)
     ) {
       return Promise.resolve({ claimed: false, reason: "already_synced" });
     }
@@ -164,10 +169,18 @@ export class MemoryStore implements SyncStore {
     reservationId: string | null,
     synced: BookingRow["status"],
     syncedState?: ReservationContent,
+    options: { referenceSet?: boolean } = {},
   ) {
     if (leaseId !== this.lease) return Promise.resolve({ recorded: false, moreWork: false });
     const row = this.row!;
+    // As record_success: a new reservation id is recorded first, its reference still due.
+    if (reservationId !== null && reservationId !== row.guestly_reservation_id) {
+      row.guestly_reference_set_at = null;
+    }
     row.guestly_reservation_id = reservationId ?? row.guestly_reservation_id;
+    if (options.referenceSet && row.guestly_reservation_id) {
+      row.guestly_reference_set_at = new Date(this.now()).toISOString();
+    }
     row.guestly_synced_state = syncedState ?? row.guestly_synced_state;
     // As record_success: the hold's transitions.
     const hold = row.guestly_hold_status;
@@ -185,11 +198,12 @@ export class MemoryStore implements SyncStore {
     if (forget) {
       row.guestly_reservation_id = null;
       row.guestly_synced_state = null;
+      row.guestly_reference_set_at = null;
     }
     const moreWork = forget
       ? row.status === "confirmed"
       : row.guestly_hold_status === "releasing" || row.status !== synced || this.contentDue() ||
-        this.paymentDue();
+        this.paymentDue() || referenceDue(row);
     row.guestly_synced_status = forget ? null : synced;
     row.guestly_sync_status = moreWork ? "pending" : "synced";
     row.guestly_sync_lookup_needed = false;
@@ -308,6 +322,20 @@ export class FakeGuestly {
     return await next(request);
   };
 }
+
+/**
+ * The reference step's two answers after a create or a lookup bound `id`: the custom-fields PUT
+ * (its declared answer lists the reservation's custom fields: our reference `bookingId` in
+ * `fieldId`, so no read back is needed) and the notes PUT.
+ */
+export const referenceSet = (
+  id = "65aaaaaaaaaaaaaaaaaaaaaa",
+  bookingId = bookingRow().id,
+  fieldId = "ref-field",
+) => [
+  status(200, { reservationId: id, customFields: [{ _id: "c1", fieldId, value: bookingId }] }),
+  status(200, { reservationId: id, notes: {} }),
+];
 
 export const created = (id = "65aaaaaaaaaaaaaaaaaaaaaa") => () =>
   Response.json({ reservationId: id, _id: id, confirmationCode: "GY-1", status: "confirmed" }, {

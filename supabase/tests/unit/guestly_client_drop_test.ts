@@ -15,6 +15,14 @@ import {
 import { POOLED_FETCH_RESENDS_ON_DROP } from "../../../local/hosted-runtime.ts";
 import { MemoryTokens } from "./fakes.ts";
 
+/** A search for one stay of ours (any idempotent read would do). */
+const stay = (checkIn: string) => ({
+  listingId: "64f1a2b3c4d5e6f7a8b9c0d1",
+  checkIn,
+  checkOut: "2027-12-31",
+  source: "website",
+});
+
 const TIMEOUT_MS = 800;
 /** What a busy 2-core machine may add to the timeout before the call returns. */
 const SLACK_MS = 700;
@@ -69,7 +77,7 @@ async function withClient(
   };
   try {
     // Token minted and a pooled connection warm before anything is timed.
-    assert.equal((await client.findByBookingRef("ref", "warm-up")).outcome, "success");
+    assert.equal((await client.findByStay(stay("2027-01-01"))).outcome, "success");
     await test(client, faults);
   } finally {
     unpooled.close();
@@ -112,7 +120,7 @@ Deno.test(`Deno ${Deno.version.deno}: a create Guestly holds and then drops ends
 Deno.test(`Deno ${Deno.version.deno}: a read held on the pooled connection ends at the timeout, retryable`, async () => {
   await withClient(async (client, faults) => {
     await faults({ hangRate: 1, hangMs: 30_000 });
-    const { result, ms } = await timed(() => client.findByBookingRef("ref", "held"));
+    const { result, ms } = await timed(() => client.findByStay(stay("2027-02-01")));
     assert.equal(result.outcome, "retryable", JSON.stringify(result));
     assert.ok(ms < TIMEOUT_MS + SLACK_MS, `ended after ${Math.round(ms)} ms`);
   });
@@ -121,7 +129,7 @@ Deno.test(`Deno ${Deno.version.deno}: a read held on the pooled connection ends 
 Deno.test(`Deno ${Deno.version.deno}: a read dropped on the warm pooled connection ends within the timeout`, async () => {
   await withClient(async (client, faults) => {
     await faults({ failNext: [{ status: 0 }] });
-    const { result, ms } = await timed(() => client.findByBookingRef("ref", "dropped"));
+    const { result, ms } = await timed(() => client.findByStay(stay("2027-03-01")));
     // Deno 2.9 re-sends the read on a new connection (it succeeds: the fault was used up);
     // Deno 2.1 (the hosted runtime's) fails it, and the caller retries.
     assert.equal(

@@ -12,6 +12,7 @@ import {
   desiredContent,
   FakeGuestly,
   MemoryStore,
+  referenceSet,
   status,
   testDeps,
 } from "./fakes.ts";
@@ -57,6 +58,7 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
   const store = storeWith();
   const guestly = new FakeGuestly([
     created("65r1"),
+    ...referenceSet("65r1"),
     status(201, { paymentProviderId: "prov-1" }),
   ]);
   const { deps } = testDeps(store, guestly);
@@ -64,9 +66,12 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
   assert.equal(result.outcome, "synced");
   assert.deepEqual(paths(guestly), [
     "POST /v1/reservations-v3",
+    // The reference before the money: every later match by reference rests on it.
+    "PUT /v1/reservations-v3/65r1/custom-fields",
+    "PUT /v1/reservations-v3/65r1/notes",
     "POST /v1/reservations/65r1/payments",
   ]);
-  const body = guestly.bodies[1] as Record<string, unknown>;
+  const body = guestly.bodies[3] as Record<string, unknown>;
   assert.equal(body.amount, 640.5);
   assert.equal(body.note, "Stripe pi_123");
   assert.deepEqual(body.paymentMethod, { method: "OTHER" });
@@ -78,17 +83,18 @@ Deno.test("Guesty's declared payment answer (201, the payment provider) records 
   const store = storeWith();
   const guestly = new FakeGuestly([
     created("65r1"),
+    ...referenceSet("65r1"),
     status(201, { paymentProviderId: "prov-1", paymentProvider: { id: "prov-1" } }),
   ]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.equal(store.payments[0].status, "recorded");
-  assert.equal(guestly.requests.length, 2, "recorded once, not looked up or re-sent");
+  assert.equal(guestly.requests.length, 2 + 2, "recorded once, not looked up or re-sent");
 });
 
 Deno.test("a payment whose answer was lost is looked up after the settle delay, never sent twice", async () => {
   const store = storeWith();
-  const guestly = new FakeGuestly([created("65r1"), status(502)]);
+  const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1"), status(502)]);
   const { deps, clock } = testDeps(store, guestly);
   const first = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(first.outcome, "failed");
@@ -98,7 +104,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   // Back too early: nothing is sent.
   const early = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(early.outcome, "deferred");
-  assert.equal(guestly.requests.length, 2);
+  assert.equal(guestly.requests.length, 2 + 2);
 
   // After the settle delay: the reservation shows the payment (it did commit): recorded.
   clock.now += 61_000;
@@ -108,7 +114,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   }));
   const later = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(later.outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2), ["GET /v1/reservations/65r1"]);
+  assert.deepEqual(paths(guestly).slice(2 + 2), ["GET /v1/reservations/65r1"]);
   assert.equal(store.payments[0].status, "recorded");
   assert.equal(store.payments[0].guestly_payment_id, "pay-1", "found by declared fields");
 });
@@ -333,7 +339,11 @@ Deno.test("money converts by currency: JPY has no decimals, KWD three", () => {
 
 Deno.test("Guesty's pause between create and payment is kept; a 404 then is unknown, looked up", async () => {
   const store = storeWith();
-  const guestly = new FakeGuestly([created("65r1"), status(404, "Reservation not found")]);
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    ...referenceSet("65r1"),
+    status(404, "Reservation not found"),
+  ]);
   const { deps, sleeps, clock } = testDeps(store, guestly);
   deps.settings.paymentDelayMs = 2000;
   // record_success stamps the create's time, as guestly_synced_at.
@@ -352,7 +362,7 @@ Deno.test("Guesty's pause between create and payment is kept; a 404 then is unkn
     status(201, { paymentProviderId: "prov-1" }),
   );
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2), [
+  assert.deepEqual(paths(guestly).slice(2 + 2), [
     "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments",
   ]);

@@ -65,6 +65,14 @@ class MemoryLedger implements EventLedger {
     this.failures.push(`${messageId}: ${error}`);
     return Promise.resolve();
   }
+  /** Bookings whose sync is looking up an unknown create, by `listing|check-in|check-out`. */
+  awaiting = new Map<string, string>();
+  stayQueries: string[] = [];
+  bookingAwaitingStay(stay: { listingId: string; checkIn: string; checkOut: string }) {
+    const key = `${stay.listingId}|${stay.checkIn}|${stay.checkOut}`;
+    this.stayQueries.push(key);
+    return Promise.resolve(this.awaiting.get(key) ?? null);
+  }
 }
 
 function details(overrides: Partial<ReservationDetails> = {}): HttpAttempt<ReservationDetails> {
@@ -244,6 +252,37 @@ Deno.test("an unbound reservation is read: our booking id in the custom field de
   await foreign.handler(signed(payload()));
   await foreign.settle();
   assert.equal(foreign.ledger.applied[0].input.ignoreReason, "not_ours");
+});
+
+Deno.test("our reservation without its reference yet (a lost create's answer): its booking waits for the lookup", async () => {
+  const unreferenced = () =>
+    details({ customFields: [], listingId: "64f1a2b3c4d5e6f7a8b9c0d1", status: "confirmed" });
+  const t = setup(unreferenced);
+  t.ledger.awaiting.set("64f1a2b3c4d5e6f7a8b9c0d1|2027-02-01|2027-02-05", BOOKING);
+  await t.handler(signed(payload()));
+  await t.settle();
+  assert.deepEqual(t.ledger.stayQueries, ["64f1a2b3c4d5e6f7a8b9c0d1|2027-02-01|2027-02-05"]);
+  // Handed to the booking (the SQL defers a change until the sync records the reservation).
+  assert.equal(t.ledger.applied[0].input.bookingRef, BOOKING);
+  assert.equal(t.ledger.applied[0].input.ignoreReason, undefined);
+
+  // No booking is waiting on that stay: not ours (nothing is created or changed).
+  const none = setup(unreferenced);
+  await none.handler(signed(payload()));
+  await none.settle();
+  assert.equal(none.ledger.applied[0].input.ignoreReason, "not_ours");
+  // Another booking's reference: never matched by the stay.
+  const other = setup(() =>
+    details({
+      listingId: "64f1a2b3c4d5e6f7a8b9c0d1",
+      customFields: [{ fieldId: "website_booking_id", value: "not-a-booking-id" }],
+    })
+  );
+  other.ledger.awaiting.set("64f1a2b3c4d5e6f7a8b9c0d1|2027-02-01|2027-02-05", BOOKING);
+  await other.handler(signed(payload()));
+  await other.settle();
+  assert.deepEqual(other.ledger.stayQueries, []);
+  assert.equal(other.ledger.applied[0].input.ignoreReason, "not_ours");
 });
 
 Deno.test("a lean payload without the stay is read from Guestly even when bound", async () => {

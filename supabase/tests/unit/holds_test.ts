@@ -7,7 +7,7 @@ import { guestlyTarget, syncedStatusAfter } from "../../functions/_shared/guestl
 import { HoldMinutes, reservedUntilHours } from "../../functions/_shared/guestly/hold.ts";
 import { parseGuestlyEnv } from "../../functions/_shared/guestly/config.ts";
 import type { RateLimiter, RequestPriority } from "../../functions/_shared/guestly/client.ts";
-import { bookingRow, FakeGuestly, MemoryStore, status, testDeps } from "./fakes.ts";
+import { bookingRow, FakeGuestly, MemoryStore, referenceSet, status, testDeps } from "./fakes.ts";
 
 const HOLD_ID = "65bbbbbbbbbbbbbbbbbbbbbb";
 const reserved = () => () =>
@@ -113,6 +113,7 @@ Deno.test("a hold waiting for a send slot stops within a second once the guest p
   const guestly = new FakeGuestly([
     () =>
       Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(HOLD_ID),
   ]);
   const { deps, clock } = testDeps(store, guestly);
   const started = clock.now;
@@ -133,7 +134,11 @@ Deno.test("a hold waiting for a send slot stops within a second once the guest p
   assert.equal(result.outcome, "synced");
   assert.ok(paidAt !== null);
   assert.ok(clock.now - paidAt! <= 1_500, `the paid booking waited ${clock.now - paidAt!} ms`);
-  assert.equal(guestly.requests.length, 1, "no hold is sent: the paid create is");
+  assert.equal(
+    guestly.requests.filter((r) => r.method === "POST").length,
+    1,
+    "no hold is sent: the paid create is",
+  );
   assert.equal((guestly.bodies[0] as { status: string }).status, "confirmed");
 });
 
@@ -152,18 +157,26 @@ Deno.test("taken nights: the hold is unavailable, final, and nobody is alerted",
 
 Deno.test("paid after the hold was placed: the same reservation is confirmed, nothing created", async () => {
   const store = new MemoryStore(holdBooking());
-  const guestly = new FakeGuestly([reserved(), read("reserved"), confirmed()]);
+  const guestly = new FakeGuestly([
+    reserved(),
+    read("reserved"),
+    confirmed(),
+    ...referenceSet(HOLD_ID),
+  ]);
   const { deps } = testDeps(store, guestly);
   await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(guestly.requests.length, 1, "a hold gets its reference once it is paid for");
   store.row!.status = "confirmed";
   store.row!.guestly_sync_status = "pending";
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 3);
+  assert.equal(guestly.requests.length, 3 + 2);
   assert.equal(guestly.requests[1].method, "GET", "the hold is read: still live?");
   assert.equal(guestly.requests[2].method, "PUT");
   assert.match(guestly.requests[2].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
   assert.deepEqual(guestly.bodies[2], { status: "confirmed" });
+  // Paid for: our reference goes on it next.
+  assert.match(guestly.requests[3].url, new RegExp(`/reservations-v3/${HOLD_ID}/custom-fields$`));
   assert.equal(store.row!.guestly_hold_status, "confirmed");
   assert.equal(store.row!.guestly_reservation_id, HOLD_ID);
 });
@@ -180,6 +193,7 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
     blocked(), // nor can a new reservation be made: a double booking
     () =>
       Response.json({ reservationId: NEW_ID, _id: NEW_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(NEW_ID),
   ]);
   const { deps } = testDeps(store, guestly);
   await syncBookingToGuestly(store.row!.id, deps);
@@ -198,8 +212,9 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   store.row!.guestly_ignore_calendar = true;
   const forced = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(forced.outcome, "synced");
-  assert.equal(guestly.requests.at(-1)?.method, "POST");
-  assert.equal((guestly.bodies.at(-1) as { ignoreCalendar?: boolean }).ignoreCalendar, true);
+  const lastPost = guestly.requests.map((r) => r.method).lastIndexOf("POST");
+  assert.equal(lastPost, guestly.requests.length - 3, "the create, then the reference's 2");
+  assert.equal((guestly.bodies[lastPost] as { ignoreCalendar?: boolean }).ignoreCalendar, true);
   assert.equal(store.row!.guestly_reservation_id, NEW_ID);
 });
 
@@ -211,6 +226,7 @@ Deno.test("the host cancelled the hold and its webhook never came: the payment m
     read("canceled", { canceledBy: "host" }),
     () =>
       Response.json({ reservationId: NEW_ID, _id: NEW_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(NEW_ID),
   ]);
   const { deps } = testDeps(store, guestly);
   await syncBookingToGuestly(store.row!.id, deps);
@@ -220,7 +236,14 @@ Deno.test("the host cancelled the hold and its webhook never came: the payment m
   assert.equal(result.outcome, "synced");
   assert.deepEqual(
     guestly.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`),
-    ["POST /v1/reservations-v3", `GET /v1/reservations/${HOLD_ID}`, "POST /v1/reservations-v3"],
+    [
+      "POST /v1/reservations-v3",
+      `GET /v1/reservations/${HOLD_ID}`,
+      "POST /v1/reservations-v3",
+      // Our reference and notes on the new one.
+      `PUT /v1/reservations-v3/${NEW_ID}/custom-fields`,
+      `PUT /v1/reservations-v3/${NEW_ID}/notes`,
+    ],
     "no status change is sent to the cancelled hold",
   );
   assert.equal((guestly.bodies[2] as { status?: string }).status, "confirmed");
@@ -233,6 +256,7 @@ Deno.test("paid before the hold's request left: one confirmed create, no hold", 
   const guestly = new FakeGuestly([
     () =>
       Response.json({ reservationId: HOLD_ID, _id: HOLD_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(HOLD_ID),
   ]);
   const { deps } = testDeps(store, guestly);
   // The payment lands between the claim and the request: the pre-send check sees it.
@@ -243,7 +267,7 @@ Deno.test("paid before the hold's request left: one confirmed create, no hold", 
   };
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 1);
+  assert.equal(guestly.requests.filter((r) => r.method === "POST").length, 1);
   assert.equal((guestly.bodies[0] as { status: string }).status, "confirmed");
   assert.equal(store.row!.guestly_hold_status, "confirmed");
 });

@@ -5,6 +5,7 @@ import {
   STATUS_MAP,
 } from "../../functions/_shared/guestly/sync.ts";
 import { GuestlyReservationCreate } from "../../functions/_shared/guestly/schemas.ts";
+import { bookingNotes, bookingReference } from "../../functions/_shared/guestly/mapping.ts";
 import { minorToMajor } from "../../functions/_shared/currency.ts";
 import { bookingRow } from "./fakes.ts";
 
@@ -21,8 +22,8 @@ Deno.test("status table: paid → confirmed, cancelled/refunded → canceled, un
   ]);
 });
 
-Deno.test("a booking maps to a valid reservations-v3 payload carrying our booking id", () => {
-  const payload = mapBookingToGuestlyReservation(bookingRow(), "ref-field");
+Deno.test("a booking maps to a valid reservations-v3 payload; our reference goes on its own PUT", () => {
+  const payload = mapBookingToGuestlyReservation(bookingRow());
   assert.equal(GuestlyReservationCreate.safeParse(payload).success, true);
   assert.equal(payload.listingId, "64f1a2b3c4d5e6f7a8b9c0d1");
   assert.equal(payload.checkInDateLocalized, "2027-02-01");
@@ -36,17 +37,25 @@ Deno.test("a booking maps to a valid reservations-v3 payload carrying our bookin
     phones: ["+447700900123"],
   });
   assert.deepEqual(payload.money, { fareAccommodation: 640.5, currency: "EUR" });
-  assert.deepEqual(payload.customFields, [{ fieldId: "ref-field", value: bookingRow().id }]);
+  // Undeclared on the create (Guesty drops them): set once the reservation exists.
+  assert.equal("customFields" in payload, false);
+  assert.equal("notes" in payload, false);
+  assert.deepEqual(bookingReference(bookingRow(), "ref-field"), {
+    customFields: [{ fieldId: "ref-field", value: bookingRow().id }],
+  });
+  assert.deepEqual(bookingNotes(bookingRow()).notes, {
+    other: `Website booking ${bookingRow().id}`,
+  });
 });
 
 Deno.test("a guest without a phone is sent with an empty phones list (Guesty requires the field)", () => {
-  const payload = mapBookingToGuestlyReservation(bookingRow({ guest_phone: null }), "f");
+  const payload = mapBookingToGuestlyReservation(bookingRow({ guest_phone: null }));
   assert.deepEqual(payload.guest.phones, []);
 });
 
 Deno.test("only a confirmed booking can be turned into a new reservation", () => {
   assert.throws(
-    () => mapBookingToGuestlyReservation(bookingRow({ status: "cancelled" }), "f"),
+    () => mapBookingToGuestlyReservation(bookingRow({ status: "cancelled" })),
     /nothing to create/,
   );
 });
@@ -64,7 +73,7 @@ Deno.test("minor units become major units, except zero-decimal currencies", () =
 
 Deno.test("the money Guestly gets is what Stripe charged, in the booking's currency", () => {
   const money = (amount_total: number, currency: string) =>
-    mapBookingToGuestlyReservation(bookingRow({ amount_total, currency }), "f").money;
+    mapBookingToGuestlyReservation(bookingRow({ amount_total, currency })).money;
   assert.deepEqual(money(64050, "eur"), { fareAccommodation: 640.5, currency: "EUR" });
   assert.deepEqual(money(98000, "jpy"), { fareAccommodation: 98000, currency: "JPY" });
   assert.deepEqual(money(150250, "bhd"), { fareAccommodation: 150.25, currency: "BHD" });
@@ -74,7 +83,6 @@ Deno.test("phones go to Guestly as E.164; a local number is read in the property
   const phones = (phone: string | null, country: string | null = null) =>
     mapBookingToGuestlyReservation(
       bookingRow({ guest_phone: phone, guestly_property_country: country }),
-      "f",
     ).guest.phones;
   assert.deepEqual(phones("+44 7700 900123"), ["+447700900123"]);
   assert.deepEqual(phones("(020) 7946 0018", "GB"), ["+442079460018"]);
@@ -86,13 +94,11 @@ Deno.test("phones go to Guestly as E.164; a local number is read in the property
 
 Deno.test("a phone that cannot be read travels in the notes, never fails the booking", () => {
   for (const [raw, country] of [["07700 900123", null], ["call me maybe", "GB"], ["+99", null]]) {
-    const payload = mapBookingToGuestlyReservation(
-      bookingRow({ guest_phone: raw, guestly_property_country: country }),
-      "f",
-    );
+    const row = bookingRow({ guest_phone: raw, guestly_property_country: country });
+    const payload = mapBookingToGuestlyReservation(row);
     assert.deepEqual(payload.guest.phones, [], raw!);
     assert.match(
-      payload.notes.other,
+      bookingNotes(row).notes.other,
       new RegExp(`Guest phone \\(as entered\\): ${raw!.replace("+", "\\+")}`),
     );
   }

@@ -9,6 +9,7 @@ import {
   desiredContent,
   FakeGuestly,
   MemoryStore,
+  referenceSet,
   status,
   testDeps,
 } from "./fakes.ts";
@@ -138,12 +139,14 @@ Deno.test("a change during a create is sent after it, in the same invocation", a
       store.row!.check_out = "2027-02-07";
       return created("65r9")();
     },
+    ...referenceSet("65r9", store.row!.id),
     ok({ _id: "65r9" }),
   ]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
-  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "PUT"]);
-  assert.deepEqual(guestly.bodies[1], {
+  // The reference first, then the change.
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "PUT", "PUT", "PUT"]);
+  assert.deepEqual(guestly.bodies[3], {
     checkInDateLocalized: "2027-02-01",
     checkOutDateLocalized: "2027-02-07",
   });

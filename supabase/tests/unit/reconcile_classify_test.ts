@@ -185,10 +185,12 @@ Deno.test("Guestly's side: duplicates, no reference, no such booking; ended ones
     listed: [
       reservation(),
       reservation({ id: "r2" }),
-      reservation({ id: "r3", bookingRef: null }),
+      reservation({ id: "r3", bookingRef: null, checkOut: "2027-03-09" }),
       reservation({ id: "r4", bookingRef: B2 }),
       reservation({ id: "r5", bookingRef: "not-a-uuid" }),
       reservation({ id: "r6", status: "canceled" }),
+      // No reference set, on the stay of a booking bound to r1: a second one of ours.
+      reservation({ id: "r7", bookingRef: null }),
     ],
     readById: new Map(),
   }, OPTS);
@@ -197,6 +199,7 @@ Deno.test("Guestly's side: duplicates, no reference, no such booking; ended ones
     ["not_ours", "r3", "no_booking_reference"],
     ["not_ours", "r4", "no_booking_holds_it"],
     ["not_ours", "r5", "no_booking_reference"],
+    ["duplicate", "r7", "same_stay_without_reference"],
   ]);
   assert.ok(items.every((i) => i.heal === null), "reported, never healed");
   assert.equal(items[0].details.booking_reservation_id, "r1");
@@ -228,6 +231,16 @@ Deno.test("confirmed without a reservation: resynced (the lookup binds an unboun
   assert.equal(items[0].kind, "missing_in_guestly");
   assert.deepEqual(items[0].heal, { kind: "resync" });
   assert.deepEqual(items[0].details.unbound_reservations, ["r9"]);
+  // Its create committed unseen and its reference was never set: known by its stay, reported
+  // with the booking (the resync's lookup binds it), never as someone else's reservation.
+  const unreferenced = classify({
+    bookings: [b],
+    listed: [reservation({ id: "r8", bookingRef: null })],
+    readById: new Map(),
+  }, OPTS);
+  assert.deepEqual(unreferenced.map((i) => [i.kind, i.bookingId]), [["missing_in_guestly", B1]]);
+  assert.deepEqual(unreferenced[0].details.unbound_reservations, ["r8"]);
+  assert.deepEqual(unreferenced[0].heal, { kind: "resync" });
   // A sync that failed for good has its own alert; one in flight is at work.
   assert.deepEqual(
     classify(

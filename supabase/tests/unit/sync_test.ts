@@ -1,19 +1,103 @@
 import assert from "node:assert/strict";
 import { retryFailedSync, syncBookingToGuestly } from "../../functions/_shared/guestly/sync.ts";
-import { bookingRow, created, FakeGuestly, MemoryStore, status, testDeps } from "./fakes.ts";
+import {
+  bookingRow,
+  created,
+  desiredContent,
+  FakeGuestly,
+  MemoryStore,
+  referenceSet,
+  status,
+  testDeps,
+} from "./fakes.ts";
 
-Deno.test("a confirmed booking creates one reservation and is recorded as synced", async () => {
+Deno.test("a confirmed booking creates one reservation, then sets our reference on it, synced", async () => {
   const store = new MemoryStore(bookingRow());
-  const guestly = new FakeGuestly([created("65r1")]);
+  const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1")]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
-  assert.deepEqual(result, { outcome: "synced", reservationId: "65r1", attempts: 1 });
+  assert.deepEqual(result, { outcome: "synced", reservationId: "65r1", attempts: 3 });
   assert.equal(store.row!.guestly_reservation_id, "65r1");
   assert.equal(store.row!.guestly_sync_status, "synced");
+  assert.ok(store.row!.guestly_reference_set_at, "the reference was read back");
   assert.equal(guestly.requests[0].method, "POST");
   assert.match(guestly.requests[0].url, /\/v1\/reservations-v3$/);
   assert.equal(guestly.requests[0].headers.get("authorization"), "Bearer tok-1");
-  assert.equal(store.attempts.length, 1);
+  // The create carries no reference (Guesty drops it); the declared PUTs do, then a read back.
+  assert.equal("customFields" in (guestly.bodies[0] as object), false);
+  assert.deepEqual(
+    guestly.requests.slice(1).map((r) => `${r.method} ${new URL(r.url).pathname}`),
+    [
+      "PUT /v1/reservations-v3/65r1/custom-fields",
+      "PUT /v1/reservations-v3/65r1/notes",
+    ],
+  );
+  assert.deepEqual(guestly.bodies[1], {
+    customFields: [{ fieldId: "ref-field", value: store.row!.id }],
+  });
+  assert.deepEqual(store.attempts.map((a) => a.operation), [
+    "create",
+    "set_reference",
+    "set_notes",
+  ]);
+});
+
+Deno.test("a crash after the create was recorded: the next round sets the reference, never creates", async () => {
+  // The reservation id was recorded (record_success) and the invocation died before the PUT.
+  const store = new MemoryStore(bookingRow({
+    guestly_reservation_id: "65r1",
+    guestly_synced_status: "confirmed",
+    guestly_sync_status: "pending",
+    guestly_reference_set_at: null,
+  }));
+  store.row!.guestly_synced_state = desiredContent(store.row!);
+  const guestly = new FakeGuestly(referenceSet("65r1"));
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.equal(guestly.requests.some((r) => r.method === "POST"), false, "no second create");
+  assert.equal(guestly.requests.length, 2);
+  assert.ok(store.row!.guestly_reference_set_at);
+  assert.equal(store.row!.guestly_sync_status, "synced");
+});
+
+Deno.test("a custom-fields answer that does not show our reference: read back before it counts", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    status(200, {}), // an answer that lists no custom fields
+    status(200, { reservationId: "65r1", notes: {} }),
+    status(200, { _id: "65r1", customFields: [{ fieldId: "ref-field", value: store.row!.id }] }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.deepEqual(store.attempts.map((a) => a.operation), [
+    "create",
+    "set_reference",
+    "set_notes",
+    "get_reservation",
+  ]);
+  assert.ok(store.row!.guestly_reference_set_at);
+});
+
+Deno.test("a reference Guestly did not keep is an operator's problem, never a second create", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    status(200, { reservationId: "65r1", customFields: [] }),
+    status(200, { reservationId: "65r1", notes: {} }),
+    status(200, { _id: "65r1", customFields: [] }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome === "failed" && result.final, true);
+  assert.match(
+    result.outcome === "failed" ? result.error : "",
+    /did not keep our booking reference/,
+  );
+  assert.equal(store.row!.guestly_reservation_id, "65r1", "the reservation stays bound");
+  assert.equal(store.row!.guestly_reference_set_at, null);
+  assert.equal(guestly.requests.filter((r) => r.method === "POST").length, 1);
 });
 
 const synced = { guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" as const };
@@ -81,6 +165,7 @@ Deno.test("a 429's Retry-After is honoured when longer than the backoff", async 
   const guestly = new FakeGuestly([
     status(429, { error: { message: "slow down" } }, { "Retry-After": "3" }),
     created(),
+    ...referenceSet(),
   ]);
   const { deps, sleeps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
@@ -94,11 +179,12 @@ Deno.test("an earlier unknown outcome makes the next invocation look up first", 
   const guestly = new FakeGuestly([
     () => Response.json({ results: [], count: 0 }),
     created("65new"),
+    ...referenceSet("65new"),
   ]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65new");
-  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST"]);
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST", "PUT", "PUT"]);
 });
 
 Deno.test("cancelling after sync changes the reservation's status; nothing new is created", async () => {
@@ -131,7 +217,7 @@ const EXPIRED = { error: { code: "UNAUTHORIZED", message: "access token expired"
 
 Deno.test("an expired token is refreshed once; a second 401 is final", async () => {
   const store = new MemoryStore(bookingRow());
-  const guestly = new FakeGuestly([status(401, EXPIRED), created("65ok")]);
+  const guestly = new FakeGuestly([status(401, EXPIRED), created("65ok"), ...referenceSet("65ok")]);
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.equal(guestly.tokensMinted, 2);
@@ -183,7 +269,7 @@ Deno.test("a manual retry starts a new round for a failed booking", async () => 
   const store = new MemoryStore(
     bookingRow({ guestly_sync_status: "failed", guestly_sync_attempts: 12 }),
   );
-  const guestly = new FakeGuestly([created("65again")]);
+  const guestly = new FakeGuestly([created("65again"), ...referenceSet("65again")]);
   const { deps } = testDeps(store, guestly);
   const result = await retryFailedSync(store.row!.id, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65again");

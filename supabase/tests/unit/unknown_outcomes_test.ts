@@ -1,6 +1,7 @@
 // Exactly once when Guestly's answers lie: a create that is not answered by a definite 2xx or
-// 4xx is never sent again before a lookup that could see its effect; the lookup only trusts
-// hits that carry our reference; a cancel finds a phantom; a lost lease or a changed booking
+// 4xx is never sent again before a lookup that could see its effect; the lookup binds a hit with
+// our reference, or one on the booking's stay (listing, dates, our source) with its guest and no
+// reference yet, never another booking's; a cancel finds a phantom; a lost lease or a changed booking
 // stops a request before it leaves; and a round ends inside the invocation's time budget.
 import assert from "node:assert/strict";
 import { syncBookingToGuestly } from "../../functions/_shared/guestly/sync.ts";
@@ -11,11 +12,35 @@ import {
   dropped,
   FakeGuestly,
   MemoryStore,
+  referenceSet,
   status,
   testDeps,
 } from "./fakes.ts";
 
 const BOOKING = bookingRow().id;
+/** A hit on the booking's stay with our source, as the search returns it. */
+const onStay = (
+  id: string,
+  { status = "confirmed", ref, email = "zoe@example.com", source = "website" }: {
+    status?: string;
+    ref?: string;
+    email?: string | null;
+    source?: string;
+  } = {},
+) => ({
+  _id: id,
+  confirmationCode: `GY-${id}`,
+  status,
+  source,
+  listingId: bookingRow().guestly_listing_id,
+  checkInDateLocalized: bookingRow().check_in,
+  checkOutDateLocalized: bookingRow().check_out,
+  ...(email === null
+    ? { guestId: `g-${id}` }
+    : { guest: { firstName: "Zoë", lastName: "O'Brien", email, phones: ["+447700900123"] } }),
+  ...(ref ? { customFields: [{ fieldId: "ref-field", value: ref }] } : {}),
+});
+/** A reservation carrying our reference (found wherever it is). */
 const ours = (id: string, reservationStatus = "confirmed", ref = BOOKING) => ({
   _id: id,
   confirmationCode: `GY-${id}`,
@@ -77,45 +102,100 @@ Deno.test("back before the settle delay: deferred to its end, nothing sent", asy
   assert.equal(store.row!.guestly_sync_attempts, 1);
 });
 
-Deno.test("after the settle delay the lookup finds the committed create: bound, not recreated", async () => {
+Deno.test("after the settle delay the lookup finds the committed create by its stay: bound, then referenced", async () => {
   const store = new MemoryStore(bookingRow());
-  const guestly = new FakeGuestly([status(502), search(ours("65phantom"))]);
+  // Committed behind the 502 without our reference (the create cannot carry it).
+  const guestly = new FakeGuestly([
+    status(502),
+    search(onStay("65phantom")),
+    ...referenceSet("65phantom"),
+  ]);
   const { deps, clock } = testDeps(store, guestly);
   await syncBookingToGuestly(BOOKING, deps);
   clock.now += 60_000;
   const result = await syncBookingToGuestly(BOOKING, deps);
-  assert.deepEqual(result, { outcome: "synced", reservationId: "65phantom", attempts: 2 });
-  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "GET"]);
-  assert.match(decodeURIComponent(guestly.requests[1].url), /filter\[customFields\.ref-field\]=/);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65phantom");
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "GET", "PUT", "PUT"]);
+  const lookup = new URL(guestly.requests[1].url);
+  assert.equal(lookup.pathname, "/v1/reservations-v3/search");
+  assert.equal(lookup.searchParams.get("filter[listingId]"), bookingRow().guestly_listing_id);
+  assert.equal(lookup.searchParams.get("filter[checkInDateLocalized]"), "2027-02-01");
+  assert.equal(lookup.searchParams.get("filter[checkOutDateLocalized]"), "2027-02-05");
+  assert.equal(lookup.searchParams.get("filter[source]"), "website");
+  assert.match(guestly.requests[2].url, /reservations-v3\/65phantom\/custom-fields$/);
+  assert.ok(store.row!.guestly_reference_set_at);
 });
 
-Deno.test("a lookup hit without our reference is never bound: the booking gets its own", async () => {
+Deno.test("a hit the search returns without its guest is checked by the guest's email", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly = new FakeGuestly([
+    search(onStay("65phantom", { email: null })),
+    status(200, { _id: "g-65phantom", email: "Zoe@Example.com" }),
+    ...referenceSet("65phantom"),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65phantom");
+  assert.match(guestly.requests[1].url, /\/guests-crud\/g-65phantom\?fields=email$/);
+
+  // Another guest's reservation on the same stay (a forced double booking): not ours.
+  const store2 = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const guestly2 = new FakeGuestly([
+    search(onStay("65theirs", { email: null })),
+    status(200, { _id: "g-65theirs", email: "someone@else.test" }),
+    created("65mine"),
+    ...referenceSet("65mine"),
+  ]);
+  const result2 = await syncBookingToGuestly(BOOKING, testDeps(store2, guestly2).deps);
+  assert.equal(result2.outcome === "synced" && result2.reservationId, "65mine");
+});
+
+Deno.test("a lookup hit that is not this booking's is never bound: the booking gets its own", async () => {
   const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
   const guestly = new FakeGuestly([
     search(
-      { _id: "65someoneelse", status: "confirmed" }, // no custom fields at all
-      ours("65other", "confirmed", "another-booking-id"),
+      { _id: "65someoneelse", status: "confirmed" }, // nothing to know it by
+      onStay("65other", { ref: "another-booking-id" }), // another booking's, on our stay
+      onStay("65guest", { email: "other@example.com" }), // another guest
+      onStay("65channel", { source: "airbnb" }), // a channel's
+      { ...onStay("65later"), checkOutDateLocalized: "2027-02-06" }, // another stay
     ),
     created("65mine"),
+    ...referenceSet("65mine"),
   ]);
   const { deps, log } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(BOOKING, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65mine");
-  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST"]);
-  assert.equal(log.entries.find((e) => e.event === "guestly.lookup.foreign_hits")?.ignored, 2);
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST", "PUT", "PUT"]);
+  assert.equal(log.entries.find((e) => e.event === "guestly.lookup.foreign_hits")?.ignored, 5);
+});
+
+Deno.test("a hit carrying our reference is ours wherever it is (moved in Guestly)", async () => {
+  const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
+  const moved = { ...onStay("65moved", { ref: BOOKING }), checkOutDateLocalized: "2027-02-07" };
+  // Bound as it is, then brought back to the booking's stay (a dates change).
+  const guestly = new FakeGuestly([search(moved), ...referenceSet("65moved"), status(200, {})]);
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65moved");
 });
 
 Deno.test("a cancelled reservation of ours does not count: only live ones are bound", async () => {
   const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
-  const guestly = new FakeGuestly([search(ours("65old", "canceled")), created("65new")]);
+  const guestly = new FakeGuestly([
+    search(ours("65old", "canceled"), onStay("65older", { status: "canceled" })),
+    created("65new"),
+    ...referenceSet("65new"),
+  ]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(BOOKING, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65new");
 });
 
-Deno.test("two live reservations with our reference: permanent failure naming both", async () => {
+Deno.test("two live reservations of this booking: permanent failure naming both", async () => {
   const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
-  const guestly = new FakeGuestly([search(ours("65a"), ours("65b", "reserved"))]);
+  // One with our reference, one on the stay with none yet (a second create behind a 502).
+  const guestly = new FakeGuestly([search(ours("65a"), onStay("65b", { status: "reserved" }))]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(BOOKING, deps);
   assert.equal(result.outcome === "failed" && result.final, true);
@@ -134,7 +214,7 @@ Deno.test("a cancel after an unknown create finds and cancels the phantom", asyn
   const store = new MemoryStore(bookingRow());
   const guestly = new FakeGuestly([
     dropped(),
-    search(ours("65phantom")),
+    search(onStay("65phantom")),
     status(200, { _id: "65phantom", status: "canceled" }),
   ]);
   const { deps, clock } = testDeps(store, guestly);
@@ -155,7 +235,7 @@ Deno.test("a cancel of a bound booking whose create was ever unknown cancels eve
     guestly_sync_unknown_at: "2027-01-15T09:00:00Z",
   }));
   const guestly = new FakeGuestly([
-    search(ours("65bound"), ours("65late")),
+    search(ours("65bound"), onStay("65late")),
     status(200, { _id: "65bound" }),
     status(200, { _id: "65late" }),
   ]);
@@ -237,18 +317,20 @@ Deno.test("creates go out through fetchOnce, status changes through the pooled f
   const store = new MemoryStore(bookingRow());
   const pooled = new FakeGuestly([]);
   const once = new FakeGuestly([created("65r1")]);
+  pooled.answers.push(...referenceSet("65r1"));
   const { deps } = testDeps(store, pooled);
   // deno-lint-ignore no-explicit-any
   (deps.guestly.deps as any).fetchOnce = once.fetch;
   const result = await syncBookingToGuestly(BOOKING, deps);
   assert.equal(result.outcome, "synced");
   assert.deepEqual(once.requests.map((r) => r.method), ["POST"]);
-  assert.equal(pooled.requests.length, 0);
+  // The reference's PUTs set values (idempotent): pooled.
+  assert.deepEqual(pooled.requests.map((r) => r.method), ["PUT", "PUT"]);
 });
 
 Deno.test("a create whose pre-send check ends after its slot takes a fresh slot (no bunching)", async () => {
   const store = new MemoryStore(bookingRow());
-  const guestly = new FakeGuestly([created("65r1")]);
+  const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1")]);
   const { deps, clock } = testDeps(store, guestly);
   const slots: number[] = [];
   // deno-lint-ignore no-explicit-any
@@ -274,14 +356,14 @@ Deno.test("a create whose pre-send check ends after its slot takes a fresh slot 
     return send(input, init);
   };
   assert.equal((await syncBookingToGuestly(BOOKING, deps)).outcome, "synced");
-  assert.equal(slots.length, 2, "the late request reserved a second slot");
-  assert.equal(checks, 1, "a check a moment old still holds");
+  assert.equal(slots.length, 2 + 2, "the late create reserved a second slot (+ the reference's 2)");
+  assert.equal(checks, 3, "a check a moment old still holds (then one per reference PUT)");
   assert.deepEqual(sentAt, [slots[1]], "and left exactly at it");
 });
 
 Deno.test("a create whose wait for its slot overruns (a busy runtime) takes a fresh slot", async () => {
   const store = new MemoryStore(bookingRow());
-  const guestly = new FakeGuestly([created("65r1")]);
+  const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1")]);
   const { deps, clock } = testDeps(store, guestly);
   const slots: number[] = [];
   // deno-lint-ignore no-explicit-any
@@ -306,7 +388,7 @@ Deno.test("a create whose wait for its slot overruns (a busy runtime) takes a fr
     return send(input, init);
   };
   assert.equal((await syncBookingToGuestly(BOOKING, deps)).outcome, "synced");
-  assert.equal(slots.length, 2, "the late request reserved a second slot");
+  assert.equal(slots.length, 2 + 2, "the late create reserved a second slot (+ the reference's 2)");
   assert.deepEqual(sentAt, [slots[1]], "and left exactly at it, not 200 ms after the first");
 });
 
@@ -342,7 +424,11 @@ Deno.test("an unknown create at the attempt limit is not final: the next round o
 
 Deno.test("an unknown create at the attempt limit whose lookup finds it: bound, synced", async () => {
   const store = new MemoryStore(bookingRow({ guestly_sync_attempts: 11 }));
-  const guestly = new FakeGuestly([status(504), search(ours("65late"))]);
+  const guestly = new FakeGuestly([
+    status(504),
+    search(onStay("65late")),
+    ...referenceSet("65late"),
+  ]);
   const { deps, clock } = testDeps(store, guestly);
   await syncBookingToGuestly(BOOKING, deps);
   clock.now += 60_000;
@@ -376,7 +462,11 @@ Deno.test("a budget the 180 s lease could not cover is refused at start-up", asy
 Deno.test("foreign hits of any shape never stop the lookup; an unreadable one of ours does", async () => {
   const foreign = { _id: "65x", customFields: [{ fieldId: "ref-field", value: 42 }], status: 7 };
   const store = new MemoryStore(bookingRow({ guestly_sync_lookup_needed: true }));
-  const guestly = new FakeGuestly([search(foreign, { weird: true }), created("65mine")]);
+  const guestly = new FakeGuestly([
+    search(foreign, { weird: true }),
+    created("65mine"),
+    ...referenceSet("65mine"),
+  ]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(BOOKING, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65mine");

@@ -49,6 +49,13 @@ export interface ApplyStore {
   load(messageId: string): Promise<RecordedEvent>;
   apply(messageId: string, input: ApplyInput): Promise<ApplyResult>;
   fail(messageId: string, error: string): Promise<void>;
+  /**
+   * The one booking whose sync is finding out whether its create happened on this stay (an
+   * unknown outcome being looked up): a reservation of ours without a reference yet is its.
+   */
+  bookingAwaitingStay?(
+    stay: { listingId: string; checkIn: string; checkOut: string },
+  ): Promise<string | null>;
 }
 
 export interface ApplyDeps {
@@ -124,9 +131,28 @@ export async function applyEvent(messageId: string, deps: ApplyDeps): Promise<Ap
   }
   const details = read.data;
   const ref = details.customFields?.find((f) => f.fieldId === deps.bookingRefFieldId)?.value;
-  const bookingRef = ref && UUID.test(ref) ? ref : null;
+  let bookingRef = ref && UUID.test(ref) ? ref : null;
+  if (!row.boundBookingId && !bookingRef && !ref) {
+    // Our reference is set only after the create (which cannot carry it), and the booking
+    // records the reservation id before that: one neither recorded nor referenced is a create
+    // whose answer we lost. Its booking, found by the stay, waits for its lookup to bind it.
+    bookingRef = await awaitingBookingOf(details, store);
+  }
   if (!row.boundBookingId && !bookingRef) {
     return await store.apply(messageId, { ignoreReason: "not_ours" });
   }
   return await store.apply(messageId, { bookingRef, stay: stayFromDetails(details) });
+}
+
+async function awaitingBookingOf(
+  details: ReservationDetails,
+  store: ApplyStore,
+): Promise<string | null> {
+  const checkIn = details.checkInDateLocalized?.slice(0, 10);
+  const checkOut = details.checkOutDateLocalized?.slice(0, 10);
+  if (
+    details.source !== BOOKING_REF_SOURCE || !details.listingId || !checkIn || !checkOut ||
+    !store.bookingAwaitingStay
+  ) return null;
+  return await store.bookingAwaitingStay({ listingId: details.listingId, checkIn, checkOut });
 }

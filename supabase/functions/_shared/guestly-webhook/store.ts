@@ -68,6 +68,12 @@ export function postgresEventLedger(sql: Sql): EventLedger {
         deferred: r.deferred ?? false,
       };
     },
+    async bookingAwaitingStay(stay) {
+      const [row] = await sql`
+        select guestly_events.booking_awaiting_stay(${stay.listingId}, ${stay.checkIn}::date,
+          ${stay.checkOut}::date) as booking_id`;
+      return (row?.booking_id as string | null) ?? null;
+    },
     async fail(messageId, error) {
       await sql`select guestly_events.record_apply_failure(${messageId}, ${error})`;
     },

@@ -2,7 +2,10 @@
 // and reports what happened; retrying, counting and recording are the sync core's job.
 import {
   type GuestlyChangeRequest,
+  type GuestlyCustomFieldsUpdate,
+  GuestlyGuestEmail,
   GuestlyGuestTags,
+  type GuestlyNotesUpdate,
   type GuestlyPaymentRecord,
   type GuestlyReservation,
   GuestlyReservation as GuestlyReservationSchema,
@@ -156,6 +159,50 @@ export class GuestlyClient {
     );
   }
 
+  /** A guest's email (`GET /guests-crud/{guestId}?fields=email`): a lookup checks a hit by it. */
+  getGuestEmail(
+    guestId: string,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<string | null>> {
+    return this.#request(
+      "GET",
+      `/guests-crud/${encodeURIComponent(guestId)}?${new URLSearchParams({ fields: "email" })}`,
+      undefined,
+      (body) => GuestlyGuestEmail.parse(body).email ?? null,
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** Sets custom fields' values on a reservation (our booking reference). Idempotent: it sets. */
+  setCustomFields(
+    reservationId: string,
+    update: GuestlyCustomFieldsUpdate,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<unknown>> {
+    return this.#request(
+      "PUT",
+      `/reservations-v3/${encodeURIComponent(reservationId)}/custom-fields`,
+      update,
+      (body) => body,
+      { ...options, idempotent: true },
+    );
+  }
+
+  /** Sets a reservation's notes. Idempotent: it sets. */
+  setNotes(
+    reservationId: string,
+    update: GuestlyNotesUpdate,
+    options: CallOptions = {},
+  ): Promise<HttpAttempt<unknown>> {
+    return this.#request(
+      "PUT",
+      `/reservations-v3/${encodeURIComponent(reservationId)}/notes`,
+      update,
+      (body) => body,
+      { ...options, idempotent: true },
+    );
+  }
+
   /**
    * A change of listing, dates, guest count (reservations v3) or of the guest's details. Each
    * sets values, so repeating one after a lost answer changes nothing more: idempotent.
@@ -210,16 +257,20 @@ export class GuestlyClient {
   }
 
   /**
-   * Every reservation the search returns for our booking reference (see docs/guestly-api.md);
-   * which of them really carry it, and are live, is lookup.ts's decision.
+   * Every reservation the search returns for a stay with our source: the listing and both dates
+   * (a live reservation holds its nights, so at most one live one has them on a listing; see
+   * docs/guestly-api.md). Which of them is ours — our reference, or none yet and the guest's
+   * email — is lookup.ts's decision.
    */
-  findByBookingRef(
-    fieldId: string,
-    bookingId: string,
+  findByStay(
+    stay: { listingId: string; checkIn: string; checkOut: string; source: string },
     options: CallOptions = {},
   ): Promise<HttpAttempt<SearchPage>> {
     const query = new URLSearchParams({
-      [`filter[customFields.${fieldId}]`]: bookingId,
+      "filter[listingId]": stay.listingId,
+      "filter[source]": stay.source,
+      "filter[checkInDateLocalized]": stay.checkIn,
+      "filter[checkOutDateLocalized]": stay.checkOut,
       limit: String(LOOKUP_PAGE_SIZE),
     });
     return this.#request(
@@ -473,7 +524,7 @@ export class TokenError extends Error {
   }
 }
 
-/** Guesty pages search results (at most 100 a page); more hits than that for one booking is
+/** Guesty pages search results (at most 100 a page); more hits than that for one stay is
  * already a problem, which lookup.ts reports rather than reading page two. */
 const LOOKUP_PAGE_SIZE = 100;
 

@@ -31,10 +31,11 @@ export function postgresSyncStore(sql: Sql): SyncStore {
           ${a.startedAt}, ${a.durationMs}, ${a.httpStatus}, ${a.outcome}, ${a.error}) as attempt`;
       return row.attempt as number;
     },
-    async recordSuccess(bookingId, leaseId, reservationId, syncedStatus, syncedState) {
+    async recordSuccess(bookingId, leaseId, reservationId, syncedStatus, syncedState, options) {
       const [row] = await sql`
         select guestly.record_success(${bookingId}::uuid, ${leaseId}::uuid, ${reservationId},
-          ${syncedStatus}, ${syncedState ? sql.json(syncedState as never) : null}) as result`;
+          ${syncedStatus}, ${syncedState ? sql.json(syncedState as never) : null},
+          reference_set => ${options?.referenceSet ?? false}) as result`;
       const result = row.result as { recorded: boolean; more_work?: boolean };
       return { recorded: result.recorded, moreWork: result.more_work ?? false };
     },

@@ -1,6 +1,11 @@
-// What a lookup by our booking reference found, decided without I/O. Guestly's search matches
-// loosely (and another integration may use the same custom field for something else), so a hit
-// only counts when it really carries our booking id in our field.
+// Which of the reservations a lookup found is ours, decided without I/O. The lookup searches by
+// what Guesty declares and returns: the stay (listing, check-in, check-out) with our source. A
+// live confirmed or reserved reservation holds its nights, so on one listing those name at most
+// one live reservation; with our source and the guest's email it is a key Guesty already has.
+// Our booking reference is set on the reservation only after the create (reference-step.ts), so
+// a create that committed behind a lost answer carries none yet: a hit on the key with no
+// reference is ours, one with our reference is ours wherever it is, and one carrying another
+// booking's reference is never ours.
 import { GuestlyReservation } from "./schemas.ts";
 
 /** Statuses after which a reservation no longer holds the stay (Guesty's terminal states). */
@@ -10,18 +15,76 @@ export function isLive(reservation: Pick<GuestlyReservation, "status">): boolean
   return !ENDED_STATUSES.has(reservation.status ?? "");
 }
 
+/** What names our reservation: our reference, or the stay with our source and the guest. */
+export interface LookupKey {
+  bookingId: string;
+  /** Our custom field (GUESTLY_BOOKING_REF_FIELD_ID). */
+  fieldId: string;
+  listingId: string;
+  checkIn: string;
+  checkOut: string;
+  source: string;
+  email: string;
+}
+
 /**
- * Whether a raw search hit carries our booking id in our field — read from the raw object, so a
- * foreign reservation whose fields have other shapes (a number in a custom field) can never stop
- * the lookup.
+ * The value of our field on a raw hit: undefined when the hit has none (or no readable one) —
+ * read from the raw object, so a foreign reservation whose fields have other shapes (a number
+ * in a custom field) can never stop the lookup.
  */
-export function carriesBookingRef(raw: unknown, fieldId: string, bookingId: string): boolean {
+export function referenceOf(raw: unknown, fieldId: string): string | undefined {
   const fields = (raw as { customFields?: unknown })?.customFields;
-  return Array.isArray(fields) &&
-    fields.some((field) =>
-      (field as { fieldId?: unknown })?.fieldId === fieldId &&
-      (field as { value?: unknown })?.value === bookingId
-    );
+  if (!Array.isArray(fields)) return undefined;
+  const ours = fields.find((field) => (field as { fieldId?: unknown })?.fieldId === fieldId) as
+    | { value?: unknown }
+    | undefined;
+  const value = ours?.value;
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+export function carriesBookingRef(raw: unknown, fieldId: string, bookingId: string): boolean {
+  return referenceOf(raw, fieldId) === bookingId;
+}
+
+/** Guest emails read from the guests' profiles, by guest id (for hits that show no guest). */
+export type GuestEmails = ReadonlyMap<string, string | null>;
+
+function guestIdOf(raw: unknown): string | undefined {
+  const r = raw as { guestId?: unknown; bookerId?: unknown } | null;
+  const id = r?.guestId ?? r?.bookerId;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
+/** The email a hit shows for its guest, or its guest's profile does (lower case). */
+export function guestEmailOf(raw: unknown, emails: GuestEmails = new Map()): string | undefined {
+  const shown = (raw as { guest?: { email?: unknown } })?.guest?.email;
+  const guestId = guestIdOf(raw);
+  const email = typeof shown === "string" && shown !== ""
+    ? shown
+    : guestId
+    ? emails.get(guestId)
+    : undefined;
+  return typeof email === "string" && email !== "" ? email.trim().toLowerCase() : undefined;
+}
+
+const day = (value: unknown) => typeof value === "string" ? value.slice(0, 10) : undefined;
+
+/** Whether a raw hit is on our stay's key: listing, both dates and source, as Guestly returns. */
+export function onStayKey(raw: unknown, key: LookupKey): boolean {
+  const r = raw as Record<string, unknown> | null;
+  return r?.listingId === key.listingId && day(r?.checkInDateLocalized) === key.checkIn &&
+    day(r?.checkOutDateLocalized) === key.checkOut && r?.source === key.source;
+}
+
+/**
+ * A hit on the key with no reference and no guest email: the lookup must read the guest's email
+ * (GET /guests-crud/{id}) before it can judge, since the search may not return the guest.
+ */
+export function needsGuestEmail(raw: unknown, key: LookupKey): string | null {
+  if (!onStayKey(raw, key) || referenceOf(raw, key.fieldId) !== undefined) return null;
+  if (guestEmailOf(raw) !== undefined) return null;
+  if (ENDED_STATUSES.has(String((raw as { status?: unknown }).status ?? ""))) return null;
+  return guestIdOf(raw) ?? null;
 }
 
 export type LookupVerdict =
@@ -31,20 +94,34 @@ export type LookupVerdict =
   /** Ours, but we cannot tell which or how many: an operator must look. */
   | { kind: "unreadable"; error: string };
 
-/** The live reservations among one page of hits that carry our reference: none, one, too many. */
+/** Why a raw hit is ours, or null when it is not. */
+function oursBy(raw: unknown, key: LookupKey, emails: GuestEmails): "reference" | "key" | null {
+  const reference = referenceOf(raw, key.fieldId);
+  if (reference === key.bookingId) return "reference";
+  // Another booking's reference: that booking's reservation, even on our stay's key.
+  if (reference !== undefined) return null;
+  const sameGuest = guestEmailOf(raw, emails) === key.email.trim().toLowerCase();
+  return onStayKey(raw, key) && sameGuest ? "key" : null;
+}
+
+/**
+ * The live reservations of ours among one page of hits: none, one, too many. `emails`: the
+ * guests' emails read for hits that show no guest (needsGuestEmail).
+ */
 export function judgeLookup(
   page: { results: unknown[]; count?: number },
-  fieldId: string,
-  bookingId: string,
+  key: LookupKey,
+  emails: GuestEmails = new Map(),
 ): LookupVerdict {
   if (page.count !== undefined && page.count > page.results.length) {
     return {
       kind: "unreadable",
-      error: `the lookup by our booking reference matched ${page.count} reservations, more than ` +
-        `one page (${page.results.length}): check Guestly for reservations carrying ${bookingId}`,
+      error: `the lookup of this booking's stay matched ${page.count} reservations, more than ` +
+        `one page (${page.results.length}): check Guestly for reservations of booking ` +
+        key.bookingId,
     };
   }
-  const raw = page.results.filter((r) => carriesBookingRef(r, fieldId, bookingId));
+  const raw = page.results.filter((r) => oursBy(r, key, emails) !== null);
   const ours: GuestlyReservation[] = [];
   for (const hit of raw) {
     const parsed = GuestlyReservation.safeParse(hit);
@@ -52,7 +129,7 @@ export function judgeLookup(
       const issue = parsed.error.issues[0];
       return {
         kind: "unreadable",
-        error: `a Guestly reservation carrying this booking's reference could not be read ` +
+        error: `a Guestly reservation that is this booking's could not be read ` +
           `(${issue.path.join(".") || "reservation"}: ${issue.message}): check it in Guestly`,
       };
     }
@@ -65,13 +142,14 @@ export function judgeLookup(
   return { kind: "duplicates", reservations: live };
 }
 
-/** The operator-facing text naming every live reservation carrying our reference. */
+/** The operator-facing text naming every live reservation that is this booking's. */
 export function describeDuplicates(reservations: GuestlyReservation[]): string {
   const list = reservations.map((r) =>
     `${r.id}${r.confirmationCode ? ` (${r.confirmationCode})` : ""}${
       r.status ? ` ${r.status}` : ""
     }`
   ).join(", ");
-  return `${reservations.length} live Guestly reservations carry this booking's reference: ${list}. ` +
-    "Cancel all but one in Guestly, then retry: the retry binds the booking to the one left.";
+  return `${reservations.length} live Guestly reservations are this booking's (its reference, ` +
+    `or its stay and guest with none set): ${list}. Cancel all but one in Guestly, then retry: ` +
+    "the retry binds the booking to the one left.";
 }

@@ -3,6 +3,8 @@ import { z } from "zod";
 import {
   type BookingRow,
   type BookingStatus,
+  type GuestlyCustomFieldsUpdate,
+  type GuestlyNotesUpdate,
   type GuestlyPaymentRecord,
   type GuestlyReservationCreate,
   type GuestlyStatus,
@@ -82,20 +84,23 @@ export function statusChange(
   };
 }
 
-/** Where our booking id travels in Guestly (Guesty documents no externalId). */
+/**
+ * The source of every reservation we create: with the listing, the stay's dates and the guest's
+ * email, the key by which a lookup finds our reservation before its reference is set.
+ */
 export const BOOKING_REF_SOURCE = "website";
 
-export function mapBookingToGuestlyReservation(
-  booking: BookingRow,
-  bookingRefFieldId: string,
-): GuestlyReservationCreate {
+/**
+ * The create, with only what Guesty's definition declares for it: our booking reference and the
+ * notes are set on the reservation once it exists (bookingReference, bookingNotes), since a
+ * create's `customFields` and `notes` are not declared and Guesty drops them.
+ */
+export function mapBookingToGuestlyReservation(booking: BookingRow): GuestlyReservationCreate {
   const status = guestlyTarget(booking);
   if (status !== "confirmed" && status !== "reserved") {
     throw new Error(`booking ${booking.id} has status ${booking.status}: nothing to create`);
   }
   const phone = normalisePhone(booking.guest_phone, booking.guestly_property_country);
-  const notes = [`Website booking ${booking.id}`];
-  if (phone.kind === "unreadable") notes.push(`Guest phone (as entered): ${phone.raw}`);
   return {
     listingId: booking.guestly_listing_id,
     checkInDateLocalized: booking.check_in,
@@ -115,8 +120,6 @@ export function mapBookingToGuestlyReservation(
       fareAccommodation: minorToMajor(booking.amount_total, booking.currency),
       currency: booking.currency.toUpperCase(),
     },
-    customFields: [{ fieldId: bookingRefFieldId, value: booking.id }],
-    notes: { other: notes.join("\n") },
     // An operator forced this booking past a calendar conflict (sync:retry --ignore-calendar).
     ...(booking.guestly_ignore_calendar ? { ignoreCalendar: true as const } : {}),
     // A hold blocks the nights for its minutes while the guest pays, then stops blocking.
@@ -124,6 +127,22 @@ export function mapBookingToGuestlyReservation(
       ? { reservedUntil: reservedUntilHours(booking.guestly_hold_minutes ?? 0) }
       : {}),
   };
+}
+
+/** Our booking id in our custom field (`PUT /reservations-v3/{id}/custom-fields`). */
+export function bookingReference(
+  booking: Pick<BookingRow, "id">,
+  bookingRefFieldId: string,
+): GuestlyCustomFieldsUpdate {
+  return { customFields: [{ fieldId: bookingRefFieldId, value: booking.id }] };
+}
+
+/** The notes the host reads (`PUT /reservations-v3/{id}/notes`): a phone we could not read too. */
+export function bookingNotes(booking: BookingRow): GuestlyNotesUpdate {
+  const phone = normalisePhone(booking.guest_phone, booking.guestly_property_country);
+  const notes = [`Website booking ${booking.id}`];
+  if (phone.kind === "unreadable") notes.push(`Guest phone (as entered): ${phone.raw}`);
+  return { notes: { other: notes.join("\n") } };
 }
 
 /**

@@ -18,6 +18,8 @@ export type Step =
     reservationId: string | null;
     /** The content Guestly now holds, when this step changed or first learned it. */
     syncedState?: ReservationContent;
+    /** Our booking reference was set on reservationId and read back. */
+    referenceSet?: boolean;
   }
   | { kind: "retry"; error: string; retryAfterMs?: number }
   /** A create (or payment) whose effect we cannot know yet: end the round, look it up later. */

@@ -92,6 +92,8 @@ export const BookingRow = z.object({
   guestly_synced_status: BookingStatus.nullable(),
   /** When the last sync succeeded (the create, for the pass right after it). */
   guestly_synced_at: z.string().nullable().optional(),
+  /** When our reference was read back from the reservation (null: still to set after a create). */
+  guestly_reference_set_at: z.string().nullable().optional(),
   /** When a create last had an unknown outcome; its effect may appear until settled. */
   guestly_sync_unknown_at: z.string().nullable().optional(),
   /** Set for one episode by a manual retry with --ignore-calendar: force the create. */
@@ -133,6 +135,9 @@ export type GuestlyGuestUpdate = z.infer<typeof GuestlyGuestUpdate>;
 /** What we read of a guest (`GET /guests-crud/{guestId}?fields=tags`). */
 export const GuestlyGuestTags = z.object({ tags: z.array(z.string()).nullish() });
 
+/** A guest's email (`GET /guests-crud/{guestId}?fields=email`): the lookup's check of a hit. */
+export const GuestlyGuestEmail = z.object({ email: z.string().nullish() });
+
 export const GuestlyCustomField = z.object({ fieldId: z.string().min(1), value: z.string() });
 
 export const GuestlyReservationCreate = z.object({
@@ -144,14 +149,24 @@ export const GuestlyReservationCreate = z.object({
   guestsCount: z.number().int().positive(),
   guest: GuestlyGuest,
   money: z.object({ fareAccommodation: z.number().nonnegative(), currency: z.string().length(3) }),
-  customFields: z.array(GuestlyCustomField),
-  notes: z.object({ other: z.string() }),
+  // No customFields, no notes: the definition does not declare them on the create (Guesty
+  // ignores them). They are set once the reservation exists (reference-step.ts).
   /** Only on an operator's forced retry: Guestly skips its availability check. */
   ignoreCalendar: z.literal(true).optional(),
   /** A hold (`reserved`): hours it blocks the nights, as Guesty's API takes it. */
   reservedUntil: z.number().positive("a hold needs GUESTLY_HOLD_MINUTES > 0").optional(),
 });
 export type GuestlyReservationCreate = z.infer<typeof GuestlyReservationCreate>;
+
+/** `PUT /reservations-v3/{id}/custom-fields`: our booking reference, in our field. */
+export const GuestlyCustomFieldsUpdate = z.object({
+  customFields: z.array(GuestlyCustomField).min(1),
+});
+export type GuestlyCustomFieldsUpdate = z.infer<typeof GuestlyCustomFieldsUpdate>;
+
+/** `PUT /reservations-v3/{id}/notes`: what the host should read about the booking. */
+export const GuestlyNotesUpdate = z.object({ notes: z.object({ other: z.string() }) });
+export type GuestlyNotesUpdate = z.infer<typeof GuestlyNotesUpdate>;
 
 export const GuestlyStatusChange = z.object({
   status: GuestlyStatus,
@@ -179,6 +194,9 @@ export const GuestlyReservation = z.object({
     email: z.string().nullish(),
     phones: z.array(z.string()).nullish(),
   }).nullish(),
+  /** The guest's profile: `guestId` in the legacy shape, `bookerId` in v3's. */
+  guestId: z.string().nullish(),
+  bookerId: z.string().nullish(),
 }).transform((r) => ({ ...r, id: r.reservationId ?? r._id ?? "" }))
   .refine((r) => r.id !== "", { message: "reservationId is missing" });
 export type GuestlyReservation = z.infer<typeof GuestlyReservation>;

@@ -9,12 +9,14 @@ import {
   type ReservationContent,
 } from "./schemas.ts";
 import {
+  BOOKING_REF_SOURCE,
   guestlyTarget,
   mapBookingToGuestlyReservation,
   statusChange,
   syncedTarget,
 } from "./mapping.ts";
-import { describeDuplicates, judgeLookup } from "./lookup.ts";
+import { describeDuplicates, judgeLookup, type LookupKey, needsGuestEmail } from "./lookup.ts";
+import { referenceDue, setReference } from "./reference-step.ts";
 import { contentOf, planContentChanges } from "./content-changes.ts";
 import { followContent } from "./modify-steps.ts";
 import { pendingPayments, recordPayments } from "./payment-steps.ts";
@@ -24,7 +26,8 @@ export { newRoundState, type RoundContext, type RoundState, type Step } from "./
 
 /**
  * The next piece of work, in this order: the reservation and its status (lookup, create, status
- * change, a cancellation included); then, with the status right, the money (payments, refunds —
+ * change, a cancellation included); then, with the status right, our booking reference on it
+ * (reference-step.ts: the create cannot carry it); then the money (payments, refunds —
  * after a cancel too: a refund never holds a cancellation back); then the content (listing,
  * dates, guests, guest details). Each piece ends the pass with `done`, which records what Guestly
  * now holds; record_success then says whether more is due, and the next pass does it.
@@ -38,6 +41,8 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
   if (known && syncedTarget(booking.guestly_synced_status) === target) {
     // A reservation recorded before we tracked its content: Guestly holds what we have.
     const synced = booking.guestly_synced_state ?? booking.guestly_desired_state;
+    // The reference before anything else: every later match by reference rests on it.
+    if (referenceDue(booking)) return await setReference(ctx, known, target);
     // Money first: a change Guestly refuses (taken nights) must not keep the money from it.
     if (pendingPayments(ctx).length) return await recordPayments(ctx, known, target);
     const changes = target === "confirmed"
@@ -142,20 +147,59 @@ function withContent(step: Step, syncedState: ReservationContent | undefined): S
   return step.kind === "done" ? { ...step, syncedState } : step;
 }
 
+/**
+ * What names this booking's reservation in Guestly: our reference, or — before it is set — the
+ * stay a create sent (the booking's listing and dates) with our source and the guest's email.
+ */
+function lookupKey(ctx: RoundContext): LookupKey {
+  const { booking, deps } = ctx;
+  return {
+    bookingId: booking.id,
+    fieldId: deps.settings.bookingRefFieldId,
+    listingId: booking.guestly_listing_id,
+    checkIn: booking.check_in,
+    checkOut: booking.check_out,
+    source: BOOKING_REF_SOURCE,
+    email: booking.guest_email,
+  };
+}
+
 /** Runs the lookup; returns a step when the round cannot go on from here. */
 async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | null> {
   const { booking, state, deps } = ctx;
-  const fieldId = deps.settings.bookingRefFieldId;
+  const key = lookupKey(ctx);
   const result = await attempt(
     ctx,
     "lookup",
-    (options) => deps.guestly.findByBookingRef(fieldId, booking.id, options),
+    (options) =>
+      deps.guestly.findByStay({
+        listingId: key.listingId,
+        checkIn: key.checkIn,
+        checkOut: key.checkOut,
+        source: key.source,
+      }, options),
   );
   if (result.outcome !== "success") return toStep(ctx, "lookup", result);
-  const verdict = judgeLookup(result.data ?? { results: [] }, fieldId, booking.id);
+  const page = result.data ?? { results: [] };
+  // A hit on the stay with no reference yet is ours only with our guest: a search that does not
+  // return the guest leaves its email to read from the guest's profile.
+  const emails = new Map<string, string | null>();
+  for (const hit of page.results) {
+    const guestId = needsGuestEmail(hit, key);
+    if (!guestId || emails.has(guestId)) continue;
+    const guest = await attempt(
+      ctx,
+      "lookup",
+      (options) => deps.guestly.getGuestEmail(guestId, options),
+    );
+    if (guest.outcome !== "success") return toStep(ctx, "lookup", guest);
+    emails.set(guestId, guest.data ?? null);
+  }
+  const verdict = judgeLookup(page, key, emails);
   if (verdict.kind === "unreadable") return { kind: "permanent", error: verdict.error };
   if (verdict.kind !== "duplicates" && verdict.ignored > 0) {
-    // The search matched reservations that do not carry our id in our field: never ours.
+    // The search matched reservations that are not this booking's (another booking's
+    // reference, another guest, another stay): never ours.
     deps.log.warn("guestly.lookup.foreign_hits", {
       booking_id: booking.id,
       ignored: verdict.ignored,
@@ -199,7 +243,7 @@ async function create(ctx: RoundContext, target: GuestlyStatus): Promise<Step> {
         "reservation in Guestly; retry by hand once Guestly answers again",
     };
   }
-  const mapped = mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
+  const mapped = mapBookingToGuestlyReservation(booking);
   // What Guestly would refuse is caught here, naming the field, without spending a request.
   const checked = GuestlyReservationCreate.safeParse(mapped);
   if (!checked.success) {
@@ -246,7 +290,7 @@ async function create(ctx: RoundContext, target: GuestlyStatus): Promise<Step> {
   return toStep(ctx, "create", created);
 }
 
-/** Cancels the known reservation and every live one carrying our reference. */
+/** Cancels the known reservation and every live one the lookup found to be this booking's. */
 async function cancelAll(ctx: RoundContext): Promise<Step> {
   const { booking, state } = ctx;
   const known = booking.guestly_reservation_id;

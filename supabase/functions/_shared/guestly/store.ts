@@ -24,7 +24,9 @@ export interface AttemptRecord {
     | "update_guest"
     | "get_reservation"
     | "get_guest"
-    | "record_payment";
+    | "record_payment"
+    | "set_reference"
+    | "set_notes";
   startedAt: Date;
   durationMs: number;
   httpStatus: number | null;
@@ -59,6 +61,8 @@ export interface SyncStore {
     syncedStatus: BookingStatus,
     /** The content Guestly now holds; undefined keeps what was recorded. */
     syncedState?: ReservationContent,
+    /** `referenceSet`: our booking reference was read back from `reservationId`. */
+    options?: { referenceSet?: boolean },
   ): Promise<{ recorded: boolean; moreWork: boolean }>;
   /**
    * A payment row's request to `reservationId`: `recorded` in Guestly, or `unknown` (look it up

@@ -135,7 +135,7 @@ async function syncPass(
             currency: p.currency,
           })),
         }
-        : mapBookingToGuestlyReservation(booking, deps.settings.bookingRefFieldId);
+        : mapBookingToGuestlyReservation(booking);
     log.info("guestly.sync.test_mode", { booking_id: bookingId, would_send: payload });
     await store.release(bookingId, leaseId);
     return { more: false, value: { outcome: "test_mode", payload } };
@@ -160,6 +160,7 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           step.reservationId,
           syncedStatusAfter(booking),
           step.syncedState,
+          { referenceSet: step.referenceSet },
         );
         if (!result.recorded) {
           // Guestly changed, but another invocation holds the booking now: it looks up first

@@ -108,6 +108,12 @@ export function isLive(status: string | null): boolean {
   return !ENDED.has(status ?? "");
 }
 
+/** A stay as one key (listing, check-in, check-out), or null when a part is unknown. */
+function stayKey(c: Content | null | undefined): string | null {
+  if (!c?.listing_id || !c.check_in || !c.check_out) return null;
+  return `${c.listing_id}|${c.check_in.slice(0, 10)}|${c.check_out.slice(0, 10)}`;
+}
+
 function contentOf(r: ListedReservation): Content {
   return {
     listing_id: r.listingId,
@@ -306,6 +312,19 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
     if (!r.bookingRef || !isLive(r.status)) continue;
     liveByRef.set(r.bookingRef, [...(liveByRef.get(r.bookingRef) ?? []), r]);
   }
+  // Our reference is set after the create (Guesty's create cannot carry it): a live reservation
+  // of ours without one yet is known by its stay — a live one holds its nights, so on a listing
+  // the stay names at most one. The bookings by the stay they ask for:
+  const byStay = new Map<string, BookingSnapshot[]>();
+  for (const b of input.bookings) {
+    const key = stayKey(b.desired);
+    if (key) byStay.set(key, [...(byStay.get(key) ?? []), b]);
+  }
+  const unreferencedOnStay = (b: BookingSnapshot) =>
+    input.listed.filter((r) =>
+      !r.bookingRef && isLive(r.status) && !bound.has(r.id) &&
+      stayKey(contentOf(r)) === stayKey(b.desired)
+    );
 
   for (const b of input.bookings) {
     if (b.reservation_id) {
@@ -325,14 +344,21 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
     if (b.status !== "confirmed" || b.in_flight || b.sync_status === "failed") continue;
     if (recent(b.updated_at, o)) continue;
     const found = liveByRef.get(b.id) ?? [];
+    // Not referenced yet, on the booking's stay: the resync's lookup decides (it checks the
+    // guest), binding it rather than creating a second one.
+    const onStay = unreferencedOnStay(b);
     items.push({
       kind: "missing_in_guestly",
       bookingId: b.id,
       reservationId: null,
       details: {
         booking_status: b.status,
-        guestly: found.length ? "unbound reservations carry our reference" : "no reservation",
-        unbound_reservations: found.map((r) => r.id),
+        guestly: found.length
+          ? "unbound reservations carry our reference"
+          : onStay.length
+          ? "unbound reservations without a reference are on its stay"
+          : "no reservation",
+        unbound_reservations: [...found, ...onStay].map((r) => r.id),
       },
       heal: { kind: "resync" },
     });
@@ -343,7 +369,29 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
     const ref = r.bookingRef && UUID.test(r.bookingRef) ? r.bookingRef.toLowerCase() : null;
     const b = ref ? bookings.get(ref) : undefined;
     const details = { guestly_status: r.status, booking_ref: r.bookingRef };
-    if (!ref) {
+    // No reference (yet): a booking's by its stay, when one asks for exactly that stay.
+    const onItsStay = r.bookingRef ? [] : byStay.get(stayKey(contentOf(r)) ?? "") ?? [];
+    const unbound = onItsStay.find((x) => x.reservation_id === null);
+    const boundElsewhere = onItsStay.find((x) => x.reservation_id !== null);
+    if (!ref && unbound) {
+      // Reported with the booking above (its resync's lookup binds it), or its sync is at it.
+      continue;
+    } else if (!ref && boundElsewhere) {
+      // The booking holds another reservation on the very same stay: a second one of ours whose
+      // reference was never set (a create that committed unseen).
+      items.push({
+        kind: "duplicate",
+        bookingId: boundElsewhere.id,
+        reservationId: r.id,
+        details: {
+          ...details,
+          reason: "same_stay_without_reference",
+          booking_reservation_id: boundElsewhere.reservation_id,
+          booking_status: boundElsewhere.status,
+        },
+        heal: null,
+      });
+    } else if (!ref) {
       items.push({
         kind: "not_ours",
         bookingId: null,
