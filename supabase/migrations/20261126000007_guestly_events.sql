@@ -318,6 +318,9 @@ declare
   website_ahead text[] := array[]::text[];
   field text;
   overridden boolean := false;
+  -- Fields Guestly reports at a value that is neither ours on its way nor what it held: a host's
+  -- change the website's newer one overrides. Field → [Guestly's value, the website's].
+  host_overridden jsonb := '{}'::jsonb;
 begin
   select * into e from guestly_events.events x where x.message_id = apply_guestly_change.message_id
      for update;
@@ -451,6 +454,12 @@ begin
         if reported ? field and reported -> field is distinct from known -> field then
           if field = any(website_ahead) then
             overridden := true;
+            -- Our echo equals what we send (or Guestly held, above); anything else is the
+            -- host's, and the website's value still goes to Guestly: the admin must know.
+            if reported -> field is distinct from guestly.desired_state(b) -> field then
+              host_overridden := host_overridden || jsonb_build_object(field,
+                jsonb_build_array(reported -> field, guestly.desired_state(b) -> field));
+            end if;
           elsif field = 'check_in' then
             nb.check_in := (reported ->> 'check_in')::date;
           elsif field = 'check_out' then
@@ -555,6 +564,14 @@ begin
         perform guestly.invoke_function('notify-admin', '{}'::jsonb);
       end if;
     end if;
+  end if;
+
+  if result_outcome in ('applied', 'no_change') and host_overridden <> '{}'::jsonb then
+    insert into guestly.admin_alerts (booking_id, kind, details)
+    values (b.id, 'guestly_change_overridden',
+            guestly_events.alert_details(e, b, changed, stay)
+              || jsonb_build_object('overridden', host_overridden));
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
   end if;
 
   -- The hold itself ran out in Guestly (the booking keeps waiting, or its confirm is on its
