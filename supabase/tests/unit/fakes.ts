@@ -278,7 +278,7 @@ export class MemoryStore implements SyncStore {
     const row = this.row!;
     if (
       leaseId !== this.lease || row.guestly_reservation_id !== reservationId ||
-      row.guestly_synced_status !== "pending_payment"
+      row.guestly_synced_status !== "pending_payment" || row.guestly_hold_status === "releasing"
     ) return Promise.resolve(false);
     row.guestly_reservation_id = null;
     row.guestly_synced_status = null;

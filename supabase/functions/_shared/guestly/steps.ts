@@ -109,7 +109,8 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
  * it (or Guestly declined it) and the webhook not reached us yet — lost, or on its way: setting
  * it to confirmed would undo the host's cancellation without anyone noticing. A cancelled hold is
  * let go of, as the webhook would (the admin is alerted, tg_bookings__alert_paid_after_hold_…),
- * and the stay gets a reservation of its own in this round. Null: go on and confirm it.
+ * and the stay gets a reservation of its own in this round (a hold our own release cancelled
+ * has lapsed: nobody is alerted). Null: go on and confirm it.
  */
 async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<Step | null> {
   const { booking, deps } = ctx;
@@ -124,6 +125,21 @@ async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<S
   }
   const status = read.data?.status;
   if (status !== "canceled" && status !== "declined") return null;
+  if (booking.guestly_hold_status === "releasing") {
+    // Our own release cancelled it (the Checkout ended, then the guest paid): no host's doing,
+    // so nothing to tell the admin — the hold lapsed, and the stay gets its own reservation.
+    if (!await deps.store.forgetLapsedHold(booking.id, ctx.leaseId, holdId)) {
+      return { kind: "lease_lost" };
+    }
+    ctx.booking = {
+      ...booking,
+      guestly_reservation_id: null,
+      guestly_synced_status: null,
+      guestly_synced_state: null,
+      guestly_hold_status: "expired",
+    };
+    return await create(ctx, "confirmed");
+  }
   const by = read.data?.canceledBy ?? null;
   if (!await deps.store.forgetCancelledHold(booking.id, ctx.leaseId, holdId, by)) {
     return { kind: "lease_lost" };
