@@ -109,7 +109,9 @@ select is(pg_temp.dates('00000000-0000-4000-8000-0000000ec005'), '2035-12-01 203
 
 -- The host moves the dates to DH while the website's D2 is on its way (issue 24 §6 follow-up):
 -- the website's D2 is kept and sent, and the admin is told, once, that the host's change is
--- being overridden. Our own echo (a report equal to D2) tells nobody anything.
+-- being overridden. Our own echo (a report equal to D2) tells nobody anything. (The echo of an
+-- intermediate D1 above cannot be told from a host's change — what a pass sends is not recorded —
+-- so it too writes this alert, whose email says so.)
 select pg_temp.in_step('00000000-0000-4000-8000-0000000ec006', 3);
 update public.bookings set check_in = '2035-04-10', check_out = '2035-04-14'
  where id = '00000000-0000-4000-8000-0000000ec006';                                   -- D2
