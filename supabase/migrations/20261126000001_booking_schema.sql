@@ -102,6 +102,10 @@ create table public.bookings (
   -- the difference between this and what the booking says now, plus the status, plus money not
   -- yet recorded in Guestly (guestly.payments).
   guestly_synced_state jsonb,
+  -- What the latest sync pass set out to send (guestly.desired_state when it claimed the
+  -- booking): Guestly echoing it back during that pass is our own change, not a host's, even
+  -- when the website has moved on since (apply_guestly_change).
+  guestly_sending_state jsonb,
 
   -- The hold while the guest pays (states above).
   guestly_hold_status text,

@@ -694,7 +694,8 @@ begin
      set guestly_sync_lease_id = new_lease,
          guestly_sync_lease_until = now() + make_interval(secs => lease_seconds),
          guestly_sync_lookup_needed = b.guestly_sync_lookup_needed,
-         guestly_sync_unknown_at = b.guestly_sync_unknown_at
+         guestly_sync_unknown_at = b.guestly_sync_unknown_at,
+         guestly_sending_state = guestly.desired_state(b)
    where id = claim_sync.booking_id;
   select p.guestly_listing_id, p.country_code into listing_id, country
     from public.properties p where p.id = b.property_id;

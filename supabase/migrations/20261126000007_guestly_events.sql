@@ -454,9 +454,12 @@ begin
         if reported ? field and reported -> field is distinct from known -> field then
           if field = any(website_ahead) then
             overridden := true;
-            -- Our echo equals what we send (or Guestly held, above); anything else is the
-            -- host's, and the website's value still goes to Guestly: the admin must know.
-            if reported -> field is distinct from guestly.desired_state(b) -> field then
+            -- Our echo equals what we send now, what the latest pass set out to send (the
+            -- website may have moved on during it), or what Guestly held (above); anything
+            -- else is the host's, and the website's value still goes to Guestly: the admin
+            -- must know.
+            if reported -> field is distinct from guestly.desired_state(b) -> field
+               and reported -> field is distinct from b.guestly_sending_state -> field then
               host_overridden := host_overridden || jsonb_build_object(field,
                 jsonb_build_array(reported -> field, guestly.desired_state(b) -> field));
             end if;

@@ -143,9 +143,7 @@ export function guestlyChangeSections(ctx: AlertContext): Section[] {
             `while the website changed it to ${String(website)}.`
           ),
           "The website's value is being sent to Guestly and will replace the host's. If the " +
-          "host's change must stand, change the booking here to match it. (If the website " +
-          "changed this field twice while a sync was sending it, Guestly's value may be our own " +
-          "earlier change arriving late: then nothing to do.)",
+          "host's change must stand, change the booking here to match it.",
           `Alert written ${formatTime(ctx.alert.created_at)}.`,
         ],
       },
