@@ -738,6 +738,27 @@ create function guestly.confirm_lease(booking_id uuid, lease_id uuid, lease_seco
     jsonb_build_object('held', false, 'status', null, 'hold_status', null));
 $$;
 
+-- Remembers the stay key a create is about to send (before it leaves: a crash or a lost answer
+-- after it must still let the lookup find what it made). Under the booking's lease; distinct.
+create function guestly.note_create_key(booking_id uuid, lease_id uuid, stay_key jsonb)
+  returns boolean
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with noted as (
+    update public.bookings b
+       set guestly_create_keys = case
+             when b.guestly_create_keys @> jsonb_build_array(note_create_key.stay_key)
+               then b.guestly_create_keys
+             else b.guestly_create_keys || jsonb_build_array(note_create_key.stay_key) end
+     where b.id = note_create_key.booking_id
+       and b.guestly_sync_lease_id = note_create_key.lease_id
+    returning 1
+  )
+  select exists (select 1 from noted);
+$$;
+
 -- ---- record_success
 
 create function guestly.record_success(
@@ -815,6 +836,9 @@ begin
   update public.bookings
      set guestly_reservation_id = b.guestly_reservation_id,
          guestly_reference_set_at = b.guestly_reference_set_at,
+         -- A reservation is recorded: the creates' keys are answered (forget: a new episode).
+         guestly_create_keys = case when record_success.reservation_id is not null or forget
+                                    then '[]'::jsonb else b.guestly_create_keys end,
          guestly_synced_status = case when forget then null else record_success.synced_status end,
          guestly_synced_state = b.guestly_synced_state,
          guestly_sync_status = case when more_work or forget then 'pending' else 'synced' end,

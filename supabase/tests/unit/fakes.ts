@@ -12,6 +12,7 @@ import {
 } from "../../functions/_shared/guestly/client.ts";
 import type {
   BookingRow,
+  CreateKey,
   PendingPayment,
   ReservationContent,
 } from "../../functions/_shared/guestly/schemas.ts";
@@ -195,6 +196,8 @@ export class MemoryStore implements SyncStore {
     } else if (synced === "confirmed" && open) {
       row.guestly_hold_status = "confirmed";
     }
+    // As record_success: a recorded reservation answers the creates' keys.
+    if (reservationId !== null || forget) row.guestly_create_keys = [];
     if (forget) {
       row.guestly_reservation_id = null;
       row.guestly_synced_state = null;
@@ -284,6 +287,13 @@ export class MemoryStore implements SyncStore {
     row.guestly_synced_status = null;
     row.guestly_synced_state = null;
     row.guestly_hold_status = "cancelled";
+    return Promise.resolve(true);
+  }
+  noteCreateKey(_id: string, leaseId: string, key: CreateKey) {
+    if (leaseId !== this.lease) return Promise.resolve(false);
+    const keys = this.row!.guestly_create_keys ?? [];
+    if (!keys.some((k) => JSON.stringify(k) === JSON.stringify(key))) keys.push(key);
+    this.row!.guestly_create_keys = keys;
     return Promise.resolve(true);
   }
   release(_id: string, leaseId: string, retryAt?: Date) {

@@ -71,6 +71,12 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         retryAt ?? null
       })`;
     },
+    async noteCreateKey(bookingId, leaseId, key) {
+      const [row] = await sql`
+        select guestly.note_create_key(${bookingId}::uuid, ${leaseId}::uuid,
+          ${sql.json(key as never)}) as noted`;
+      return row.noted as boolean;
+    },
     async forgetLapsedHold(bookingId, leaseId, reservationId) {
       const [row] = await sql`
         select guestly.forget_lapsed_hold(${bookingId}::uuid, ${leaseId}::uuid, ${reservationId})
