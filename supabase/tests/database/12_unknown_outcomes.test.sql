@@ -2,7 +2,7 @@
 -- never forgotten by a later success), the next round is not before the settle time, and only a
 -- live lease may send anything.
 begin;
-select plan(21);
+select plan(24);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -136,6 +136,25 @@ select guestly.record_success('00000000-0000-4000-8000-00000000c0a1', (select (r
   'res-found', 'confirmed');
 select is((select guestly_create_keys from public.bookings where id = '00000000-0000-4000-8000-00000000c0a1'),
   '[]'::jsonb, 'a recorded reservation answers the creates'' stays');
+
+-- Two bookings of one guest on one stay: the reservation one records is never the other's.
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status, guestly_reservation_id)
+values ('00000000-0000-4000-8000-00000000c0b1', '0b0e7f3a-0000-4000-8000-000000000001', 'K', 'K',
+  'k@example.com', '2027-03-10', '2027-03-14', 1, 100, 'usd', 'confirmed', 'res-of-b1');
+update public.bookings set guestly_reservation_id = null, guestly_sync_status = 'pending',
+  guestly_sync_next_attempt_at = null, guestly_create_keys = '[]'
+ where id = '00000000-0000-4000-8000-00000000c0a1';
+delete from key_claim;
+insert into key_claim select guestly.claim_sync('00000000-0000-4000-8000-00000000c0a1');
+select is((select result -> 'booking' -> 'guestly_reservations_elsewhere' from key_claim),
+  '["res-of-b1"]'::jsonb, 'the claim names the reservations other bookings record on its stay');
+select is(guestly.record_success('00000000-0000-4000-8000-00000000c0a1',
+    (select (result ->> 'lease_id')::uuid from key_claim), 'res-of-b1', 'confirmed'),
+  '{"recorded": false, "reason": "bound_elsewhere"}'::jsonb,
+  'recording another booking''s reservation is refused, not raised');
+select is((select guestly_reservation_id from public.bookings
+            where id = '00000000-0000-4000-8000-00000000c0a1'), null, 'and nothing is recorded');
 
 select * from finish();
 rollback;

@@ -80,6 +80,8 @@ export class MemoryStore implements SyncStore {
   alertDetails: Array<Record<string, unknown> | undefined> = [];
   failures: Array<{ error: string; retryNotBefore?: Date; errorKind?: string }> = [];
   released: Array<Date | undefined> = [];
+  /** Reservation ids other bookings record (guestly.bookings' unique index). */
+  recordedElsewhere = new Set<string>();
   /** Set to make the next confirmLease answer "not held" (another invocation took over). */
   leaseStolen = false;
   /** The clock record_attempt stamps with (testDeps shares its fake clock). */
@@ -174,6 +176,17 @@ export class MemoryStore implements SyncStore {
   ) {
     if (leaseId !== this.lease) return Promise.resolve({ recorded: false, moreWork: false });
     const row = this.row!;
+    // As record_success: a reservation another booking records is refused, not raised.
+    if (
+      reservationId !== null && reservationId !== row.guestly_reservation_id &&
+      this.recordedElsewhere.has(reservationId)
+    ) {
+      return Promise.resolve({
+        recorded: false,
+        moreWork: false,
+        reason: "bound_elsewhere" as const,
+      });
+    }
     // As record_success: a new reservation id is recorded first, its reference still due.
     if (reservationId !== null && reservationId !== row.guestly_reservation_id) {
       row.guestly_reference_set_at = null;

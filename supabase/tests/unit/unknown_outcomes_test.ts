@@ -565,3 +565,33 @@ Deno.test("unknown create, dates moved, then cancelled: the phantom on the old s
   assert.equal(result.outcome === "synced" && result.reservationId, "65phantom");
   assert.match(guestly.requests.at(-1)!.url, /reservations-v3\/65phantom\/status$/);
 });
+
+Deno.test("a hit another booking records (same guest, same stay) is never bound: ours is created", async () => {
+  // B1's hold on the stay; B2 (the same guest) asks for the same nights and its create is lost.
+  const store = new MemoryStore(bookingRow({ guestly_reservations_elsewhere: ["65other"] }));
+  const guestly = new FakeGuestly([
+    status(502), // refused in fact (the nights are B1's): nothing committed
+    search(onStay("65other")),
+    created("65mine"),
+    ...referenceSet("65mine"),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65mine");
+  assert.equal(store.row!.guestly_reservation_id, "65mine");
+});
+
+Deno.test("record_success refusing a reservation another booking records: a final failure, not a throw", async () => {
+  const store = new MemoryStore(bookingRow());
+  store.recordedElsewhere.add("65other");
+  const guestly = new FakeGuestly([status(502), search(onStay("65other"))]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "failed" && result.final, true, JSON.stringify(result));
+  assert.match(store.failures.at(-1)!.error, /65other is already recorded on another booking/);
+  assert.equal(store.row!.guestly_reservation_id, null);
+});

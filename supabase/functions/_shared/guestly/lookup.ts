@@ -119,6 +119,8 @@ export function judgeLookup(
   page: { results: unknown[]; count?: number },
   keyOrKeys: LookupKey | readonly LookupKey[],
   emails: GuestEmails = new Map(),
+  /** Reservations other bookings record (or held): theirs, even on our stay with our guest. */
+  recordedElsewhere: ReadonlySet<string> = new Set(),
 ): LookupVerdict {
   const keys: readonly LookupKey[] = Array.isArray(keyOrKeys) ? keyOrKeys : [keyOrKeys];
   const key = keys[0];
@@ -130,7 +132,10 @@ export function judgeLookup(
         key.bookingId,
     };
   }
-  const raw = page.results.filter((r) => oursBy(r, keys, emails) !== null);
+  const raw = page.results.filter((r) =>
+    !recordedElsewhere.has(String((r as { _id?: unknown })?._id)) &&
+    oursBy(r, keys, emails) !== null
+  );
   const ours: GuestlyReservation[] = [];
   for (const hit of raw) {
     const parsed = GuestlyReservation.safeParse(hit);

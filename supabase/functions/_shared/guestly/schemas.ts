@@ -117,6 +117,8 @@ export const BookingRow = z.object({
   guestly_hold_minutes: z.number().int().positive().nullable().optional(),
   /** The stays creates sent while no reservation is recorded (guestly.note_create_key). */
   guestly_create_keys: z.array(CreateKey).optional(),
+  /** Reservation ids other bookings record on the stays the lookup searches: never ours. */
+  guestly_reservations_elsewhere: z.array(z.string()).optional(),
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 

@@ -228,7 +228,8 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
     if (guest.outcome !== "success") return toStep(ctx, "lookup", guest);
     emails.set(guestId, guest.data ?? null);
   }
-  const verdict = judgeLookup(page, keys, emails);
+  const elsewhere = new Set(booking.guestly_reservations_elsewhere ?? []);
+  const verdict = judgeLookup(page, keys, emails, elsewhere);
   if (verdict.kind === "unreadable") return { kind: "permanent", error: verdict.error };
   if (verdict.kind !== "duplicates" && verdict.ignored > 0) {
     // The search matched reservations that are not this booking's (another booking's

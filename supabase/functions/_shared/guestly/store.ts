@@ -63,7 +63,9 @@ export interface SyncStore {
     syncedState?: ReservationContent,
     /** `referenceSet`: our booking reference was read back from `reservationId`. */
     options?: { referenceSet?: boolean },
-  ): Promise<{ recorded: boolean; moreWork: boolean }>;
+  ): Promise<
+    { recorded: boolean; moreWork: boolean; reason?: "lease_lost" | "bound_elsewhere" }
+  >;
   /**
    * A payment row's request to `reservationId`: `recorded` in Guestly, or `unknown` (look it up
    * there first next time). False if the lease was lost or the booking's reservation was
