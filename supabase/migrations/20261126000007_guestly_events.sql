@@ -134,7 +134,8 @@ $$;
 -- cannot carry it) and is not recorded on any booking: the booking whose sync is finding out
 -- whether its create happened (an unknown outcome being looked up, or a round in flight) on
 -- exactly that stay — a live reservation holds its nights, so on a listing the stay names at most
--- one. Null unless exactly one booking is waiting so; its event then waits for the sync to
+-- one. The stay is the booking's now or one a create sent before it changed (guestly_create_keys).
+-- Null unless exactly one booking is waiting so; its event then waits for the sync to
 -- record the reservation (apply_guestly_change defers it), never creating anything.
 create function guestly_events.booking_awaiting_stay(listing_id text, check_in date, check_out date)
   returns uuid
@@ -146,9 +147,13 @@ create function guestly_events.booking_awaiting_stay(listing_id text, check_in d
   select case when count(*) = 1 then min(b.id::text)::uuid end
     from public.bookings b
     join public.properties p on p.id = b.property_id
-   where p.guestly_listing_id = booking_awaiting_stay.listing_id
-     and b.check_in = booking_awaiting_stay.check_in
-     and b.check_out = booking_awaiting_stay.check_out
+   where ((p.guestly_listing_id = booking_awaiting_stay.listing_id
+           and b.check_in = booking_awaiting_stay.check_in
+           and b.check_out = booking_awaiting_stay.check_out)
+          or b.guestly_create_keys @> jsonb_build_array(jsonb_build_object(
+               'listing_id', booking_awaiting_stay.listing_id,
+               'check_in', booking_awaiting_stay.check_in::text,
+               'check_out', booking_awaiting_stay.check_out::text)))
      and b.guestly_reservation_id is null
      and (b.guestly_sync_lookup_needed or b.guestly_sync_lease_until > now())
 $$;

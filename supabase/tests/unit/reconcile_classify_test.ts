@@ -324,3 +324,24 @@ Deno.test("a reservation the host reinstated after our cancellation is reported,
     assert.equal(item?.details.reason, "reinstated_in_guestly");
   }
 });
+
+Deno.test("an unreferenced reservation on the stay a create sent before the dates moved is the booking's", () => {
+  // The create committed behind a lost answer on 2027-01-10..13; the guest then moved the stay.
+  const moved = booking({
+    reservation_id: null,
+    desired: { ...content, check_in: "2027-02-10", check_out: "2027-02-13" },
+    synced: null,
+    synced_status: null,
+    create_keys: [{ listing_id: LISTING, check_in: "2027-01-10", check_out: "2027-01-13" }],
+  });
+  const items = classify(
+    {
+      bookings: [moved],
+      listed: [reservation({ id: "r9", bookingRef: null })],
+      readById: new Map(),
+    },
+    OPTS,
+  );
+  assert.deepEqual(items.map((i) => [i.kind, i.reservationId]), [["missing_in_guestly", null]]);
+  assert.deepEqual(items[0].details.unbound_reservations, ["r9"]);
+});

@@ -35,6 +35,8 @@ export const BookingSnapshot = z.object({
   reservation_id: z.string().nullable(),
   desired: Content.nullable(),
   synced: Content.nullable(),
+  /** The stays creates sent while no reservation was recorded (bookings.guestly_create_keys). */
+  create_keys: z.array(Content).optional(),
   synced_status: z.string().nullable(),
   sync_status: z.string().nullable(),
   in_flight: z.boolean(),
@@ -316,18 +318,20 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
   }
   // Our reference is set after the create (Guesty's create cannot carry it): a live reservation
   // of ours without one yet is known by its stay — a live one holds its nights, so on a listing
-  // the stay names at most one. The bookings by the stay they ask for:
+  // the stay names at most one. The bookings by the stay they ask for, or a create of theirs sent
+  // before the stay changed:
+  const staysOf = (b: BookingSnapshot) =>
+    new Set([b.desired, ...(b.create_keys ?? [])].map(stayKey).filter((k) => k !== null));
   const byStay = new Map<string, BookingSnapshot[]>();
   for (const b of input.bookings) {
-    const key = stayKey(b.desired);
-    if (key) byStay.set(key, [...(byStay.get(key) ?? []), b]);
+    for (const key of staysOf(b)) byStay.set(key, [...(byStay.get(key) ?? []), b]);
   }
   // Bookings reported below as missing their reservation, with the unbound ones on their stay.
   const reportedUnbound = new Set<string>();
   const unreferencedOnStay = (b: BookingSnapshot) =>
     input.listed.filter((r) =>
       !r.bookingRef && isLive(r.status) && !bound.has(r.id) &&
-      stayKey(contentOf(r)) === stayKey(b.desired)
+      staysOf(b).has(stayKey(contentOf(r)) ?? "")
     );
 
   for (const b of input.bookings) {
