@@ -102,6 +102,10 @@ create table public.bookings (
   -- the difference between this and what the booking says now, plus the status, plus money not
   -- yet recorded in Guestly (guestly.payments).
   guestly_synced_state jsonb,
+  -- What the latest sync pass set out to send (guestly.desired_state when it claimed the
+  -- booking): Guestly echoing it back during that pass is our own change, not a host's, even
+  -- when the website has moved on since (apply_guestly_change).
+  guestly_sending_state jsonb,
 
   -- The hold while the guest pays (states above).
   guestly_hold_status text,
@@ -116,6 +120,12 @@ create table public.bookings (
   -- through PUT /reservations-v3/{id}/custom-fields once the id is recorded, and read back. Null
   -- = not verified yet (guestly.reference_due); reset whenever the reservation id changes.
   guestly_reference_set_at timestamptz,
+  -- The stay keys ({listing_id, check_in, check_out, guest_email}) of creates sent while no
+  -- reservation is recorded, each written before its create leaves (guestly.note_create_key):
+  -- a create whose outcome is unknown committed, if at all, on the stay it sent, which the
+  -- booking may no longer have (dates, listing or email changed since). The lookup searches
+  -- each of them besides the current stay; cleared once record_success records a reservation.
+  guestly_create_keys jsonb not null default '[]'::jsonb,
 
   constraint bookings_dates_check check (check_out > check_in),
   constraint bookings_guests_count_check check (guests_count > 0),

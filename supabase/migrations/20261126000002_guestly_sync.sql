@@ -657,6 +657,7 @@ declare
   listing_id text;
   country text;
   money jsonb;
+  elsewhere jsonb;
 begin
   select * into b from public.bookings where id = claim_sync.booking_id for update;
   if not found then
@@ -694,10 +695,25 @@ begin
      set guestly_sync_lease_id = new_lease,
          guestly_sync_lease_until = now() + make_interval(secs => lease_seconds),
          guestly_sync_lookup_needed = b.guestly_sync_lookup_needed,
-         guestly_sync_unknown_at = b.guestly_sync_unknown_at
+         guestly_sync_unknown_at = b.guestly_sync_unknown_at,
+         guestly_sending_state = guestly.desired_state(b)
    where id = claim_sync.booking_id;
   select p.guestly_listing_id, p.country_code into listing_id, country
     from public.properties p where p.id = b.property_id;
+  -- The reservations other bookings record (or held) on the listings and nights this booking's
+  -- lookup searches: never this booking's, whatever stay and guest they show.
+  select coalesce(jsonb_agg(distinct r.id), '[]') into elsewhere
+    from public.bookings o
+    join public.properties op on op.id = o.property_id
+    cross join lateral (values (o.guestly_reservation_id), (o.guestly_hold_reservation_id)) r(id)
+   where o.id <> b.id and r.id is not null
+     and (o.property_id = b.property_id
+          or b.guestly_create_keys @> jsonb_build_array(
+               jsonb_build_object('listing_id', op.guestly_listing_id)))
+     and o.check_in < greatest(b.check_out, (select max((k ->> 'check_out')::date)
+                                               from jsonb_array_elements(b.guestly_create_keys) k))
+     and o.check_out > least(b.check_in, (select min((k ->> 'check_in')::date)
+                                            from jsonb_array_elements(b.guestly_create_keys) k));
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', m.id, 'kind', m.kind, 'amount', m.amount, 'currency', m.currency,
            'reference', m.reference, 'unknown_at', m.unknown_at)
@@ -710,6 +726,7 @@ begin
     'booking', to_jsonb(b) || jsonb_build_object(
       'guestly_listing_id', listing_id,
       'guestly_property_country', country,
+      'guestly_reservations_elsewhere', elsewhere,
       'guestly_desired_state', guestly.desired_state(b),
       'guestly_pending_payments', money,
       'guestly_money', guestly.money_rows(b)));
@@ -738,6 +755,27 @@ create function guestly.confirm_lease(booking_id uuid, lease_id uuid, lease_seco
     jsonb_build_object('held', false, 'status', null, 'hold_status', null));
 $$;
 
+-- Remembers the stay key a create is about to send (before it leaves: a crash or a lost answer
+-- after it must still let the lookup find what it made). Under the booking's lease; distinct.
+create function guestly.note_create_key(booking_id uuid, lease_id uuid, stay_key jsonb)
+  returns boolean
+  language sql
+  security definer
+  set search_path = ''
+  as $$
+  with noted as (
+    update public.bookings b
+       set guestly_create_keys = case
+             when b.guestly_create_keys @> jsonb_build_array(note_create_key.stay_key)
+               then b.guestly_create_keys
+             else b.guestly_create_keys || jsonb_build_array(note_create_key.stay_key) end
+     where b.id = note_create_key.booking_id
+       and b.guestly_sync_lease_id = note_create_key.lease_id
+    returning 1
+  )
+  select exists (select 1 from noted);
+$$;
+
 -- ---- record_success
 
 create function guestly.record_success(
@@ -762,6 +800,15 @@ begin
   select * into b from public.bookings where id = record_success.booking_id for update;
   if not found or b.guestly_sync_lease_id is distinct from record_success.lease_id then
     return jsonb_build_object('recorded', false, 'reason', 'lease_lost');
+  end if;
+  -- A reservation another booking records is never this one's (one reservation, one booking:
+  -- the unique index): answered, not raised, so the round fails with a clear message.
+  if record_success.reservation_id is not null
+     and record_success.reservation_id is distinct from b.guestly_reservation_id
+     and exists (select 1 from public.bookings o
+                  where o.guestly_reservation_id = record_success.reservation_id
+                    and o.id <> b.id) then
+    return jsonb_build_object('recorded', false, 'reason', 'bound_elsewhere');
   end if;
   -- Another reservation than the one whose reference we saw: its reference is still to be set
   -- (recorded first, so a crash before the reference leaves it due, not lost).
@@ -815,6 +862,9 @@ begin
   update public.bookings
      set guestly_reservation_id = b.guestly_reservation_id,
          guestly_reference_set_at = b.guestly_reference_set_at,
+         -- A reservation is recorded: the creates' keys are answered (forget: a new episode).
+         guestly_create_keys = case when record_success.reservation_id is not null or forget
+                                    then '[]'::jsonb else b.guestly_create_keys end,
          guestly_synced_status = case when forget then null else record_success.synced_status end,
          guestly_synced_state = b.guestly_synced_state,
          guestly_sync_status = case when more_work or forget then 'pending' else 'synced' end,

@@ -783,7 +783,10 @@ insert into guestly.alert_kinds (kind, description) values
   ('cancelled_in_guestly', 'A paid booking was cancelled in Guestly (host, guest or channel): '
                            'decide on the refund in Stripe.'),
   ('guestly_change_price_differs', 'Guestly changed a booking''s dates or guests and the price '
-                                   'would differ from what the guest paid: money was not changed.');
+                                   'would differ from what the guest paid: money was not changed.'),
+  ('guestly_change_overridden', 'The host changed a booking''s dates or guests in Guestly while '
+                                'the website''s own change of them was on its way: the website''s '
+                                'value is sent to Guestly.');
 
 -- A paid booking whose hold the host cancelled in Guestly (20261126000006): one per booking.
 insert into guestly.alert_kinds (kind, description) values

@@ -261,6 +261,8 @@ create function guestly.forget_cancelled_hold(
        and b.guestly_reservation_id = forget_cancelled_hold.reservation_id
        and b.guestly_synced_status = 'pending_payment'
        and b.status in ('pending_payment', 'confirmed')
+       -- Our own release cancelled it: a lapsed hold (forget_lapsed_hold), no host's doing.
+       and b.guestly_hold_status is distinct from 'releasing'
        and (forget_cancelled_hold.lease_id is null
             or b.guestly_sync_lease_id = forget_cancelled_hold.lease_id)
     returning 1

@@ -134,7 +134,8 @@ $$;
 -- cannot carry it) and is not recorded on any booking: the booking whose sync is finding out
 -- whether its create happened (an unknown outcome being looked up, or a round in flight) on
 -- exactly that stay — a live reservation holds its nights, so on a listing the stay names at most
--- one. Null unless exactly one booking is waiting so; its event then waits for the sync to
+-- one. The stay is the booking's now or one a create sent before it changed (guestly_create_keys).
+-- Null unless exactly one booking is waiting so; its event then waits for the sync to
 -- record the reservation (apply_guestly_change defers it), never creating anything.
 create function guestly_events.booking_awaiting_stay(listing_id text, check_in date, check_out date)
   returns uuid
@@ -146,9 +147,13 @@ create function guestly_events.booking_awaiting_stay(listing_id text, check_in d
   select case when count(*) = 1 then min(b.id::text)::uuid end
     from public.bookings b
     join public.properties p on p.id = b.property_id
-   where p.guestly_listing_id = booking_awaiting_stay.listing_id
-     and b.check_in = booking_awaiting_stay.check_in
-     and b.check_out = booking_awaiting_stay.check_out
+   where ((p.guestly_listing_id = booking_awaiting_stay.listing_id
+           and b.check_in = booking_awaiting_stay.check_in
+           and b.check_out = booking_awaiting_stay.check_out)
+          or b.guestly_create_keys @> jsonb_build_array(jsonb_build_object(
+               'listing_id', booking_awaiting_stay.listing_id,
+               'check_in', booking_awaiting_stay.check_in::text,
+               'check_out', booking_awaiting_stay.check_out::text)))
      and b.guestly_reservation_id is null
      and (b.guestly_sync_lookup_needed or b.guestly_sync_lease_until > now())
 $$;
@@ -318,6 +323,9 @@ declare
   website_ahead text[] := array[]::text[];
   field text;
   overridden boolean := false;
+  -- Fields Guestly reports at a value that is neither ours on its way nor what it held: a host's
+  -- change the website's newer one overrides. Field → [Guestly's value, the website's].
+  host_overridden jsonb := '{}'::jsonb;
 begin
   select * into e from guestly_events.events x where x.message_id = apply_guestly_change.message_id
      for update;
@@ -451,6 +459,15 @@ begin
         if reported ? field and reported -> field is distinct from known -> field then
           if field = any(website_ahead) then
             overridden := true;
+            -- Our echo equals what we send now, what the latest pass set out to send (the
+            -- website may have moved on during it), or what Guestly held (above); anything
+            -- else is the host's, and the website's value still goes to Guestly: the admin
+            -- must know.
+            if reported -> field is distinct from guestly.desired_state(b) -> field
+               and reported -> field is distinct from b.guestly_sending_state -> field then
+              host_overridden := host_overridden || jsonb_build_object(field,
+                jsonb_build_array(reported -> field, guestly.desired_state(b) -> field));
+            end if;
           elsif field = 'check_in' then
             nb.check_in := (reported ->> 'check_in')::date;
           elsif field = 'check_out' then
@@ -555,6 +572,14 @@ begin
         perform guestly.invoke_function('notify-admin', '{}'::jsonb);
       end if;
     end if;
+  end if;
+
+  if result_outcome in ('applied', 'no_change') and host_overridden <> '{}'::jsonb then
+    insert into guestly.admin_alerts (booking_id, kind, details)
+    values (b.id, 'guestly_change_overridden',
+            guestly_events.alert_details(e, b, changed, stay)
+              || jsonb_build_object('overridden', host_overridden));
+    perform guestly.invoke_function('notify-admin', '{}'::jsonb);
   end if;
 
   -- The hold itself ran out in Guestly (the booking keeps waiting, or its confirm is on its

@@ -187,6 +187,9 @@ create function guestly_reconcile.bookings_to_check() returns jsonb
     'reservation_id', b.guestly_reservation_id,
     'desired', guestly.desired_state(b) - 'guest',
     'synced', b.guestly_synced_state - 'guest',
+    -- The stays unanswered creates sent (the booking's stay may have moved since); no email.
+    'create_keys', (select coalesce(jsonb_agg(k - 'guest_email'), '[]'::jsonb)
+                      from jsonb_array_elements(b.guestly_create_keys) k),
     'synced_status', b.guestly_synced_status,
     'sync_status', b.guestly_sync_status,
     -- The sync is working on it (or will, soon): not drift, work in progress.

@@ -35,6 +35,11 @@ revoke all on function guestly.confirm_lease(uuid, uuid, int) from public, anon,
 
 grant execute on function guestly.confirm_lease(uuid, uuid, int) to service_role;
 
+-- ---- Guestly sync: note_create_key
+
+revoke all on function guestly.note_create_key(uuid, uuid, jsonb) from public, anon, authenticated;
+grant execute on function guestly.note_create_key(uuid, uuid, jsonb) to service_role;
+
 -- ---- Guestly sync: invocation log
 
 revoke all on guestly.function_invocations from public, anon, authenticated;

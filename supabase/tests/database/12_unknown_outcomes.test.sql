@@ -2,7 +2,7 @@
 -- never forgotten by a later success), the next round is not before the settle time, and only a
 -- live lease may send anything.
 begin;
-select plan(15);
+select plan(24);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status)
@@ -94,6 +94,67 @@ select guestly.record_attempt('00000000-0000-4000-8000-00000000c002', (select le
   'lookup', now(), 30, 503, 'retryable', 'Guestly HTTP 503');
 select is((guestly.record_failure('00000000-0000-4000-8000-00000000c002', (select lease from claims where n = 5),
   'Guestly HTTP 503', false, 12) ->> 'final'), 'true', 'past the limit, a failed lookup is final');
+
+-- The stay each create sends is noted before it leaves, under the lease; distinct; answered once
+-- a reservation is recorded. The claim carries them (the lookup searches each).
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status)
+values ('00000000-0000-4000-8000-00000000c0a1', '0b0e7f3a-0000-4000-8000-000000000001', 'K', 'K',
+  'k@example.com', '2027-03-01', '2027-03-05', 1, 100, 'usd', 'confirmed');
+insert into claims select 11, (guestly.claim_sync('00000000-0000-4000-8000-00000000c0a1') ->> 'lease_id')::uuid;
+select is(guestly.note_create_key('00000000-0000-4000-8000-00000000c0a1', gen_random_uuid(),
+  '{"listing_id": "l1", "check_in": "2027-03-01", "check_out": "2027-03-05", "guest_email": "k@example.com"}'),
+  false, 'only the lease holder notes a create''s stay');
+select is(guestly.note_create_key('00000000-0000-4000-8000-00000000c0a1', (select lease from claims where n = 11),
+  '{"listing_id": "l1", "check_in": "2027-03-01", "check_out": "2027-03-05", "guest_email": "k@example.com"}'),
+  true, 'the holder notes the stay its create sends');
+select guestly.note_create_key('00000000-0000-4000-8000-00000000c0a1', (select lease from claims where n = 11),
+  '{"listing_id": "l1", "check_in": "2027-03-01", "check_out": "2027-03-05", "guest_email": "k@example.com"}');
+select guestly.record_failure('00000000-0000-4000-8000-00000000c0a1', (select lease from claims where n = 11),
+  'outcome unknown: Guestly HTTP 502', false, 12);
+-- The website moves the dates; the next round's create sends the new stay.
+update public.bookings set check_in = '2027-03-10', check_out = '2027-03-14',
+  guestly_sync_next_attempt_at = null
+ where id = '00000000-0000-4000-8000-00000000c0a1';
+create temp table key_claim as select guestly.claim_sync('00000000-0000-4000-8000-00000000c0a1') as result;
+select is((select result -> 'booking' -> 'guestly_create_keys' from key_claim),
+  '[{"listing_id": "l1", "check_in": "2027-03-01", "check_out": "2027-03-05", "guest_email": "k@example.com"}]'::jsonb,
+  'the claim carries the stay the unknown create sent, once, after the dates changed');
+select guestly.note_create_key('00000000-0000-4000-8000-00000000c0a1', (select (result ->> 'lease_id')::uuid from key_claim),
+  '{"listing_id": "l1", "check_in": "2027-03-10", "check_out": "2027-03-14", "guest_email": "k@example.com"}');
+select is((select jsonb_array_length(guestly_create_keys) from public.bookings
+            where id = '00000000-0000-4000-8000-00000000c0a1'), 2, 'each distinct stay sent is kept');
+select guestly.record_success('00000000-0000-4000-8000-00000000c0a1', (select (result ->> 'lease_id')::uuid from key_claim),
+  null, 'confirmed');
+select is((select jsonb_array_length(guestly_create_keys) from public.bookings
+            where id = '00000000-0000-4000-8000-00000000c0a1'), 2, 'a success without a reservation keeps them');
+update public.bookings set guestly_sync_next_attempt_at = null, guestly_sync_status = 'pending'
+ where id = '00000000-0000-4000-8000-00000000c0a1';
+delete from key_claim;
+insert into key_claim select guestly.claim_sync('00000000-0000-4000-8000-00000000c0a1');
+select guestly.record_success('00000000-0000-4000-8000-00000000c0a1', (select (result ->> 'lease_id')::uuid from key_claim),
+  'res-found', 'confirmed');
+select is((select guestly_create_keys from public.bookings where id = '00000000-0000-4000-8000-00000000c0a1'),
+  '[]'::jsonb, 'a recorded reservation answers the creates'' stays');
+
+-- Two bookings of one guest on one stay: the reservation one records is never the other's.
+insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
+  check_in, check_out, guests_count, amount_total, currency, status, guestly_reservation_id)
+values ('00000000-0000-4000-8000-00000000c0b1', '0b0e7f3a-0000-4000-8000-000000000001', 'K', 'K',
+  'k@example.com', '2027-03-10', '2027-03-14', 1, 100, 'usd', 'confirmed', 'res-of-b1');
+update public.bookings set guestly_reservation_id = null, guestly_sync_status = 'pending',
+  guestly_sync_next_attempt_at = null, guestly_create_keys = '[]'
+ where id = '00000000-0000-4000-8000-00000000c0a1';
+delete from key_claim;
+insert into key_claim select guestly.claim_sync('00000000-0000-4000-8000-00000000c0a1');
+select is((select result -> 'booking' -> 'guestly_reservations_elsewhere' from key_claim),
+  '["res-of-b1"]'::jsonb, 'the claim names the reservations other bookings record on its stay');
+select is(guestly.record_success('00000000-0000-4000-8000-00000000c0a1',
+    (select (result ->> 'lease_id')::uuid from key_claim), 'res-of-b1', 'confirmed'),
+  '{"recorded": false, "reason": "bound_elsewhere"}'::jsonb,
+  'recording another booking''s reservation is refused, not raised');
+select is((select guestly_reservation_id from public.bookings
+            where id = '00000000-0000-4000-8000-00000000c0a1'), null, 'and nothing is recorded');
 
 select * from finish();
 rollback;

@@ -3,7 +3,7 @@
 -- ones; reservations that are not ours are recorded and ignored; paid cancellations and price
 -- differences alert; the sweep re-applies what was never applied; only service_role may call.
 begin;
-select plan(46);
+select plan(48);
 
 insert into public.bookings (id, property_id, guest_first_name, guest_last_name, guest_email,
   check_in, check_out, guests_count, amount_total, currency, status, stripe_payment_intent_id)
@@ -195,6 +195,17 @@ select is(guestly_events.booking_awaiting_stay(
   null, 'a booking with its reservation recorded is never matched by the stay');
 select is(guestly_events.booking_awaiting_stay('another-listing', '2033-04-01', '2033-04-05'),
   null, 'another listing: nobody');
+-- Its create sent another stay before the website moved the booking: that stay names it too.
+update public.bookings set guestly_create_keys = jsonb_build_array(jsonb_build_object(
+    'listing_id', 'another-listing', 'check_in', '2033-03-01', 'check_out', '2033-03-04',
+    'guest_email', guest_email))
+ where id = '00000000-0000-4000-8000-0000000ee004';
+select is(guestly_events.booking_awaiting_stay('another-listing', '2033-03-01', '2033-03-04'),
+  '00000000-0000-4000-8000-0000000ee004'::uuid, 'the stay its unanswered create sent names it');
+select is(guestly_events.booking_awaiting_stay(
+            (select guestly_listing_id from public.properties
+              where id = '0b0e7f3a-0000-4000-8000-000000000001'), '2033-04-01', '2033-04-05'),
+  '00000000-0000-4000-8000-0000000ee004'::uuid, 'and its stay now still does');
 
 -- Only service_role
 set local role authenticated;

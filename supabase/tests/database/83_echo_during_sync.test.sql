@@ -4,7 +4,7 @@
 -- sync died after sending). A host's change to a field the website did not touch still applies
 -- during a pass; once the sync gave up, Guestly's report counts again.
 begin;
-select plan(14);
+select plan(20);
 
 create function pg_temp.b(id uuid) returns public.bookings
   language sql as $$ select * from public.bookings where bookings.id = b.id $$;
@@ -54,6 +54,10 @@ select is(pg_temp.dates('00000000-0000-4000-8000-0000000ec001'), '2035-03-01 203
   'the booking keeps D2');
 select is((select reason from guestly_events.events where message_id = 'echo-1'),
   'website_change_on_its_way', 'the ledger says why');
+select is((select count(*)::int from guestly.admin_alerts
+             where booking_id = '00000000-0000-4000-8000-0000000ec001'
+               and kind = 'guestly_change_overridden'), 0,
+  'the echo of what the pass set out to send (D1) alerts nobody: it is no host''s change');
 select is((guestly.record_success('00000000-0000-4000-8000-0000000ec001',
   (select (c ->> 'lease_id')::uuid from pass), null, 'confirmed',
   (select c -> 'booking' -> 'guestly_desired_state' from pass)) ->> 'more_work')::boolean, true,
@@ -106,6 +110,34 @@ select is(pg_temp.guestly_says('host-5', '00000000-0000-4000-8000-0000000ec005',
   'applied', 'a sync that gave up sends nothing: the host''s dates apply');
 select is(pg_temp.dates('00000000-0000-4000-8000-0000000ec005'), '2035-12-01 2035-12-05 2',
   'the booking has Guestly''s dates');
+
+-- The host moves the dates to DH while the website's D2 is on its way (issue 24 §6 follow-up):
+-- the website's D2 is kept and sent, and the admin is told, once, that the host's change is
+-- being overridden. Our own echo (a report equal to D2, or to the D1 a pass set out to send,
+-- above) tells nobody anything.
+select pg_temp.in_step('00000000-0000-4000-8000-0000000ec006', 3);
+update public.bookings set check_in = '2035-04-10', check_out = '2035-04-14'
+ where id = '00000000-0000-4000-8000-0000000ec006';                                   -- D2
+select pg_temp.guestly_says('host-6', '00000000-0000-4000-8000-0000000ec006', '2035-03-20');  -- DH
+select pg_temp.guestly_says('host-6-again', '00000000-0000-4000-8000-0000000ec006', '2035-03-20');
+select is(pg_temp.dates('00000000-0000-4000-8000-0000000ec006'), '2035-04-10 2035-04-14 2',
+  'the host''s DH does not replace the website''s D2: the sync sends D2');
+select is((select count(*)::int from guestly.admin_alerts
+            where booking_id = '00000000-0000-4000-8000-0000000ec006'
+              and kind = 'guestly_change_overridden'), 1,
+  'one alert tells the admin the host''s change is being overridden');
+select is((select details -> 'overridden' from guestly.admin_alerts
+            where booking_id = '00000000-0000-4000-8000-0000000ec006'
+              and kind = 'guestly_change_overridden'),
+  '{"check_in": ["2035-03-20", "2035-04-10"], "check_out": ["2035-03-24", "2035-04-14"]}'::jsonb,
+  'naming what the host set and what the website sends');
+-- The sync then sends D2; its echo is ours.
+select is(pg_temp.guestly_says('echo-6', '00000000-0000-4000-8000-0000000ec006', '2035-04-10') ->> 'outcome',
+  'no_change', 'the echo of D2 changes nothing');
+select is((select count(*)::int from guestly.admin_alerts
+            where booking_id = '00000000-0000-4000-8000-0000000ec006'
+              and kind = 'guestly_change_overridden'), 1,
+  'and writes no second alert');
 
 select * from finish();
 rollback;

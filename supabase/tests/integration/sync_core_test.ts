@@ -145,6 +145,31 @@ Deno.test("a create committed behind a 502 carries no reference: found by its st
   });
 });
 
+Deno.test("a create committed behind a 502, then the booking's dates move: the next round binds it, one reservation", async () => {
+  await withSandbox(async ({ sql, deps, faults, reservations }) => {
+    const id = await insertConfirmed(sql);
+    await faults({ failNext: [{ status: 502, commit: true }] });
+    assert.equal((await syncBookingToGuestly(id, deps)).outcome, "failed");
+    const [phantom] = await reservations();
+    // The guest moves the stay before the lookup (the content trigger's call is dropped).
+    await sql`update public.bookings
+                 set check_in = check_in + 20, check_out = check_out + 20 where id = ${id}`;
+    await sql`delete from net.http_request_queue
+               where convert_from(body, 'UTF8') like ${"%" + id + "%"}`;
+    await waitForSettle();
+    const second = await syncBookingToGuestly(id, deps);
+    assert.equal(second.outcome, "synced", JSON.stringify(second));
+    const all = await reservations();
+    assert.equal(all.length, 1, "the lookup found the first create on the stay it sent");
+    const row = await booking(sql, id);
+    assert.equal(row.guestly_reservation_id, phantom.reservationId);
+    assert.deepEqual(row.guestly_create_keys, []);
+    const creates = await sql`select count(*)::int as n from guestly.sync_attempts
+                              where booking_id = ${id} and operation = 'create'`;
+    assert.equal(creates[0].n, 1, "one create");
+  });
+});
+
 Deno.test("a crash between the recorded create and the reference: the next round sets it", async () => {
   await withSandbox(async ({ sql, deps, reservations }) => {
     const id = await insertConfirmed(sql);

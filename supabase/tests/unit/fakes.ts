@@ -12,6 +12,7 @@ import {
 } from "../../functions/_shared/guestly/client.ts";
 import type {
   BookingRow,
+  CreateKey,
   PendingPayment,
   ReservationContent,
 } from "../../functions/_shared/guestly/schemas.ts";
@@ -79,6 +80,8 @@ export class MemoryStore implements SyncStore {
   alertDetails: Array<Record<string, unknown> | undefined> = [];
   failures: Array<{ error: string; retryNotBefore?: Date; errorKind?: string }> = [];
   released: Array<Date | undefined> = [];
+  /** Reservation ids other bookings record (guestly.bookings' unique index). */
+  recordedElsewhere = new Set<string>();
   /** Set to make the next confirmLease answer "not held" (another invocation took over). */
   leaseStolen = false;
   /** The clock record_attempt stamps with (testDeps shares its fake clock). */
@@ -173,6 +176,17 @@ export class MemoryStore implements SyncStore {
   ) {
     if (leaseId !== this.lease) return Promise.resolve({ recorded: false, moreWork: false });
     const row = this.row!;
+    // As record_success: a reservation another booking records is refused, not raised.
+    if (
+      reservationId !== null && reservationId !== row.guestly_reservation_id &&
+      this.recordedElsewhere.has(reservationId)
+    ) {
+      return Promise.resolve({
+        recorded: false,
+        moreWork: false,
+        reason: "bound_elsewhere" as const,
+      });
+    }
     // As record_success: a new reservation id is recorded first, its reference still due.
     if (reservationId !== null && reservationId !== row.guestly_reservation_id) {
       row.guestly_reference_set_at = null;
@@ -195,6 +209,8 @@ export class MemoryStore implements SyncStore {
     } else if (synced === "confirmed" && open) {
       row.guestly_hold_status = "confirmed";
     }
+    // As record_success: a recorded reservation answers the creates' keys.
+    if (reservationId !== null || forget) row.guestly_create_keys = [];
     if (forget) {
       row.guestly_reservation_id = null;
       row.guestly_synced_state = null;
@@ -278,12 +294,19 @@ export class MemoryStore implements SyncStore {
     const row = this.row!;
     if (
       leaseId !== this.lease || row.guestly_reservation_id !== reservationId ||
-      row.guestly_synced_status !== "pending_payment"
+      row.guestly_synced_status !== "pending_payment" || row.guestly_hold_status === "releasing"
     ) return Promise.resolve(false);
     row.guestly_reservation_id = null;
     row.guestly_synced_status = null;
     row.guestly_synced_state = null;
     row.guestly_hold_status = "cancelled";
+    return Promise.resolve(true);
+  }
+  noteCreateKey(_id: string, leaseId: string, key: CreateKey) {
+    if (leaseId !== this.lease) return Promise.resolve(false);
+    const keys = this.row!.guestly_create_keys ?? [];
+    if (!keys.some((k) => JSON.stringify(k) === JSON.stringify(key))) keys.push(key);
+    this.row!.guestly_create_keys = keys;
     return Promise.resolve(true);
   }
   release(_id: string, leaseId: string, retryAt?: Date) {

@@ -93,6 +93,21 @@ Deno.test("dates changed with another price: both amounts, never a money change"
   assert.match(email.text, /we never change money on our own/);
 });
 
+Deno.test("a host's change the website's overrides: both values, and that the website's is sent", () => {
+  const email = renderAlertEmail(
+    context("guestly_change_overridden", {
+      overridden: { check_in: ["2027-01-20", "2027-02-10"] },
+    }),
+    null,
+  );
+  assert.match(email.subject, /^Changed in Guestly while the website's change was on its way/);
+  assert.match(
+    email.text,
+    /Check-in: Guestly shows 2027-01-20 \(changed by the host\), while the website changed it to 2027-02-10/,
+  );
+  assert.match(email.text, /website's value is being sent to Guestly/);
+});
+
 Deno.test("a hold the host cancelled, then paid: the email says nothing was revived and what to do", () => {
   const email = renderAlertEmail(
     context("hold_cancelled_in_guestly", {

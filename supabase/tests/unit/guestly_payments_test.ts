@@ -26,14 +26,17 @@ const listed = (
   id: string,
   amount: number,
   createdAt = "2027-01-15T10:00:30.000Z",
-  refunds = 0,
+  /** A count: refund items that show nothing but an id; amounts: items that show theirs. */
+  refunds: number | number[] = 0,
 ) => ({
   _id: id,
   amount,
   currency: "EUR",
   status: "SUCCEEDED",
   createdAt,
-  refunds: Array.from({ length: refunds }, (_, i) => ({ _id: `rf-${i}` })),
+  refunds: typeof refunds === "number"
+    ? Array.from({ length: refunds }, (_, i) => ({ _id: `rf-${i}` }))
+    : refunds.map((refund, i) => ({ _id: `rf-${i}`, amount: refund, status: "SUCCEEDED" })),
 });
 
 const PAYMENT: PendingPayment = {
@@ -205,7 +208,7 @@ Deno.test("a refund Guestly cannot match never holds the cancellation back", asy
   assert.equal(store.row!.guestly_synced_status, "refunded");
 });
 
-Deno.test("a refund whose answer was lost is found by the payment's count of refunds, not sent again", async () => {
+Deno.test("a refund whose answer was lost is found by a new refund of its amount, not sent again", async () => {
   const refundRow = {
     ...PAYMENT,
     id: "0b0e7f3a-0000-4000-8000-0000000000a3",
@@ -220,7 +223,7 @@ Deno.test("a refund whose answer was lost is found by the payment's count of ref
     reference: "pi_123#refund-1000",
     unknown_at: null,
   };
-  for (const [shown, sent] of [[2, false], [1, true]] as const) {
+  for (const [shown, sent] of [[[10, 10], false], [[10], true]] as const) {
     const store = storeWith(
       { guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
       [PAYMENT, earlier, refundRow],
@@ -228,9 +231,12 @@ Deno.test("a refund whose answer was lost is found by the payment's count of ref
     store.payments[0].status = "recorded";
     store.payments[1].status = "recorded";
     store.row!.guestly_synced_state = desiredContent(store.row!);
-    // Refund items are undeclared: only their count is read (one was ours before this one).
+    // One €10 refund was ours before this one (of €10 too).
     const guestly = new FakeGuestly([
-      status(200, { _id: "65r1", money: { payments: [listed("pay-1", 640.5, undefined, shown)] } }),
+      status(200, {
+        _id: "65r1",
+        money: { payments: [listed("pay-1", 640.5, undefined, [...shown])] },
+      }),
       status(201, { paymentProviderId: "prov-1" }),
     ]);
     const { deps } = testDeps(store, guestly);
@@ -240,6 +246,49 @@ Deno.test("a refund whose answer was lost is found by the payment's count of ref
       sent ? ["POST /v1/reservations/65r1/payments/pay-1/refund"] : [],
     );
     assert.equal(store.payments[2].status, "recorded");
+  }
+});
+
+Deno.test("a host's own refund on the payment never passes for our lost one", async () => {
+  const refundRow = {
+    ...PAYMENT,
+    id: "0b0e7f3a-0000-4000-8000-0000000000a3",
+    kind: "refund" as const,
+    amount: 1000,
+    reference: "pi_123#refund-1000",
+    unknown_at: "2027-01-15T09:00:00Z",
+  };
+  // Guestly shows the refunds' amounts: the new one is the host's €25, so ours is sent.
+  // It shows none: whether ours landed cannot be told, and the operator decides.
+  for (const [shown, outcome] of [[[25], "synced"], [1, "failed"]] as const) {
+    const store = storeWith(
+      { guestly_reservation_id: "65r1", guestly_synced_status: "confirmed" },
+      [PAYMENT, refundRow],
+    );
+    store.payments[0].status = "recorded";
+    store.row!.guestly_synced_state = desiredContent(store.row!);
+    const guestly = new FakeGuestly([
+      status(200, {
+        _id: "65r1",
+        money: {
+          payments: [listed("pay-1", 640.5, undefined, typeof shown === "number" ? 1 : [...shown])],
+        },
+      }),
+      status(201, { paymentProviderId: "prov-1" }),
+    ]);
+    const { deps } = testDeps(store, guestly);
+    const result = await syncBookingToGuestly(store.row!.id, deps);
+    assert.equal(result.outcome, outcome);
+    if (outcome === "synced") {
+      assert.deepEqual(paths(guestly).slice(1), [
+        "POST /v1/reservations/65r1/payments/pay-1/refund",
+      ]);
+      assert.equal(store.payments[1].status, "recorded");
+    } else {
+      assert.ok(result.outcome === "failed" && result.final, "permanent: for the operator");
+      assert.deepEqual(paths(guestly).slice(1), [], "nothing sent on a guess");
+      assert.match(store.failures.at(-1)?.error ?? "", /cannot tell whether/);
+    }
   }
 });
 

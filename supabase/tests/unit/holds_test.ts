@@ -251,6 +251,36 @@ Deno.test("the host cancelled the hold and its webhook never came: the payment m
   assert.equal(store.row!.guestly_hold_status, "cancelled");
 });
 
+Deno.test("our own release cancelled the hold, then the guest paid: a new reservation, and no host is blamed", async () => {
+  const NEW_ID = "65eeeeeeeeeeeeeeeeeeeeee";
+  const store = new MemoryStore(holdBooking({
+    status: "confirmed",
+    guestly_hold_status: "releasing",
+    guestly_reservation_id: HOLD_ID,
+    guestly_synced_status: "pending_payment",
+    guestly_sync_status: "pending",
+  }));
+  const guestly = new FakeGuestly([
+    read("canceled", { canceledBy: "user" }),
+    () =>
+      Response.json({ reservationId: NEW_ID, _id: NEW_ID, status: "confirmed" }, { status: 201 }),
+    ...referenceSet(NEW_ID),
+  ]);
+  const forgotten: string[] = [];
+  const lapsed = store.forgetLapsedHold.bind(store);
+  store.forgetLapsedHold = (...a) => (forgotten.push("lapsed"), lapsed(...a));
+  const cancelled = store.forgetCancelledHold.bind(store);
+  store.forgetCancelledHold = (...a) => (forgotten.push("cancelled"), cancelled(...a));
+  const { deps } = testDeps(store, guestly);
+  const result = await syncBookingToGuestly(store.row!.id, deps);
+  assert.equal(result.outcome, "synced");
+  assert.equal(store.row!.guestly_reservation_id, NEW_ID);
+  // Not `cancelled`, the state that tells the admin a host cancelled the hold of a paid stay
+  // (tg_bookings__alert_paid_after_hold_cancelled): the hold lapsed, then the new one confirmed.
+  assert.notEqual(store.row!.guestly_hold_status, "cancelled");
+  assert.deepEqual(forgotten, ["lapsed"]);
+});
+
 Deno.test("paid before the hold's request left: one confirmed create, no hold", async () => {
   const store = new MemoryStore(holdBooking());
   const guestly = new FakeGuestly([

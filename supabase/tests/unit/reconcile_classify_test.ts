@@ -255,6 +255,30 @@ Deno.test("confirmed without a reservation: resynced (the lookup binds an unboun
   );
 });
 
+Deno.test("a reservation without our reference on the stay of a booking not reported above: reported, naming it", () => {
+  const unbound = booking({ reservation_id: null, synced: null, synced_status: null });
+  const phantom = reservation({ id: "r8", bookingRef: null });
+  // The booking's sync failed (its alert says why, not that Guestly has a reservation of it).
+  const failed = classify({
+    bookings: [{ ...unbound, sync_status: "failed" }],
+    listed: [phantom],
+    readById: new Map(),
+  }, OPTS);
+  assert.deepEqual(failed.map((i) => [i.kind, i.bookingId, i.reservationId]), [
+    ["duplicate", B1, "r8"],
+  ]);
+  assert.equal(failed[0].heal, null, "reported for the operator, never healed");
+  assert.equal(failed[0].details.booking_sync_status, "failed");
+  // A sync at work on it decides (its lookup binds it): left alone.
+  assert.deepEqual(
+    classify(
+      { bookings: [{ ...unbound, in_flight: true }], listed: [phantom], readById: new Map() },
+      OPTS,
+    ),
+    [],
+  );
+});
+
 Deno.test("a sync that failed is reported, not healed: a heal would restart it every day", () => {
   // The guest moved to nights Guestly refused (final conflict): Guestly still has the old ones.
   const failed = booking({
@@ -299,4 +323,25 @@ Deno.test("a reservation the host reinstated after our cancellation is reported,
     assert.equal(item?.heal, null, `${status}: the admin decides`);
     assert.equal(item?.details.reason, "reinstated_in_guestly");
   }
+});
+
+Deno.test("an unreferenced reservation on the stay a create sent before the dates moved is the booking's", () => {
+  // The create committed behind a lost answer on 2027-01-10..13; the guest then moved the stay.
+  const moved = booking({
+    reservation_id: null,
+    desired: { ...content, check_in: "2027-02-10", check_out: "2027-02-13" },
+    synced: null,
+    synced_status: null,
+    create_keys: [{ listing_id: LISTING, check_in: "2027-01-10", check_out: "2027-01-13" }],
+  });
+  const items = classify(
+    {
+      bookings: [moved],
+      listed: [reservation({ id: "r9", bookingRef: null })],
+      readById: new Map(),
+    },
+    OPTS,
+  );
+  assert.deepEqual(items.map((i) => [i.kind, i.reservationId]), [["missing_in_guestly", null]]);
+  assert.deepEqual(items[0].details.unbound_reservations, ["r9"]);
 });

@@ -488,3 +488,110 @@ Deno.test("more hits than one page: permanent, never a create beside a reservati
   assert.match(result.outcome === "failed" ? result.error : "", /matched 140 reservations/);
   assert.equal(guestly.requests.length, 1);
 });
+
+// The stay a create sent is what its reservation is found by, whatever the booking says now.
+const movedStay = (id: string, checkIn = "2027-02-01", checkOut = "2027-02-05") => ({
+  ...onStay(id),
+  checkInDateLocalized: checkIn,
+  checkOutDateLocalized: checkOut,
+});
+
+Deno.test("unknown create, then the website moves the dates: the lookup finds it on the stay it sent", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    status(502), // committed on 2027-02-01..05, without our reference
+    search(movedStay("65phantom")), // the stay the create sent
+    search(), // the booking's stay now: nothing
+    ...referenceSet("65phantom"),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  assert.deepEqual(store.row!.guestly_create_keys, [{
+    listing_id: bookingRow().guestly_listing_id,
+    check_in: "2027-02-01",
+    check_out: "2027-02-05",
+    guest_email: bookingRow().guest_email,
+  }]);
+  store.row!.check_in = "2027-02-10";
+  store.row!.check_out = "2027-02-14";
+  clock.now += 60_000;
+  await syncBookingToGuestly(BOOKING, deps);
+  // Bound (the round goes on to move it to the booking's stay now), never created again.
+  assert.equal(store.row!.guestly_reservation_id, "65phantom");
+  assert.equal(guestly.requests.filter((r) => r.method === "POST").length, 1, "one create only");
+  const searched = guestly.requests.filter((r) => r.url.includes("/search"))
+    .map((r) => new URL(r.url).searchParams.get("filter[checkInDateLocalized]"));
+  assert.deepEqual(searched, ["2027-02-01", "2027-02-10"]);
+  assert.deepEqual(store.row!.guestly_create_keys, [], "answered once the reservation is recorded");
+});
+
+Deno.test("unknown create, then the listing and the guest's email change: still found, one create", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    status(504),
+    search(onStay("65phantom")), // the old listing's stay, with the old email
+    search(), // the new listing
+    ...referenceSet("65phantom"),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  store.row!.guestly_listing_id = "listing-elsewhere";
+  store.row!.guest_email = "zoe.new@example.com";
+  clock.now += 60_000;
+  await syncBookingToGuestly(BOOKING, deps);
+  // Bound (the round goes on to move it to the booking's stay now), never created again.
+  assert.equal(store.row!.guestly_reservation_id, "65phantom");
+  assert.equal(guestly.requests.filter((r) => r.method === "POST").length, 1);
+  const listings = guestly.requests.filter((r) => r.url.includes("/search"))
+    .map((r) => new URL(r.url).searchParams.get("filter[listingId]"));
+  assert.deepEqual(listings, [bookingRow().guestly_listing_id, "listing-elsewhere"]);
+});
+
+Deno.test("unknown create, dates moved, then cancelled: the phantom on the old stay is cancelled", async () => {
+  const store = new MemoryStore(bookingRow());
+  const guestly = new FakeGuestly([
+    dropped(),
+    search(movedStay("65phantom")),
+    search(),
+    status(200, { _id: "65phantom", status: "canceled" }),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  store.row!.check_in = "2027-02-10";
+  store.row!.check_out = "2027-02-14";
+  store.row!.status = "cancelled";
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65phantom");
+  assert.match(guestly.requests.at(-1)!.url, /reservations-v3\/65phantom\/status$/);
+});
+
+Deno.test("a hit another booking records (same guest, same stay) is never bound: ours is created", async () => {
+  // B1's hold on the stay; B2 (the same guest) asks for the same nights and its create is lost.
+  const store = new MemoryStore(bookingRow({ guestly_reservations_elsewhere: ["65other"] }));
+  const guestly = new FakeGuestly([
+    status(502), // refused in fact (the nights are B1's): nothing committed
+    search(onStay("65other")),
+    created("65mine"),
+    ...referenceSet("65mine"),
+  ]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "synced" && result.reservationId, "65mine");
+  assert.equal(store.row!.guestly_reservation_id, "65mine");
+});
+
+Deno.test("record_success refusing a reservation another booking records: a final failure, not a throw", async () => {
+  const store = new MemoryStore(bookingRow());
+  store.recordedElsewhere.add("65other");
+  const guestly = new FakeGuestly([status(502), search(onStay("65other"))]);
+  const { deps, clock } = testDeps(store, guestly);
+  await syncBookingToGuestly(BOOKING, deps);
+  clock.now += 60_000;
+  const result = await syncBookingToGuestly(BOOKING, deps);
+  assert.equal(result.outcome === "failed" && result.final, true, JSON.stringify(result));
+  assert.match(store.failures.at(-1)!.error, /65other is already recorded on another booking/);
+  assert.equal(store.row!.guestly_reservation_id, null);
+});

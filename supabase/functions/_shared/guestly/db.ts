@@ -36,8 +36,16 @@ export function postgresSyncStore(sql: Sql): SyncStore {
         select guestly.record_success(${bookingId}::uuid, ${leaseId}::uuid, ${reservationId},
           ${syncedStatus}, ${syncedState ? sql.json(syncedState as never) : null},
           reference_set => ${options?.referenceSet ?? false}) as result`;
-      const result = row.result as { recorded: boolean; more_work?: boolean };
-      return { recorded: result.recorded, moreWork: result.more_work ?? false };
+      const result = row.result as {
+        recorded: boolean;
+        more_work?: boolean;
+        reason?: "lease_lost" | "bound_elsewhere";
+      };
+      return {
+        recorded: result.recorded,
+        moreWork: result.more_work ?? false,
+        reason: result.reason,
+      };
     },
     async recordFailure(bookingId, leaseId, error, permanent, maxAttempts, options = {}) {
       const [row] = await sql`
@@ -70,6 +78,12 @@ export function postgresSyncStore(sql: Sql): SyncStore {
       await sql`select guestly.release_sync(${bookingId}::uuid, ${leaseId}::uuid, ${
         retryAt ?? null
       })`;
+    },
+    async noteCreateKey(bookingId, leaseId, key) {
+      const [row] = await sql`
+        select guestly.note_create_key(${bookingId}::uuid, ${leaseId}::uuid,
+          ${sql.json(key as never)}) as noted`;
+      return row.noted as boolean;
     },
     async forgetLapsedHold(bookingId, leaseId, reservationId) {
       const [row] = await sql`

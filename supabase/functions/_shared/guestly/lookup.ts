@@ -94,14 +94,21 @@ export type LookupVerdict =
   /** Ours, but we cannot tell which or how many: an operator must look. */
   | { kind: "unreadable"; error: string };
 
-/** Why a raw hit is ours, or null when it is not. */
-function oursBy(raw: unknown, key: LookupKey, emails: GuestEmails): "reference" | "key" | null {
-  const reference = referenceOf(raw, key.fieldId);
-  if (reference === key.bookingId) return "reference";
+/** Why a raw hit is ours, or null when it is not: on any of the keys (the stays creates sent). */
+function oursBy(
+  raw: unknown,
+  keys: readonly LookupKey[],
+  emails: GuestEmails,
+): "reference" | "key" | null {
+  const [{ fieldId, bookingId }] = keys;
+  const reference = referenceOf(raw, fieldId);
+  if (reference === bookingId) return "reference";
   // Another booking's reference: that booking's reservation, even on our stay's key.
   if (reference !== undefined) return null;
-  const sameGuest = guestEmailOf(raw, emails) === key.email.trim().toLowerCase();
-  return onStayKey(raw, key) && sameGuest ? "key" : null;
+  const email = guestEmailOf(raw, emails);
+  return keys.some((key) => onStayKey(raw, key) && email === key.email.trim().toLowerCase())
+    ? "key"
+    : null;
 }
 
 /**
@@ -110,9 +117,13 @@ function oursBy(raw: unknown, key: LookupKey, emails: GuestEmails): "reference" 
  */
 export function judgeLookup(
   page: { results: unknown[]; count?: number },
-  key: LookupKey,
+  keyOrKeys: LookupKey | readonly LookupKey[],
   emails: GuestEmails = new Map(),
+  /** Reservations other bookings record (or held): theirs, even on our stay with our guest. */
+  recordedElsewhere: ReadonlySet<string> = new Set(),
 ): LookupVerdict {
+  const keys: readonly LookupKey[] = Array.isArray(keyOrKeys) ? keyOrKeys : [keyOrKeys];
+  const key = keys[0];
   if (page.count !== undefined && page.count > page.results.length) {
     return {
       kind: "unreadable",
@@ -121,7 +132,10 @@ export function judgeLookup(
         key.bookingId,
     };
   }
-  const raw = page.results.filter((r) => oursBy(r, key, emails) !== null);
+  const raw = page.results.filter((r) =>
+    !recordedElsewhere.has(String((r as { _id?: unknown })?._id)) &&
+    oursBy(r, keys, emails) !== null
+  );
   const ours: GuestlyReservation[] = [];
   for (const hit of raw) {
     const parsed = GuestlyReservation.safeParse(hit);

@@ -257,14 +257,27 @@ export function matchPayments(payments: unknown[], ours: MoneyRow[]): Map<string
 
 /**
  * Whether a refund whose answer was lost landed on the payment: the payment shows more refunds
- * than we had recorded on it. Guesty declares a payment's `refunds` as an array and nothing of
- * its items, so only their count is read.
+ * than we had recorded on it, and more of the refund's amount. Guesty declares a payment's
+ * `refunds` as an array and nothing of its items; what Guestly answers shows each one's `amount`
+ * (the sandbox as the legacy read). A new refund of another amount is someone else's (a host's
+ * own refund): ours did not land. New refunds that show no amount cannot tell: `ambiguous`.
+ * Amounts in minor units of `currency`; `recorded`: our refunds already on that payment.
  */
 export function refundLanded(
   payments: unknown[],
   paymentId: string,
-  refundsRecorded: number,
-): boolean {
+  recorded: number[],
+  amount: number,
+  currency: string,
+): "landed" | "not_landed" | "ambiguous" {
   const payment = listedPayments(payments).find((p) => p._id === paymentId);
-  return (payment?.refunds?.length ?? 0) > refundsRecorded;
+  const refunds = payment?.refunds ?? [];
+  if (refunds.length <= recorded.length) return "not_landed";
+  const amounts = refunds.map((item) => {
+    const shown = z.object({ amount: z.number() }).safeParse(item);
+    return shown.success ? majorToMinor(shown.data.amount, currency) : null;
+  });
+  if (amounts.some((shown) => shown === null)) return "ambiguous";
+  const ofOurAmount = (list: (number | null)[]) => list.filter((a) => a === amount).length;
+  return ofOurAmount(amounts) > ofOurAmount(recorded) ? "landed" : "not_landed";
 }

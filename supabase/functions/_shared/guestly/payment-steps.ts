@@ -1,8 +1,9 @@
 // The money step of a round: payments and refunds Stripe reported (guestly.payments) are
 // recorded on the reservation, each exactly once. Recording is not idempotent in Guestly, so a
 // request with an unknown outcome is looked up, after the settle delay, before it is ever sent
-// again — by what Guesty's definition declares of a reservation's payments (amount, time, the
-// count of refunds; mapping.ts matchPayments), never by the note we send. A refund is always
+// again — by what Guesty's definition declares of a reservation's payments (amount, time, their
+// refunds and those refunds' amounts; mapping.ts matchPayments, refundLanded), never by the note
+// we send. A refund is always
 // recorded on the payment it gives money back from, which the reservation is read for first (so
 // its lookup comes for free).
 import {
@@ -113,9 +114,22 @@ async function recordRefund(
     };
   }
   const refundsRecorded = recordedRows(ctx, "refund")
-    .filter((row) => refundedPaymentReference(row.reference) === paymentReference).length;
-  if (refund.unknown_at && refundLanded(read, paymentId, refundsRecorded)) {
+    .filter((row) => refundedPaymentReference(row.reference) === paymentReference)
+    .map((row) => row.amount);
+  const landed = refund.unknown_at
+    ? refundLanded(read, paymentId, refundsRecorded, refund.amount, refund.currency)
+    : "not_landed";
+  if (landed === "landed") {
     return await settle(ctx, refund, "recorded", paymentId, "found_after_unknown");
+  }
+  if (landed === "ambiguous") {
+    // Sending again could refund twice in Guestly's books; not sending could miss ours.
+    return {
+      kind: "permanent",
+      error: `cannot tell whether the refund ${refund.reference} (answer lost) landed: ` +
+        `Guestly shows more refunds on payment ${paymentId} than we recorded, without their ` +
+        "amounts: check the payment's refunds in Guestly (a host's own refund, or ours)",
+    };
   }
   return await send(
     ctx,

@@ -66,6 +66,15 @@ export const MoneyRow = PendingPayment.omit({ unknown_at: true }).extend({
 });
 export type MoneyRow = z.infer<typeof MoneyRow>;
 
+/** The stay a create sent: what its reservation, if it committed, is found by. */
+export const CreateKey = z.object({
+  listing_id: z.string(),
+  check_in: isoDate,
+  check_out: isoDate,
+  guest_email: z.string(),
+});
+export type CreateKey = z.infer<typeof CreateKey>;
+
 export const BookingRow = z.object({
   id: z.string().uuid(),
   property_id: z.string().uuid(),
@@ -106,6 +115,10 @@ export const BookingRow = z.object({
   /** The hold while the guest pays (null: none asked for), and its minutes. */
   guestly_hold_status: HoldStatus.nullable().optional(),
   guestly_hold_minutes: z.number().int().positive().nullable().optional(),
+  /** The stays creates sent while no reservation is recorded (guestly.note_create_key). */
+  guestly_create_keys: z.array(CreateKey).optional(),
+  /** Reservation ids other bookings record on the stays the lookup searches: never ours. */
+  guestly_reservations_elsewhere: z.array(z.string()).optional(),
 });
 export type BookingRow = z.infer<typeof BookingRow>;
 

@@ -3,6 +3,7 @@
 // and the money step (payment-steps.ts). The rules for unknown outcomes live here: a create is
 // never sent again before a lookup that could see the first one's effect.
 import {
+  type CreateKey,
   type GuestlyReservation,
   GuestlyReservationCreate,
   type GuestlyStatus,
@@ -109,7 +110,8 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
  * it (or Guestly declined it) and the webhook not reached us yet — lost, or on its way: setting
  * it to confirmed would undo the host's cancellation without anyone noticing. A cancelled hold is
  * let go of, as the webhook would (the admin is alerted, tg_bookings__alert_paid_after_hold_…),
- * and the stay gets a reservation of its own in this round. Null: go on and confirm it.
+ * and the stay gets a reservation of its own in this round (a hold our own release cancelled
+ * has lapsed: nobody is alerted). Null: go on and confirm it.
  */
 async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<Step | null> {
   const { booking, deps } = ctx;
@@ -124,6 +126,21 @@ async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<S
   }
   const status = read.data?.status;
   if (status !== "canceled" && status !== "declined") return null;
+  if (booking.guestly_hold_status === "releasing") {
+    // Our own release cancelled it (the Checkout ended, then the guest paid): no host's doing,
+    // so nothing to tell the admin — the hold lapsed, and the stay gets its own reservation.
+    if (!await deps.store.forgetLapsedHold(booking.id, ctx.leaseId, holdId)) {
+      return { kind: "lease_lost" };
+    }
+    ctx.booking = {
+      ...booking,
+      guestly_reservation_id: null,
+      guestly_synced_status: null,
+      guestly_synced_state: null,
+      guestly_hold_status: "expired",
+    };
+    return await create(ctx, "confirmed");
+  }
   const by = read.data?.canceledBy ?? null;
   if (!await deps.store.forgetCancelledHold(booking.id, ctx.leaseId, holdId, by)) {
     return { kind: "lease_lost" };
@@ -147,45 +164,77 @@ function withContent(step: Step, syncedState: ReservationContent | undefined): S
   return step.kind === "done" ? { ...step, syncedState } : step;
 }
 
+/** The stay a create of the booking as it is now sends (noted before it leaves). */
+function createKeyOf(booking: RoundContext["booking"]): CreateKey {
+  return {
+    listing_id: booking.guestly_listing_id,
+    check_in: booking.check_in,
+    check_out: booking.check_out,
+    guest_email: booking.guest_email,
+  };
+}
+
 /**
  * What names this booking's reservation in Guestly: our reference, or — before it is set — the
- * stay a create sent (the booking's listing and dates) with our source and the guest's email.
+ * stay a create sent with our source and the guest's email. A create whose outcome is unknown
+ * sent the stay the booking had then (guestly_create_keys), which the website may have changed
+ * since: each such stay is searched, and the current one (what the next create would send).
  */
-function lookupKey(ctx: RoundContext): LookupKey {
+function lookupKeys(ctx: RoundContext): LookupKey[] {
   const { booking, deps } = ctx;
-  return {
+  const stays = [...(booking.guestly_create_keys ?? []), createKeyOf(booking)];
+  const seen = new Set<string>();
+  return stays.filter((stay) => {
+    const id = JSON.stringify([stay.listing_id, stay.check_in, stay.check_out, stay.guest_email]);
+    return !seen.has(id) && seen.add(id);
+  }).map((stay) => ({
     bookingId: booking.id,
     fieldId: deps.settings.bookingRefFieldId,
-    listingId: booking.guestly_listing_id,
-    checkIn: booking.check_in,
-    checkOut: booking.check_out,
+    listingId: stay.listing_id,
+    checkIn: stay.check_in,
+    checkOut: stay.check_out,
     source: BOOKING_REF_SOURCE,
-    email: booking.guest_email,
-  };
+    email: stay.guest_email,
+  }));
 }
 
 /** Runs the lookup; returns a step when the round cannot go on from here. */
 async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | null> {
   const { booking, state, deps } = ctx;
-  const key = lookupKey(ctx);
-  const result = await attempt(
-    ctx,
-    "lookup",
-    (options) =>
-      deps.guestly.findByStay({
-        listingId: key.listingId,
-        checkIn: key.checkIn,
-        checkOut: key.checkOut,
-        source: key.source,
-      }, options),
-  );
-  if (result.outcome !== "success") return toStep(ctx, "lookup", result);
-  const page = result.data ?? { results: [] };
+  const keys = lookupKeys(ctx);
+  // One search per stay (two keys with the same stay but another email share it).
+  const results = new Map<string, unknown>();
+  const searched = new Set<string>();
+  let overflow: { results: unknown[]; count?: number } | null = null;
+  for (const key of keys) {
+    const stay = `${key.listingId}|${key.checkIn}|${key.checkOut}`;
+    if (searched.has(stay)) continue;
+    searched.add(stay);
+    const result = await attempt(
+      ctx,
+      "lookup",
+      (options) =>
+        deps.guestly.findByStay({
+          listingId: key.listingId,
+          checkIn: key.checkIn,
+          checkOut: key.checkOut,
+          source: key.source,
+        }, options),
+    );
+    if (result.outcome !== "success") return toStep(ctx, "lookup", result);
+    const found = result.data ?? { results: [] };
+    if (found.count !== undefined && found.count > found.results.length) overflow ??= found;
+    found.results.forEach((hit, i) => {
+      const id = (hit as { _id?: unknown })?._id;
+      results.set(typeof id === "string" ? id : `${stay}#${i}`, hit);
+    });
+  }
+  const page = overflow ?? { results: [...results.values()] };
   // A hit on the stay with no reference yet is ours only with our guest: a search that does not
   // return the guest leaves its email to read from the guest's profile.
   const emails = new Map<string, string | null>();
   for (const hit of page.results) {
-    const guestId = needsGuestEmail(hit, key);
+    const guestId = keys.map((key) => needsGuestEmail(hit, key)).find((id) => id !== null);
     if (!guestId || emails.has(guestId)) continue;
     const guest = await attempt(
       ctx,
@@ -195,7 +244,8 @@ async function lookUp(ctx: RoundContext, target: GuestlyStatus): Promise<Step | 
     if (guest.outcome !== "success") return toStep(ctx, "lookup", guest);
     emails.set(guestId, guest.data ?? null);
   }
-  const verdict = judgeLookup(page, key, emails);
+  const elsewhere = new Set(booking.guestly_reservations_elsewhere ?? []);
+  const verdict = judgeLookup(page, keys, emails, elsewhere);
   if (verdict.kind === "unreadable") return { kind: "permanent", error: verdict.error };
   if (verdict.kind !== "duplicates" && verdict.ignored > 0) {
     // The search matched reservations that are not this booking's (another booking's
@@ -254,6 +304,11 @@ async function create(ctx: RoundContext, target: GuestlyStatus): Promise<Step> {
     };
   }
   const payload = checked.data;
+  // Noted before it leaves: if its answer is lost (or we crash), the lookup searches this stay
+  // even after the booking's dates, listing or email changed.
+  if (!await deps.store.noteCreateKey(booking.id, ctx.leaseId, createKeyOf(booking))) {
+    return { kind: "lease_lost" };
+  }
   const created = await attempt(
     ctx,
     "create",

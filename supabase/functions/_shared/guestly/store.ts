@@ -1,6 +1,6 @@
 // What the sync core needs from the database. The real implementation calls the SQL functions
 // of the `guestly` schema (db.ts); tests pass an in-memory fake.
-import type { BookingStatus, ReservationContent } from "./schemas.ts";
+import type { BookingStatus, CreateKey, ReservationContent } from "./schemas.ts";
 import type { HoldStatus } from "./hold.ts";
 
 export type ClaimResult =
@@ -63,7 +63,9 @@ export interface SyncStore {
     syncedState?: ReservationContent,
     /** `referenceSet`: our booking reference was read back from `reservationId`. */
     options?: { referenceSet?: boolean },
-  ): Promise<{ recorded: boolean; moreWork: boolean }>;
+  ): Promise<
+    { recorded: boolean; moreWork: boolean; reason?: "lease_lost" | "bound_elsewhere" }
+  >;
   /**
    * A payment row's request to `reservationId`: `recorded` in Guestly, or `unknown` (look it up
    * there first next time). False if the lease was lost or the booking's reservation was
@@ -94,6 +96,11 @@ export interface SyncStore {
     leaseId: string,
   ): Promise<{ held: boolean; status: BookingStatus | null; holdStatus?: HoldStatus | null }>;
   release(bookingId: string, leaseId: string, retryAt?: Date): Promise<void>;
+  /**
+   * Right before a create leaves: remembers the stay it sends, so a lookup after an unknown
+   * outcome (or a crash) searches it even if the booking's stay changed. False: lease lost.
+   */
+  noteCreateKey(bookingId: string, leaseId: string, key: CreateKey): Promise<boolean>;
   /**
    * A hold's failure (the booking waits for payment): refused for taken nights → `unavailable`,
    * never an admin alert; retried with backoff only while the hold would still be worth it.

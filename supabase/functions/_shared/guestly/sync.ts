@@ -162,6 +162,15 @@ async function runRound(ctx: RoundContext): Promise<PassResult> {
           step.syncedState,
           { referenceSet: step.referenceSet },
         );
+        if (!result.recorded && result.reason === "bound_elsewhere") {
+          // Never bound twice (one reservation, one booking): an operator decides which it is.
+          return await fail(
+            ctx,
+            `reservation ${step.reservationId} is already recorded on another booking; check ` +
+              "both bookings in Guestly (two bookings of one guest on one stay?), then retry",
+            true,
+          );
+        }
         if (!result.recorded) {
           // Guestly changed, but another invocation holds the booking now: it looks up first
           // (its claim took over an abandoned lease), so it finds this reservation.

@@ -20,6 +20,7 @@ export const GUESTLY_CHANGE_KINDS = [
   "cancelled_in_guestly",
   "guestly_change_price_differs",
   "hold_cancelled_in_guestly",
+  "guestly_change_overridden",
 ];
 
 type Change = [unknown, unknown];
@@ -74,6 +75,9 @@ export function guestlyChangeSubject(ctx: AlertContext): string {
   if (ctx.alert.kind === "hold_cancelled_in_guestly") {
     return `Hold cancelled in Guestly, the guest paid: ${booking} — ${who}`;
   }
+  if (ctx.alert.kind === "guestly_change_overridden") {
+    return `Changed in Guestly while the website's change was on its way: ${booking} — ${who}`;
+  }
   return `Changed in Guestly, price differs: ${booking} — ${who}`;
 }
 
@@ -119,6 +123,32 @@ export function guestlyChangeSections(ctx: AlertContext): Section[] {
       },
       { title: "Payment", rows: paymentRows(ctx) },
       { title: "Booking", rows: bookingRows(ctx) },
+    ];
+  }
+  if (ctx.alert.kind === "guestly_change_overridden") {
+    const labels: Record<string, string> = {
+      check_in: "Check-in",
+      check_out: "Check-out",
+      guests_count: "Guests",
+    };
+    const overridden = typeof d.overridden === "object" && d.overridden !== null
+      ? d.overridden as Record<string, Change>
+      : {};
+    return [
+      {
+        title: "What happened",
+        lines: [
+          ...Object.entries(overridden).map(([key, [guestly, website]]) =>
+            `${labels[key] ?? key}: Guestly shows ${String(guestly)} (changed by the host), ` +
+            `while the website changed it to ${String(website)}.`
+          ),
+          "The website's value is being sent to Guestly and will replace the host's. If the " +
+          "host's change must stand, change the booking here to match it.",
+          `Alert written ${formatTime(ctx.alert.created_at)}.`,
+        ],
+      },
+      { title: "Booking", rows: bookingRows(ctx) },
+      { title: "In Guestly", rows: eventRows(ctx) },
     ];
   }
   const estimate = d.guestly_total_minor ?? d.estimated_total_minor;

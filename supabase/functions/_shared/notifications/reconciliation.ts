@@ -3,7 +3,7 @@
 // operator, with what to do for each kind. Pure: everything comes from the alert's details
 // (no guest contact data is in them: booking and reservation ids only).
 import { type AlertContext, formatTime, type Section, str } from "./admin-alerts.ts";
-import { REINSTATED_IN_GUESTLY } from "../reconcile/classify.ts";
+import { ON_STAY_OF_UNBOUND_BOOKING, REINSTATED_IN_GUESTLY } from "../reconcile/classify.ts";
 
 interface Item {
   kind: string;
@@ -39,6 +39,10 @@ const REASON_TEXT: Record<string, string> = {
   [REINSTATED_IN_GUESTLY]: "Guestly had it cancelled; someone there made it live again. Not " +
     "cancelled again on our own: if the guest stays, confirm the booking here; if not, cancel " +
     "it in Guestly",
+  [ON_STAY_OF_UNBOUND_BOOKING]: "no reference, on the stay of this booking, which holds no " +
+    "reservation (its sync failed, or it is not paid): perhaps our create that was never " +
+    "recorded, perhaps another one. `npm run sync:retry -- <booking id>` binds it if it is the " +
+    "booking's (the lookup checks the guest); otherwise cancel it in Guestly if nobody stays",
 };
 
 const LABEL: Record<string, string> = {

@@ -14,6 +14,8 @@ import { z } from "zod";
 const ENDED = new Set(["canceled", "declined", "expired"]);
 /** The reason of a cancelled booking whose reservation the host made live again in Guestly. */
 export const REINSTATED_IN_GUESTLY = "reinstated_in_guestly";
+/** A live reservation without our reference on the stay of a booking that holds none. */
+export const ON_STAY_OF_UNBOUND_BOOKING = "unreferenced_on_stay_of_unbound_booking";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const BookingStatus = z.enum(["pending_payment", "confirmed", "cancelled", "refunded"]);
@@ -33,6 +35,8 @@ export const BookingSnapshot = z.object({
   reservation_id: z.string().nullable(),
   desired: Content.nullable(),
   synced: Content.nullable(),
+  /** The stays creates sent while no reservation was recorded (bookings.guestly_create_keys). */
+  create_keys: z.array(Content).optional(),
   synced_status: z.string().nullable(),
   sync_status: z.string().nullable(),
   in_flight: z.boolean(),
@@ -314,16 +318,20 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
   }
   // Our reference is set after the create (Guesty's create cannot carry it): a live reservation
   // of ours without one yet is known by its stay — a live one holds its nights, so on a listing
-  // the stay names at most one. The bookings by the stay they ask for:
+  // the stay names at most one. The bookings by the stay they ask for, or a create of theirs sent
+  // before the stay changed:
+  const staysOf = (b: BookingSnapshot) =>
+    new Set([b.desired, ...(b.create_keys ?? [])].map(stayKey).filter((k) => k !== null));
   const byStay = new Map<string, BookingSnapshot[]>();
   for (const b of input.bookings) {
-    const key = stayKey(b.desired);
-    if (key) byStay.set(key, [...(byStay.get(key) ?? []), b]);
+    for (const key of staysOf(b)) byStay.set(key, [...(byStay.get(key) ?? []), b]);
   }
+  // Bookings reported below as missing their reservation, with the unbound ones on their stay.
+  const reportedUnbound = new Set<string>();
   const unreferencedOnStay = (b: BookingSnapshot) =>
     input.listed.filter((r) =>
       !r.bookingRef && isLive(r.status) && !bound.has(r.id) &&
-      stayKey(contentOf(r)) === stayKey(b.desired)
+      staysOf(b).has(stayKey(contentOf(r)) ?? "")
     );
 
   for (const b of input.bookings) {
@@ -347,6 +355,7 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
     // Not referenced yet, on the booking's stay: the resync's lookup decides (it checks the
     // guest), binding it rather than creating a second one.
     const onStay = unreferencedOnStay(b);
+    reportedUnbound.add(b.id);
     items.push({
       kind: "missing_in_guestly",
       bookingId: b.id,
@@ -373,9 +382,27 @@ export function classify(input: ClassifyInput, o: ClassifyOptions): DriftItem[] 
     const onItsStay = r.bookingRef ? [] : byStay.get(stayKey(contentOf(r)) ?? "") ?? [];
     const unbound = onItsStay.find((x) => x.reservation_id === null);
     const boundElsewhere = onItsStay.find((x) => x.reservation_id !== null);
-    if (!ref && unbound) {
+    if (
+      !ref && unbound &&
+      (unbound.in_flight || reportedUnbound.has(unbound.id) || recent(unbound.updated_at, o))
+    ) {
       // Reported with the booking above (its resync's lookup binds it), or its sync is at it.
       continue;
+    } else if (!ref && unbound) {
+      // Its booking is not reported above (its sync failed, or it is not confirmed): this one
+      // must not go unseen — perhaps a create of ours that committed unseen, perhaps a host's.
+      items.push({
+        kind: "duplicate",
+        bookingId: unbound.id,
+        reservationId: r.id,
+        details: {
+          ...details,
+          reason: ON_STAY_OF_UNBOUND_BOOKING,
+          booking_status: unbound.status,
+          booking_sync_status: unbound.sync_status,
+        },
+        heal: null,
+      });
     } else if (!ref && boundElsewhere) {
       // The booking holds another reservation on the very same stay: a second one of ours whose
       // reference was never set (a create that committed unseen).
