@@ -251,7 +251,10 @@ Deno.test("an unbound reservation is read: our booking id in the custom field de
   const foreign = setup(() => details({ customFields: [] }));
   await foreign.handler(signed(payload()));
   await foreign.settle();
-  assert.equal(foreign.ledger.applied[0].input.ignoreReason, "not_ours");
+  // No reference: the SQL decides by the reservation id (a booking that recorded it since the
+  // load is found there), never "not ours" from the handler.
+  assert.equal(foreign.ledger.applied[0].input.bookingRef, null);
+  assert.equal(foreign.ledger.applied[0].input.ignoreReason, undefined);
 });
 
 Deno.test("our reservation without its reference yet (a lost create's answer): its booking waits for the lookup", async () => {
@@ -266,11 +269,13 @@ Deno.test("our reservation without its reference yet (a lost create's answer): i
   assert.equal(t.ledger.applied[0].input.bookingRef, BOOKING);
   assert.equal(t.ledger.applied[0].input.ignoreReason, undefined);
 
-  // No booking is waiting on that stay: not ours (nothing is created or changed).
+  // No booking is waiting on that stay: handed on without a reference (the SQL calls it not
+  // ours unless a booking holds the reservation id by then).
   const none = setup(unreferenced);
   await none.handler(signed(payload()));
   await none.settle();
-  assert.equal(none.ledger.applied[0].input.ignoreReason, "not_ours");
+  assert.equal(none.ledger.applied[0].input.bookingRef, null);
+  assert.equal(none.ledger.applied[0].input.ignoreReason, undefined);
   // Another booking's reference: never matched by the stay.
   const other = setup(() =>
     details({
@@ -282,7 +287,7 @@ Deno.test("our reservation without its reference yet (a lost create's answer): i
   await other.handler(signed(payload()));
   await other.settle();
   assert.deepEqual(other.ledger.stayQueries, []);
-  assert.equal(other.ledger.applied[0].input.ignoreReason, "not_ours");
+  assert.equal(other.ledger.applied[0].input.bookingRef, null);
 });
 
 Deno.test("a lean payload without the stay is read from Guestly even when bound", async () => {

@@ -138,9 +138,9 @@ export async function applyEvent(messageId: string, deps: ApplyDeps): Promise<Ap
     // whose answer we lost. Its booking, found by the stay, waits for its lookup to bind it.
     bookingRef = await awaitingBookingOf(details, store);
   }
-  if (!row.boundBookingId && !bookingRef) {
-    return await store.apply(messageId, { ignoreReason: "not_ours" });
-  }
+  // No reference and no booking waiting on the stay: still the SQL's call, never "not ours" from
+  // here. It finds the booking by the reservation id under its lock, and the sync may have
+  // recorded that id since `load` (our own create's echo racing its record_success).
   return await store.apply(messageId, { bookingRef, stay: stayFromDetails(details) });
 }
 
