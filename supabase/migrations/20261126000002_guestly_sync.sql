@@ -478,6 +478,35 @@ begin
 end;
 $$;
 
+-- The same start for a writer outside the triggers (a heal, a host's cancelled hold): the
+-- booking `b`, as the caller changed it (no reservation any more, status to re-send), is saved
+-- with its new episode in one UPDATE. The SET list is fixed: it names the columns such callers
+-- change besides the episode's (guestly_reservation_id's trigger acts only on a real change).
+create function guestly.save_sync_episode(b public.bookings) returns public.bookings
+  language plpgsql
+  security definer
+  set search_path = ''
+  as $$
+begin
+  b := guestly.start_sync_episode(b);
+  update public.bookings x
+     set guestly_reservation_id = b.guestly_reservation_id,
+         guestly_sync_lookup_needed = b.guestly_sync_lookup_needed,
+         guestly_synced_state = b.guestly_synced_state,
+         guestly_synced_status = b.guestly_synced_status,
+         guestly_sync_status = b.guestly_sync_status,
+         guestly_sync_pending_since = b.guestly_sync_pending_since,
+         guestly_sync_error = b.guestly_sync_error,
+         guestly_sync_gave_up_at = b.guestly_sync_gave_up_at,
+         guestly_sync_episode_base = b.guestly_sync_episode_base,
+         guestly_sync_episode_started_at = b.guestly_sync_episode_started_at,
+         guestly_ignore_calendar = b.guestly_ignore_calendar,
+         guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
+   where x.id = b.id;
+  return b;
+end;
+$$;
+
 -- Enqueues the sync on a status change, through start_sync_episode, and stays quiet
 -- when the writer also recorded that Guestly already holds the new status (no echo).
 create function public.tg_bookings__enqueue_guestly_sync() returns trigger

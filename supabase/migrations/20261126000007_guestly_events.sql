@@ -399,17 +399,7 @@ begin
     if b.status = 'confirmed' then
       -- Paid already: the stay needs a reservation of its own now.
       select * into nb from public.bookings x where x.id = b.id;
-      nb := guestly.start_sync_episode(nb);
-      update public.bookings x
-         set guestly_sync_status = nb.guestly_sync_status,
-             guestly_sync_pending_since = nb.guestly_sync_pending_since,
-             guestly_sync_error = nb.guestly_sync_error,
-             guestly_sync_gave_up_at = nb.guestly_sync_gave_up_at,
-             guestly_sync_episode_base = nb.guestly_sync_episode_base,
-             guestly_sync_episode_started_at = nb.guestly_sync_episode_started_at,
-             guestly_ignore_calendar = nb.guestly_ignore_calendar,
-             guestly_sync_next_attempt_at = nb.guestly_sync_next_attempt_at
-       where x.id = b.id;
+      perform guestly.save_sync_episode(nb);
     end if;
     result_outcome := 'applied';
     result_reason := 'hold_cancelled_in_guestly';

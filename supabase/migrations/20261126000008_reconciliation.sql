@@ -296,21 +296,7 @@ begin
   -- Guestly holds nothing for it now: the create carries all of the booking.
   b.guestly_synced_state := null;
   b.guestly_synced_status := null;
-  b := guestly.start_sync_episode(b);
-  update public.bookings x
-     set guestly_reservation_id = b.guestly_reservation_id,
-         guestly_sync_lookup_needed = b.guestly_sync_lookup_needed,
-         guestly_synced_state = b.guestly_synced_state,
-         guestly_synced_status = b.guestly_synced_status,
-         guestly_sync_status = b.guestly_sync_status,
-         guestly_sync_pending_since = b.guestly_sync_pending_since,
-         guestly_sync_error = b.guestly_sync_error,
-         guestly_sync_gave_up_at = b.guestly_sync_gave_up_at,
-         guestly_sync_episode_base = b.guestly_sync_episode_base,
-         guestly_sync_episode_started_at = b.guestly_sync_episode_started_at,
-         guestly_ignore_calendar = b.guestly_ignore_calendar,
-         guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
-   where x.id = b.id;
+  b := guestly.save_sync_episode(b);
   -- Clearing the id made the money recorded on the deleted reservation due again (the trigger
   -- tg_bookings__payments_follow_reservation, in this transaction): the item says so, so the
   -- email never calls a reservation healed whose payments Guestly does not show yet.
@@ -368,18 +354,7 @@ begin
   if resend_status then
     b.guestly_synced_status := null;
   end if;
-  b := guestly.start_sync_episode(b);
-  update public.bookings x
-     set guestly_synced_status = b.guestly_synced_status,
-         guestly_sync_status = b.guestly_sync_status,
-         guestly_sync_pending_since = b.guestly_sync_pending_since,
-         guestly_sync_error = b.guestly_sync_error,
-         guestly_sync_gave_up_at = b.guestly_sync_gave_up_at,
-         guestly_sync_episode_base = b.guestly_sync_episode_base,
-         guestly_sync_episode_started_at = b.guestly_sync_episode_started_at,
-         guestly_ignore_calendar = b.guestly_ignore_calendar,
-         guestly_sync_next_attempt_at = b.guestly_sync_next_attempt_at
-   where x.id = b.id;
+  perform guestly.save_sync_episode(b);
   perform guestly_reconcile.record_item(run_id, kind, booking_id, reservation_id, details,
                                         'healed', case when resend_status
                                                        then 'sync episode started: status re-sent'

@@ -99,6 +99,7 @@ grant execute on function guestly.reference_due(public.bookings) to service_role
 -- ---- Guestly sync: episodes and enqueue triggers
 
 revoke all on function guestly.start_sync_episode(public.bookings) from public, anon, authenticated, service_role;
+revoke all on function guestly.save_sync_episode(public.bookings) from public, anon, authenticated, service_role;
 
 revoke all on function guestly.manual_retry_refusal(public.bookings) from public, anon, authenticated, service_role;
 
