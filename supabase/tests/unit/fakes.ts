@@ -347,9 +347,9 @@ export class FakeGuestly {
 }
 
 /**
- * The reference step's two answers after a create or a lookup bound `id`: the custom-fields PUT
- * (its declared answer lists the reservation's custom fields: our reference `bookingId` in
- * `fieldId`, so no read back is needed) and the notes PUT.
+ * The reference step's answer after a create or a lookup bound `id`: the custom-fields PUT (its
+ * declared answer lists the reservation's custom fields: our reference `bookingId` in `fieldId`,
+ * so no read back is needed). A booking with a readable phone sends no notes.
  */
 export const referenceSet = (
   id = "65aaaaaaaaaaaaaaaaaaaaaa",
@@ -357,7 +357,6 @@ export const referenceSet = (
   fieldId = "ref-field",
 ) => [
   status(200, { reservationId: id, customFields: [{ _id: "c1", fieldId, value: bookingId }] }),
-  status(200, { reservationId: id, notes: {} }),
 ];
 
 export const created = (id = "65aaaaaaaaaaaaaaaaaaaaaa") => () =>

@@ -284,7 +284,7 @@ Deno.test("contract: our reference and notes go on the declared PUTs, each body 
   assertRefused({ ...reference, body: { customFields: [{ fieldId: "ref" }] } }, /value/);
   assertRefused({ ...reference, body: {} }, /customFields/);
   const notes = await only(
-    (deps) => deps.guestly.setNotes("r1", bookingNotes(row)),
+    (deps) => deps.guestly.setNotes("r1", bookingNotes(row)!),
     [ok({ reservationId: "r1", notes: {} })],
   );
   assertValid(notes);

@@ -71,10 +71,9 @@ Deno.test("a paid booking: created, then its payment recorded, in one invocation
     "POST /v1/reservations-v3",
     // The reference before the money: every later match by reference rests on it.
     "PUT /v1/reservations-v3/65r1/custom-fields",
-    "PUT /v1/reservations-v3/65r1/notes",
     "POST /v1/reservations/65r1/payments",
   ]);
-  const body = guestly.bodies[3] as Record<string, unknown>;
+  const body = guestly.bodies[2] as Record<string, unknown>;
   assert.equal(body.amount, 640.5);
   assert.equal(body.note, "Stripe pi_123");
   assert.deepEqual(body.paymentMethod, { method: "OTHER" });
@@ -92,7 +91,7 @@ Deno.test("Guesty's declared payment answer (201, the payment provider) records 
   const { deps } = testDeps(store, guestly);
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
   assert.equal(store.payments[0].status, "recorded");
-  assert.equal(guestly.requests.length, 2 + 2, "recorded once, not looked up or re-sent");
+  assert.equal(guestly.requests.length, 2 + 1, "recorded once, not looked up or re-sent");
 });
 
 Deno.test("a payment whose answer was lost is looked up after the settle delay, never sent twice", async () => {
@@ -107,7 +106,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   // Back too early: nothing is sent.
   const early = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(early.outcome, "deferred");
-  assert.equal(guestly.requests.length, 2 + 2);
+  assert.equal(guestly.requests.length, 2 + 1);
 
   // After the settle delay: the reservation shows the payment (it did commit): recorded.
   clock.now += 61_000;
@@ -117,7 +116,7 @@ Deno.test("a payment whose answer was lost is looked up after the settle delay, 
   }));
   const later = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(later.outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2 + 2), ["GET /v1/reservations/65r1"]);
+  assert.deepEqual(paths(guestly).slice(2 + 1), ["GET /v1/reservations/65r1"]);
   assert.equal(store.payments[0].status, "recorded");
   assert.equal(store.payments[0].guestly_payment_id, "pay-1", "found by declared fields");
 });
@@ -411,7 +410,7 @@ Deno.test("Guesty's pause between create and payment is kept; a 404 then is unkn
     status(201, { paymentProviderId: "prov-1" }),
   );
   assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
-  assert.deepEqual(paths(guestly).slice(2 + 2), [
+  assert.deepEqual(paths(guestly).slice(2 + 1), [
     "GET /v1/reservations/65r1",
     "POST /v1/reservations/65r1/payments",
   ]);

@@ -170,7 +170,7 @@ Deno.test("paid after the hold was placed: the same reservation is confirmed, no
   store.row!.guestly_sync_status = "pending";
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
-  assert.equal(guestly.requests.length, 3 + 2);
+  assert.equal(guestly.requests.length, 3 + 1);
   assert.equal(guestly.requests[1].method, "GET", "the hold is read: still live?");
   assert.equal(guestly.requests[2].method, "PUT");
   assert.match(guestly.requests[2].url, new RegExp(`/reservations-v3/${HOLD_ID}/status$`));
@@ -213,7 +213,7 @@ Deno.test("the hold ran out and its nights were taken: a new create decides, so 
   const forced = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(forced.outcome, "synced");
   const lastPost = guestly.requests.map((r) => r.method).lastIndexOf("POST");
-  assert.equal(lastPost, guestly.requests.length - 3, "the create, then the reference's 2");
+  assert.equal(lastPost, guestly.requests.length - 2, "the create, then the reference's PUT");
   assert.equal((guestly.bodies[lastPost] as { ignoreCalendar?: boolean }).ignoreCalendar, true);
   assert.equal(store.row!.guestly_reservation_id, NEW_ID);
 });
@@ -240,9 +240,8 @@ Deno.test("the host cancelled the hold and its webhook never came: the payment m
       "POST /v1/reservations-v3",
       `GET /v1/reservations/${HOLD_ID}`,
       "POST /v1/reservations-v3",
-      // Our reference and notes on the new one.
+      // Our reference on the new one.
       `PUT /v1/reservations-v3/${NEW_ID}/custom-fields`,
-      `PUT /v1/reservations-v3/${NEW_ID}/notes`,
     ],
     "no status change is sent to the cancelled hold",
   );

@@ -43,9 +43,8 @@ Deno.test("a booking maps to a valid reservations-v3 payload; our reference goes
   assert.deepEqual(bookingReference(bookingRow(), "ref-field"), {
     customFields: [{ fieldId: "ref-field", value: bookingRow().id }],
   });
-  assert.deepEqual(bookingNotes(bookingRow()).notes, {
-    other: `Website booking ${bookingRow().id}`,
-  });
+  // A readable phone goes to the guest and the reference to its custom field: no notes to send.
+  assert.equal(bookingNotes(bookingRow()), null);
 });
 
 Deno.test("a guest without a phone is sent with an empty phones list (Guesty requires the field)", () => {
@@ -98,8 +97,10 @@ Deno.test("a phone that cannot be read travels in the notes, never fails the boo
     const payload = mapBookingToGuestlyReservation(row);
     assert.deepEqual(payload.guest.phones, [], raw!);
     assert.match(
-      bookingNotes(row).notes.other,
-      new RegExp(`Guest phone \\(as entered\\): ${raw!.replace("+", "\\+")}`),
+      bookingNotes(row)?.notes.other ?? "",
+      new RegExp(
+        `Website booking ${row.id}\nGuest phone \\(as entered\\): ${raw!.replace("+", "\\+")}`,
+      ),
     );
   }
 });

@@ -16,7 +16,7 @@ Deno.test("a confirmed booking creates one reservation, then sets our reference 
   const guestly = new FakeGuestly([created("65r1"), ...referenceSet("65r1")]);
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
-  assert.deepEqual(result, { outcome: "synced", reservationId: "65r1", attempts: 3 });
+  assert.deepEqual(result, { outcome: "synced", reservationId: "65r1", attempts: 2 });
   assert.equal(store.row!.guestly_reservation_id, "65r1");
   assert.equal(store.row!.guestly_sync_status, "synced");
   assert.ok(store.row!.guestly_reference_set_at, "the reference was read back");
@@ -29,7 +29,6 @@ Deno.test("a confirmed booking creates one reservation, then sets our reference 
     guestly.requests.slice(1).map((r) => `${r.method} ${new URL(r.url).pathname}`),
     [
       "PUT /v1/reservations-v3/65r1/custom-fields",
-      "PUT /v1/reservations-v3/65r1/notes",
     ],
   );
   assert.deepEqual(guestly.bodies[1], {
@@ -38,7 +37,6 @@ Deno.test("a confirmed booking creates one reservation, then sets our reference 
   assert.deepEqual(store.attempts.map((a) => a.operation), [
     "create",
     "set_reference",
-    "set_notes",
   ]);
 });
 
@@ -56,7 +54,7 @@ Deno.test("a crash after the create was recorded: the next round sets the refere
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome, "synced");
   assert.equal(guestly.requests.some((r) => r.method === "POST"), false, "no second create");
-  assert.equal(guestly.requests.length, 2);
+  assert.equal(guestly.requests.length, 1);
   assert.ok(store.row!.guestly_reference_set_at);
   assert.equal(store.row!.guestly_sync_status, "synced");
 });
@@ -66,7 +64,6 @@ Deno.test("a custom-fields answer that does not show our reference: read back be
   const guestly = new FakeGuestly([
     created("65r1"),
     status(200, {}), // an answer that lists no custom fields
-    status(200, { reservationId: "65r1", notes: {} }),
     status(200, { _id: "65r1", customFields: [{ fieldId: "ref-field", value: store.row!.id }] }),
   ]);
   const { deps } = testDeps(store, guestly);
@@ -74,7 +71,6 @@ Deno.test("a custom-fields answer that does not show our reference: read back be
   assert.deepEqual(store.attempts.map((a) => a.operation), [
     "create",
     "set_reference",
-    "set_notes",
     "get_reservation",
   ]);
   assert.ok(store.row!.guestly_reference_set_at);
@@ -85,7 +81,6 @@ Deno.test("a reference Guestly did not keep is an operator's problem, never a se
   const guestly = new FakeGuestly([
     created("65r1"),
     status(200, { reservationId: "65r1", customFields: [] }),
-    status(200, { reservationId: "65r1", notes: {} }),
     status(200, { _id: "65r1", customFields: [] }),
   ]);
   const { deps } = testDeps(store, guestly);
@@ -184,7 +179,7 @@ Deno.test("an earlier unknown outcome makes the next invocation look up first", 
   const { deps } = testDeps(store, guestly);
   const result = await syncBookingToGuestly(store.row!.id, deps);
   assert.equal(result.outcome === "synced" && result.reservationId, "65new");
-  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST", "PUT", "PUT"]);
+  assert.deepEqual(guestly.requests.map((r) => r.method), ["GET", "POST", "PUT"]);
 });
 
 Deno.test("cancelling after sync changes the reservation's status; nothing new is created", async () => {
@@ -293,4 +288,33 @@ Deno.test("a status change during the sync is followed up in the same invocation
   assert.equal(result.outcome, "synced");
   assert.deepEqual(guestly.requests.map((r) => r.method), ["POST", "PUT"]);
   assert.equal(store.row!.guestly_synced_status, "cancelled");
+});
+
+Deno.test("a phone we could not read reaches the host in the notes; a refusal of them holds nothing back", async () => {
+  const store = new MemoryStore(bookingRow({ guest_phone: "ask at reception" }));
+  const guestly = new FakeGuestly([
+    created("65r1"),
+    ...referenceSet("65r1"),
+    status(200, { reservationId: "65r1", notes: {} }),
+  ]);
+  const { deps } = testDeps(store, guestly);
+  assert.equal((await syncBookingToGuestly(store.row!.id, deps)).outcome, "synced");
+  assert.deepEqual(
+    guestly.requests.slice(1).map((r) => `${r.method} ${new URL(r.url).pathname}`),
+    ["PUT /v1/reservations-v3/65r1/custom-fields", "PUT /v1/reservations-v3/65r1/notes"],
+  );
+  assert.match(
+    (guestly.bodies[2] as { notes: { other: string } }).notes.other,
+    /Guest phone \(as entered\): ask at reception/,
+  );
+
+  const refused = new MemoryStore(bookingRow({ guest_phone: "ask at reception" }));
+  const strict = new FakeGuestly([
+    created("65r1"),
+    ...referenceSet("65r1", refused.row!.id),
+    status(400, { message: "notes.other is too long" }),
+  ]);
+  const result = await syncBookingToGuestly(refused.row!.id, testDeps(refused, strict).deps);
+  assert.equal(result.outcome, "synced", "the notes are for the host: the booking is in Guestly");
+  assert.ok(refused.row!.guestly_reference_set_at);
 });

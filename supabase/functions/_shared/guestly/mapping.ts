@@ -138,10 +138,12 @@ export function bookingReference(
 }
 
 /** The notes the host reads (`PUT /reservations-v3/{id}/notes`): a phone we could not read too. */
-export function bookingNotes(booking: BookingRow): GuestlyNotesUpdate {
+export function bookingNotes(booking: BookingRow): GuestlyNotesUpdate | null {
   const phone = normalisePhone(booking.guest_phone, booking.guestly_property_country);
-  const notes = [`Website booking ${booking.id}`];
-  if (phone.kind === "unreadable") notes.push(`Guest phone (as entered): ${phone.raw}`);
+  // Only what the host would otherwise miss: the reference is in its custom field already, and
+  // every request counts against Guestly's rate limit (a PUT per reservation, for nothing new).
+  if (phone.kind !== "unreadable") return null;
+  const notes = [`Website booking ${booking.id}`, `Guest phone (as entered): ${phone.raw}`];
   return { notes: { other: notes.join("\n") } };
 }
 

@@ -1,7 +1,8 @@
 // The reference step of a sync round: once a paid booking's reservation id is recorded, put our
 // booking reference on it through the operation Guesty's definition declares for it
 // (`PUT /reservations-v3/{id}/custom-fields`; the create declares no customFields and Guesty
-// drops them), then the notes (`PUT …/notes`), and see that the reference stuck: in the PUT's
+// drops them), then — only when the host needs them (a phone we could not read) — the notes
+// (`PUT …/notes`), and see that the reference stuck: in the PUT's
 // answer, which the definition declares as the reservation's custom fields after the update
 // (`{reservationId, customFields: [{_id, fieldId, value}]}`), or — when the answer does not show
 // it — by reading the reservation back. Only then is "reference set" recorded (record_success's
@@ -36,20 +37,22 @@ export async function setReference(
   );
   if (reference.outcome !== "success") return toStep(ctx, "set_reference", reference);
 
-  const notes = await attempt(
+  const notesUpdate = bookingNotes(booking);
+  const notes = notesUpdate === null ? null : await attempt(
     ctx,
     "set_notes",
-    (options) => deps.guestly.setNotes(reservationId, bookingNotes(booking), options),
+    (options) => deps.guestly.setNotes(reservationId, notesUpdate, options),
     target,
   );
-  if (notes.outcome === "permanent") {
+  // No notes (nothing for the host beyond the reference): null, and nothing to wait for.
+  if (notes?.outcome === "permanent") {
     // The notes are for the host to read; a refusal of them must not hold the booking back.
     deps.log.warn("guestly.notes.refused", {
       booking_id: booking.id,
       reservation_id: reservationId,
       http_status: notes.httpStatus,
     });
-  } else if (notes.outcome !== "success") return toStep(ctx, "set_notes", notes);
+  } else if (notes && notes.outcome !== "success") return toStep(ctx, "set_notes", notes);
 
   // The PUT's declared answer lists the reservation's custom fields: ours there is the read back.
   if (carriesBookingRef(reference.data, fieldId, booking.id)) {
