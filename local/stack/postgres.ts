@@ -2,6 +2,7 @@
 // (make it Supabase-shaped), migrate with the real Supabase CLI, seed.
 import type { StackConfig } from "./config.ts";
 import { asPostgresUser, exists, isRoot, run, waitFor } from "./shell.ts";
+import { portInUse } from "./ports.ts";
 
 const DEBIAN_PACKAGES = [
   "postgresql-15",
@@ -133,6 +134,13 @@ export async function psql(
   return await run("psql", args, { check: options.check });
 }
 
+/** This stack's own cluster runs (its postmaster.pid names a live process). */
+export async function ownPostgresRuns(config: StackConfig): Promise<boolean> {
+  const pidText = await Deno.readTextFile(`${config.pgData}/postmaster.pid`).catch(() => "");
+  const pid = Number(pidText.split("\n")[0]);
+  return pid > 0 && await exists(`/proc/${pid}`);
+}
+
 export async function isPostgresUp(config: StackConfig): Promise<boolean> {
   const result = await run(`${config.pgBin}/pg_isready`, [
     "-h",
@@ -165,7 +173,9 @@ export async function startPostgres(config: StackConfig) {
     const started = await run(cmd, args, { check: false });
     if (started.code === 0) break;
     const log = await Deno.readTextFile(logFile).catch(() => "");
-    if (tries >= 5 || !/could not bind|Address already in use/i.test(log.slice(-2000))) {
+    const bindFailed = /could not bind|Address already in use/i.test(log.slice(-2000));
+    if (bindFailed && tries >= 5) throw portInUse(config, "postgres");
+    if (tries >= 5 || !bindFailed) {
       throw new Error(
         `pg_ctl start failed:\n${started.stdout}${started.stderr}\n${log.slice(-2000)}`,
       );

@@ -4,6 +4,7 @@
 import type { StackConfig } from "./config.ts";
 import { exists, portAnswers, run, waitFor } from "./shell.ts";
 import { networkEnv } from "../network-env.ts";
+import { portedService, portInUse } from "./ports.ts";
 
 export interface ServiceSpec {
   name: string;
@@ -30,6 +31,7 @@ export async function servicePid(config: StackConfig, name: string): Promise<num
 
 export async function startService(config: StackConfig, spec: ServiceSpec) {
   if (await servicePid(config, spec.name)) return false;
+  const ported = portedService(spec.name);
   await Deno.mkdir(`${config.stateDir}/run`, { recursive: true });
   await Deno.mkdir(`${config.stateDir}/logs`, { recursive: true });
   const envFile = `${config.stateDir}/run/${spec.name}.env.json`;
@@ -45,9 +47,12 @@ export async function startService(config: StackConfig, spec: ServiceSpec) {
       logStart,
     );
     await stopService(config, spec.name);
-    if (/AddrInUse|address already in use/i.test(log) && tries < 5) {
-      await new Promise((resolve) => setTimeout(resolve, 1000 * tries));
-      continue;
+    if (/AddrInUse|address already in use/i.test(log)) {
+      if (tries >= 5 && ported) throw portInUse(config, ported);
+      if (tries < 5) {
+        await new Promise((resolve) => setTimeout(resolve, 1000 * tries));
+        continue;
+      }
     }
     throw new Error(`${problem}\n--- ${spec.name} log ---\n${log.slice(-3000)}`);
   }

@@ -7,6 +7,7 @@ import {
   initCluster,
   isPostgresUp,
   migrate,
+  ownPostgresRuns,
   psql,
   seed,
   startPostgres,
@@ -18,6 +19,7 @@ import { wallClockLimitFrom } from "../gateway/platform.ts";
 import { registerSandboxWebhook, stackWebhookSecret, webhookFunctionUrl } from "./webhooks.ts";
 import { DependencyFetchError, fetchFunctionDependencies } from "./function-deps.ts";
 import { FunctionStartError, waitForFunctions } from "./functions-ready.ts";
+import { ensurePortFree, PortInUseError } from "./ports.ts";
 
 export const SERVICES = ["mail-catcher", "guestly-sandbox", "pg-net-worker", "gateway"] as const;
 
@@ -32,6 +34,7 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
   const log = options.log ?? ((line: string) => console.log(line));
   const config = loadStackConfig();
   await Deno.mkdir(config.stateDir, { recursive: true });
+  await ensurePortsFree(config);
   await ensureInstalled(config, log);
   await initCluster(config, log);
   await startPostgres(config);
@@ -106,11 +109,27 @@ export async function stackUp(options: UpOptions = {}): Promise<StackConfig> {
 }
 
 /**
+ * Before anything is installed or started: a port this stack needs and another process holds
+ * (a `supabase start` of another project on 54322, a stray process of an earlier stack whose pid
+ * files were deleted) stops `up` with one line naming it. A Postgres on our port that is not this
+ * stack's own cluster is never taken for ours (it would be migrated and seeded).
+ */
+async function ensurePortsFree(config: StackConfig): Promise<void> {
+  if (!(await ownPostgresRuns(config))) await ensurePortFree(config, "postgres");
+  for (const name of ["mail-catcher", "guestly-sandbox", "gateway"] as const) {
+    if (!(await servicePid(config, name))) await ensurePortFree(config, name);
+  }
+}
+
+/**
  * For the commands: a stack that cannot come up for a reason the user can fix (the registry out
  * of reach, a function that cannot start) ends the command with that message alone, exit 1.
  */
 export function exitOnStartProblem(e: unknown): never {
-  if (e instanceof DependencyFetchError || e instanceof FunctionStartError) {
+  if (
+    e instanceof DependencyFetchError || e instanceof FunctionStartError ||
+    e instanceof PortInUseError
+  ) {
     console.error(`\nthe local stack cannot start:\n${e.message}`);
     Deno.exit(1);
   }
