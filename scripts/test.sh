@@ -87,7 +87,7 @@ check "deno check" bash -c "\"$DENO\" check \$(git ls-files --cached --others --
 echo "== unit tests"
 UNIT_TESTS=(supabase/tests/unit/ local/tests/guestly-sandbox/ local/tests/mail-catcher_test.ts local/tests/gateway_test.ts local/tests/stays_test.ts local/tests/hosted_runtime_test.ts)
 # cold_start_test checks the stack's own start-up (tooling): on the tooling's Deno only.
-deno_suite "deno-unit" "${UNIT_TESTS[@]}" local/tests/cold_start_test.ts
+deno_suite "deno-unit" "${UNIT_TESTS[@]}" local/tests/cold_start_test.ts local/tests/stack_ports_test.ts
 
 # ---- hosted runtime (issue 25): the function code on the Deno that Supabase's edge runtime
 # embeds (pinned in local/hosted-deno/package.json; local/hosted-runtime.ts names its binary and
