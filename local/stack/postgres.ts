@@ -134,11 +134,22 @@ export async function psql(
   return await run("psql", args, { check: options.check });
 }
 
-/** This stack's own cluster runs (its postmaster.pid names a live process). */
+/**
+ * This stack's own cluster runs on the configured port: its postmaster.pid (pid, data directory,
+ * start time, port, …) names a live postgres process serving this data directory on that port.
+ * Anything else answering there (another project's Postgres, our cluster started on another
+ * port, a stale pid reused after a crash) is not ours.
+ */
 export async function ownPostgresRuns(config: StackConfig): Promise<boolean> {
-  const pidText = await Deno.readTextFile(`${config.pgData}/postmaster.pid`).catch(() => "");
-  const pid = Number(pidText.split("\n")[0]);
-  return pid > 0 && await exists(`/proc/${pid}`);
+  const lines = (await Deno.readTextFile(`${config.pgData}/postmaster.pid`).catch(() => ""))
+    .split("\n");
+  const pid = Number(lines[0]);
+  if (!(pid > 0) || Number(lines[3]) !== config.dbPort) return false;
+  const same = async (a: string, b: string) =>
+    (await Deno.realPath(a).catch(() => a)) === (await Deno.realPath(b).catch(() => b));
+  if (!(await same(lines[1] ?? "", config.pgData))) return false;
+  const command = await Deno.readTextFile(`/proc/${pid}/comm`).catch(() => "");
+  return command.trim() === "postgres";
 }
 
 export async function isPostgresUp(config: StackConfig): Promise<boolean> {

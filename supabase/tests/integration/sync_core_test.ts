@@ -361,7 +361,7 @@ Deno.test("the token is cached in the database: many syncs mint one token", asyn
       assert.equal((await syncBookingToGuestly(id, deps)).outcome, "synced");
     }
     // A function restart loses memory, not the database: a fresh client reuses the stored token.
-    // (A second later: five syncs of three requests each used this second's 15 requests, and
+    // (A second later: five syncs of two requests each, and the token, used most of this second's 15 requests, and
     // this sandbox's client has no limiter and sleeps nothing between retries.)
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const fresh = new GuestlyClient(deps.guestly.credentials, deps.guestly.deps);

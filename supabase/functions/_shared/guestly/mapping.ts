@@ -137,7 +137,10 @@ export function bookingReference(
   return { customFields: [{ fieldId: bookingRefFieldId, value: booking.id }] };
 }
 
-/** The notes the host reads (`PUT /reservations-v3/{id}/notes`): a phone we could not read too. */
+/**
+ * The notes the host reads (`PUT /reservations-v3/{id}/notes`), only when there is something the
+ * host would otherwise miss: a phone we could not read (null: no notes to send).
+ */
 export function bookingNotes(booking: BookingRow): GuestlyNotesUpdate | null {
   const phone = normalisePhone(booking.guest_phone, booking.guestly_property_country);
   // Only what the host would otherwise miss: the reference is in its custom field already, and

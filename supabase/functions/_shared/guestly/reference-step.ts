@@ -7,7 +7,7 @@
 // (`{reservationId, customFields: [{_id, fieldId, value}]}`), or — when the answer does not show
 // it — by reading the reservation back. Only then is "reference set" recorded (record_success's
 // reference_set), so a crash anywhere in between leaves the reference due and the next round
-// sets it again — both PUTs set values, so repeating them changes nothing more.
+// sets it again — the PUTs set values, so repeating them changes nothing more.
 import type { BookingRow, GuestlyStatus } from "./schemas.ts";
 import { bookingNotes, bookingReference } from "./mapping.ts";
 import { carriesBookingRef } from "./lookup.ts";
