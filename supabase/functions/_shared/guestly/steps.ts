@@ -86,14 +86,7 @@ export async function performStep(ctx: RoundContext): Promise<Step> {
       // The hold ran out and a channel took its nights: Guestly will not confirm it. It is not
       // the booking's reservation any more; a new create decides — refused as a double booking
       // (then moved dates or a forced retry can create), or made if the nights are free again.
-      ctx.booking = {
-        ...booking,
-        guestly_reservation_id: null,
-        guestly_synced_status: null,
-        guestly_synced_state: null,
-        guestly_hold_status: "expired",
-      };
-      return await create(ctx, target);
+      return await createInsteadOfHold(ctx, booking, "expired", target);
     }
     return step;
   }
@@ -132,14 +125,7 @@ async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<S
     if (!await deps.store.forgetLapsedHold(booking.id, ctx.leaseId, holdId)) {
       return { kind: "lease_lost" };
     }
-    ctx.booking = {
-      ...booking,
-      guestly_reservation_id: null,
-      guestly_synced_status: null,
-      guestly_synced_state: null,
-      guestly_hold_status: "expired",
-    };
-    return await create(ctx, "confirmed");
+    return await createInsteadOfHold(ctx, booking, "expired", "confirmed");
   }
   const by = read.data?.canceledBy ?? null;
   if (!await deps.store.forgetCancelledHold(booking.id, ctx.leaseId, holdId, by)) {
@@ -150,14 +136,28 @@ async function unlessHoldCancelled(ctx: RoundContext, holdId: string): Promise<S
     reservation_id: holdId,
     guestly_status: status,
   });
+  return await createInsteadOfHold(ctx, booking, "cancelled", "confirmed");
+}
+
+/**
+ * The hold is no longer the booking's reservation (the SQL has let go of it, as forgetLapsedHold
+ * or forgetCancelledHold recorded): the round goes on as for a booking Guestly holds nothing of,
+ * and a new create decides.
+ */
+async function createInsteadOfHold(
+  ctx: RoundContext,
+  booking: RoundContext["booking"],
+  holdStatus: "expired" | "cancelled",
+  target: GuestlyStatus,
+): Promise<Step> {
   ctx.booking = {
     ...booking,
     guestly_reservation_id: null,
     guestly_synced_status: null,
     guestly_synced_state: null,
-    guestly_hold_status: "cancelled",
+    guestly_hold_status: holdStatus,
   };
-  return await create(ctx, "confirmed");
+  return await create(ctx, target);
 }
 
 function withContent(step: Step, syncedState: ReservationContent | undefined): Step {
